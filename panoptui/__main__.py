@@ -1,0 +1,3 @@
+from panoptui.cli import main
+
+raise SystemExit(main())

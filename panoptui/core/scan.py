@@ -1,0 +1,751 @@
+"""Importing folders: walking, reading each file once (hash, metadata, thumbnail, perceptual hash)
+in worker processes, and committing the results to the store in batches.
+
+The import is incremental and crash safe:
+- unchanged files (same size and mtime) are skipped; changed files are re-read; files that are
+  gone are marked missing (and come back when they reappear); new files are added;
+- all cheap bookkeeping (missing files, walk errors) is committed first, then the files to read
+  are processed in a fixed order and committed batch by batch, with ids assigned in that order,
+  so a run killed at any point and run again ends exactly as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import multiprocessing
+import os
+import signal
+import stat
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from panoptui.core import store
+from panoptui.core.decode import (
+    DEFAULT_MAX_PIXELS,
+    DecodeError,
+    exif_orientation,
+    load_reduced,
+    make_thumbnail,
+    open_image,
+    oriented_size,
+    perceptual_hash,
+)
+from panoptui.core.progress import ProgressCallback, RateMeter
+
+# Extensions a user expects to be imported, in any case. Files with other extensions are ignored
+# (they are not counted as errors): an archive holds .txt, .xmp and .json side-cars too.
+IMAGE_EXTENSIONS = frozenset(
+    [
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".jfif",
+        ".mpo",
+        ".png",
+        ".apng",
+        ".gif",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".dib",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
+        ".tga",
+        ".ico",
+        ".pcx",
+        ".avif",
+        ".jp2",
+        ".j2k",
+        ".jpx",
+        ".qoi",
+    ]
+)
+DEFAULT_THUMB_SIZE = 256
+BATCH_FILES = 256  # files per committed batch
+BATCH_SECONDS = 2.0  # ...or fewer, if that many seconds have passed since the last commit
+CHUNK_FILES = 8  # files per task sent to a worker process
+
+
+@dataclass(frozen=True)
+class Found:
+    """A file the walk found: either readable (size/mtime known) or an error already."""
+
+    path: str
+    folder_id: int
+    rel_path: str
+    size: int = 0
+    mtime_ns: int = 0
+    error: str | None = None
+
+
+@dataclass
+class ImportSummary:
+    new: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    restored: int = 0  # files marked missing earlier that are back, unchanged
+    missing: int = 0  # files newly marked missing by this run
+    failed: int = 0  # files of the scanned folders that could not be imported
+    folders: list[str] = field(default_factory=list)
+    folders_not_found: list[str] = field(default_factory=list)
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        return dict(self.__dict__)
+
+
+def _display_path(path: str) -> str:
+    """A path as text we can store: undecodable bytes shown as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
+    """Yield every image file below ``root`` in sorted order, following symbolic links to
+    folders but never entering a folder twice (so link loops end)."""
+    visited: set[tuple[int, int]] = set()
+
+    def rel(path: str) -> str:
+        return os.path.relpath(path, root)
+
+    def visit(directory: str) -> Iterator[Found]:
+        try:
+            st = os.stat(directory)
+            if (st.st_dev, st.st_ino) in visited:
+                return
+            visited.add((st.st_dev, st.st_ino))
+            with os.scandir(directory) as it:
+                entries = sorted(it, key=lambda e: os.fsencode(e.name))
+        except OSError as exc:
+            if directory != root:
+                yield Found(
+                    _display_path(directory),
+                    folder_id,
+                    _display_path(rel(directory)),
+                    error=f"cannot list folder: {exc.strerror}",
+                )
+            return
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):  # hidden files and folders: .git, .thumbnails, ._AppleDouble
+                continue
+            path = entry.path
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if not _is_utf8(name):
+                    yield Found(
+                        _display_path(path),
+                        folder_id,
+                        _display_path(rel(path)),
+                        error="folder name is not valid UTF-8; its contents were skipped "
+                        "(rename the folder to import them)",
+                    )
+                    continue
+                yield from visit(path)
+                continue
+            if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+                continue
+            if not _is_utf8(name):
+                yield Found(
+                    _display_path(path),
+                    folder_id,
+                    _display_path(rel(path)),
+                    error="file name is not valid UTF-8 (shown here with \\x escapes); "
+                    "rename the file to import it",
+                )
+                continue
+            try:
+                st = entry.stat()  # follows symlinks
+            except FileNotFoundError:
+                if entry.is_symlink():
+                    target = os.readlink(path)
+                    reason = f"broken symbolic link: it points to {target}, which does not exist"
+                else:
+                    reason = "file disappeared while the folder was being scanned"
+                yield Found(path, folder_id, rel(path), error=reason)
+                continue
+            except OSError as exc:
+                yield Found(path, folder_id, rel(path), error=f"cannot stat file: {exc.strerror}")
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                yield Found(path, folder_id, rel(path), error="not a regular file")
+                continue
+            yield Found(path, folder_id, rel(path), st.st_size, st.st_mtime_ns)
+
+    yield from visit(root)
+
+
+# --- worker side -------------------------------------------------------------------------------
+
+
+def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, object]:
+    """Read one file completely: everything the store keeps about it. Never raises."""
+    result: dict[str, object] = {"path": path}
+    try:
+        with open(path, "rb") as handle:
+            st = os.fstat(handle.fileno())
+            result["size"], result["mtime_ns"] = st.st_size, st.st_mtime_ns
+            data = handle.read()
+        result["content_hash"] = hashlib.sha256(data).hexdigest()
+        img = open_image(data, max_pixels)
+        orientation = exif_orientation(img)
+        width, height = oriented_size(img.size, orientation)
+        result.update(
+            format=img.format or "unknown",
+            mode=img.mode,
+            orientation=orientation,
+            frames=int(getattr(img, "n_frames", 1) or 1),
+            width=width,
+            height=height,
+        )
+        decoded = load_reduced(img, thumb_size / max(img.size))
+        thumb = make_thumbnail(decoded, thumb_size)
+        buffer = io.BytesIO()
+        thumb.save(buffer, "JPEG", quality=82)
+        result.update(
+            phash=perceptual_hash(thumb),
+            thumb_width=thumb.width,
+            thumb_height=thumb.height,
+            thumb=buffer.getvalue(),
+        )
+    except DecodeError as exc:
+        result["error"] = str(exc)
+    except FileNotFoundError:
+        result["error"] = "file disappeared during the import (deleted or moved after the scan)"
+    except PermissionError:
+        result["error"] = "permission denied: the file cannot be read by this user"
+    except IsADirectoryError:
+        result["error"] = "not a regular file"
+    except OSError as exc:
+        result["error"] = f"cannot read the file: {exc.strerror or exc}"
+    except Exception as exc:  # a decoder bug on a hostile file must not stop the import
+        result["error"] = f"cannot decode: {type(exc).__name__}: {exc}"
+    return result
+
+
+def _ignore_interrupts() -> None:
+    """Worker initialiser: Ctrl-C is the parent's to handle (it stops the pool and keeps what was
+    committed); workers printing their own KeyboardInterrupt tracebacks would only add noise."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _read_chunk(paths: list[str], max_pixels: int, thumb_size: int) -> list[dict[str, object]]:
+    return [read_image_file(p, max_pixels, thumb_size) for p in paths]
+
+
+# --- store side --------------------------------------------------------------------------------
+
+
+def insert_arrow(
+    con: duckdb.DuckDBPyConnection, sql: str, rows: list[dict[str, object]], schema: pa.Schema
+) -> None:
+    """Run ``sql`` with ``batch`` bound to ``rows`` as one Arrow table: one bulk statement."""
+    con.register("batch", pa.Table.from_pylist(rows, schema=schema))
+    try:
+        con.execute(sql)
+    finally:
+        con.unregister("batch")
+
+
+IMAGES_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("content_hash", pa.string()),
+        ("size", pa.int64()),
+        ("format", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("mode", pa.string()),
+        ("orientation", pa.int8()),
+        ("frames", pa.int32()),
+        ("phash", pa.uint64()),
+        ("state", pa.string()),
+        ("imported_at", pa.timestamp("us")),
+    ]
+)
+THUMBS_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.int64()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("jpeg", pa.binary()),
+    ]
+)
+ERRORS_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("folder_id", pa.int32()),
+        ("reason", pa.string()),
+        ("failed_at", pa.timestamp("us")),
+    ]
+)
+FILES_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("path", pa.string()),
+        ("folder_id", pa.int32()),
+        ("rel_path", pa.string()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("image_id", pa.int64()),
+        ("state", pa.string()),
+        ("seen_at", pa.timestamp("us")),
+    ]
+)
+
+
+def _refresh_image_states(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> None:
+    if not image_ids:
+        return
+    con.execute(
+        """
+        UPDATE images SET state = s.state FROM (
+            SELECT i.id,
+                   CASE WHEN count(f.id) FILTER (WHERE f.state = 'ok') > 0 THEN 'ok'
+                        WHEN count(f.id) FILTER (WHERE f.state = 'missing') > 0 THEN 'missing'
+                        ELSE 'stale' END AS state
+            FROM images i LEFT JOIN files f ON f.image_id = i.id
+            WHERE i.id IN (SELECT unnest(?::BIGINT[]))
+            GROUP BY i.id
+        ) s
+        WHERE images.id = s.id AND images.state <> s.state
+        """,
+        [image_ids],
+    )
+
+
+def _existing_files(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, tuple]:
+    rows = con.execute(
+        "SELECT path, id, image_id FROM files WHERE path IN (SELECT unnest(?::VARCHAR[]))",
+        [paths],
+    ).fetchall()
+    return {path: (file_id, image_id) for path, file_id, image_id in rows}
+
+
+def _upsert_files(con: duckdb.DuckDBPyConnection, rows: list[dict[str, object]]) -> None:
+    insert_arrow(
+        con,
+        """
+        INSERT INTO files SELECT * FROM batch
+        ON CONFLICT (path) DO UPDATE SET
+            folder_id = excluded.folder_id, rel_path = excluded.rel_path, size = excluded.size,
+            mtime_ns = excluded.mtime_ns, image_id = excluded.image_id, state = excluded.state,
+            seen_at = excluded.seen_at
+        """,
+        rows,
+        FILES_SCHEMA,
+    )
+
+
+def _upsert_errors(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, str]]) -> None:
+    if not rows:
+        return
+    now = datetime.now()
+    insert_arrow(
+        con,
+        """
+        INSERT INTO import_errors SELECT * FROM batch
+        ON CONFLICT (path) DO UPDATE SET folder_id = excluded.folder_id,
+            reason = excluded.reason, failed_at = excluded.failed_at
+        """,
+        [{"path": p, "folder_id": f, "reason": r, "failed_at": now} for p, f, r in rows],
+        ERRORS_SCHEMA,
+    )
+
+
+def commit_results(
+    con: duckdb.DuckDBPyConnection, found: dict[str, Found], results: list[dict[str, object]]
+) -> None:
+    """Write one batch of read results in one transaction."""
+    now = datetime.now()
+    paths = [str(r["path"]) for r in results]
+    con.execute("BEGIN")
+    try:
+        existing = _existing_files(con, paths)
+        touched_images = {img for _, img in existing.values() if img is not None}
+        hashes = sorted({str(r["content_hash"]) for r in results if "error" not in r})
+        known = dict(
+            con.execute(
+                "SELECT content_hash, id FROM images "
+                "WHERE content_hash IN (SELECT unnest(?::VARCHAR[]))",
+                [hashes],
+            ).fetchall()
+        )
+        next_image = store.next_id(con, "images")
+        next_file = store.next_id(con, "files")
+        new_images: list[dict[str, object]] = []
+        new_thumbs: list[dict[str, object]] = []
+        file_rows: list[dict[str, object]] = []
+        errors: list[tuple[str, int, str]] = []
+        for r in results:
+            path = str(r["path"])
+            info = found[path]
+            if path in existing:
+                file_id = existing[path][0]
+            else:
+                file_id, next_file = next_file, next_file + 1
+            image_id = None
+            if "error" in r:
+                errors.append((path, info.folder_id, str(r["error"])))
+            else:
+                digest = str(r["content_hash"])
+                if digest not in known:
+                    known[digest], next_image = next_image, next_image + 1
+                    new_images.append(
+                        {
+                            "id": known[digest],
+                            "content_hash": digest,
+                            **{k: r[k] for k in ("size", "format", "width", "height", "mode")},
+                            "orientation": r["orientation"],
+                            "frames": r["frames"],
+                            "phash": r["phash"],
+                            "state": store.IMAGE_OK,
+                            "imported_at": now,
+                        }
+                    )
+                    new_thumbs.append(
+                        {
+                            "image_id": known[digest],
+                            "width": r["thumb_width"],
+                            "height": r["thumb_height"],
+                            "jpeg": r["thumb"],
+                        }
+                    )
+                image_id = known[digest]
+                touched_images.add(image_id)
+            file_rows.append(
+                {
+                    "id": file_id,
+                    "path": path,
+                    "folder_id": info.folder_id,
+                    "rel_path": info.rel_path,
+                    "size": r.get("size", info.size),
+                    "mtime_ns": r.get("mtime_ns", info.mtime_ns),
+                    "image_id": image_id,
+                    "state": store.FILE_ERROR if image_id is None else store.FILE_OK,
+                    "seen_at": now,
+                }
+            )
+        if new_images:
+            insert_arrow(con, "INSERT INTO images SELECT * FROM batch", new_images, IMAGES_SCHEMA)
+            insert_arrow(
+                con, "INSERT INTO thumbnails SELECT * FROM batch", new_thumbs, THUMBS_SCHEMA
+            )
+        _upsert_files(con, file_rows)
+        _upsert_errors(con, errors)
+        ok_paths = [row["path"] for row in file_rows if row["state"] == store.FILE_OK]
+        if ok_paths:
+            con.execute(
+                "DELETE FROM import_errors WHERE path IN (SELECT unnest(?::VARCHAR[]))", [ok_paths]
+            )
+        _refresh_image_states(con, sorted(touched_images))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+# --- orchestration -----------------------------------------------------------------------------
+
+
+ChunkReader = Callable[[list[str], int, int], list[dict[str, object]]]
+
+
+def _read_isolated(
+    path: str, ctx: multiprocessing.context.BaseContext, read_chunk: ChunkReader, *settings: int
+) -> dict[str, object]:
+    """Read one file in a process of its own, so a decoder crash is pinned on that file."""
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_ignore_interrupts) as executor:
+        try:
+            return executor.submit(read_chunk, [path], *settings).result()[0]
+        except BrokenProcessPool:
+            return {"path": path, "error": "the image decoder crashed on this file"}
+
+
+def read_files(
+    paths: list[str],
+    workers: int,
+    max_pixels: int,
+    thumb_size: int,
+    read_chunk: ChunkReader = _read_chunk,
+) -> Iterator[list[dict[str, object]]]:
+    """Read files in worker processes; yield results in input order, a chunk at a time.
+
+    A worker that dies (a decoder crash on a hostile file) costs only that file: the chunks that
+    were in flight are read again one file per process, and the pool is restarted.
+    """
+    settings = (max_pixels, thumb_size)
+    if len(paths) <= 2 * CHUNK_FILES:  # not worth starting processes for
+        for start in range(0, len(paths), CHUNK_FILES):
+            yield read_chunk(paths[start : start + CHUNK_FILES], *settings)
+        return
+    # spawn, not fork: the parent holds DuckDB's threads, and forking a threaded process is unsafe.
+    ctx = multiprocessing.get_context("spawn")
+    chunks = [paths[i : i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max(1, workers), mp_context=ctx, initializer=_ignore_interrupts)
+
+    executor = new_pool()
+    pending: list[tuple[list[str], Future]] = []
+    submitted = 0
+    try:
+        while submitted < len(chunks) or pending:
+            while submitted < len(chunks) and len(pending) < max(1, workers) * 3:
+                chunk = chunks[submitted]
+                pending.append((chunk, executor.submit(read_chunk, chunk, *settings)))
+                submitted += 1
+            chunk, future = pending.pop(0)
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                executor.shutdown(wait=False, cancel_futures=True)
+                redo = [chunk] + [c for c, _ in pending]
+                pending.clear()
+                for again in redo:
+                    yield [_read_isolated(p, ctx, read_chunk, *settings) for p in again]
+                executor = new_pool()
+                continue
+            yield result
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+
+def resolve_folder(folder: str | os.PathLike[str]) -> str:
+    path = Path(folder).expanduser()
+    if not path.exists():
+        raise store.ProjectError(f"folder {folder} does not exist")
+    if not path.is_dir():
+        raise store.ProjectError(f"{folder} is not a folder")
+    return str(path.resolve())
+
+
+def add_folders(con: duckdb.DuckDBPyConnection, folders: list[str]) -> list[tuple[int, str]]:
+    """Register folders (absolute, resolved paths) and return the (id, path) pairs to scan.
+
+    A folder inside a registered one is already covered: its parent is scanned instead. A folder
+    that contains registered ones takes their files over, so every file belongs to one folder.
+    """
+    registered = dict(con.execute("SELECT path, id FROM folders").fetchall())
+    to_scan: dict[int, str] = {}
+    for folder in folders:
+        parent = next(
+            (p for p in registered if folder == p or folder.startswith(p.rstrip("/") + "/")), None
+        )
+        if parent is not None:
+            to_scan[registered[parent]] = parent
+            continue
+        children = [p for p in registered if p.startswith(folder.rstrip("/") + "/")]
+        con.execute("BEGIN")
+        try:
+            folder_id = store.next_id(con, "folders")
+            con.execute("INSERT INTO folders (id, path) VALUES (?, ?)", [folder_id, folder])
+            for child in children:
+                prefix = os.path.relpath(child, folder)
+                con.execute(
+                    "UPDATE files SET folder_id = ?, rel_path = ? || '/' || rel_path "
+                    "WHERE folder_id = ?",
+                    [folder_id, prefix, registered[child]],
+                )
+                con.execute(
+                    "UPDATE import_errors SET folder_id = ? WHERE folder_id = ?",
+                    [folder_id, registered[child]],
+                )
+                con.execute("DELETE FROM folders WHERE id = ?", [registered[child]])
+                to_scan.pop(registered[child], None)
+                del registered[child]
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        registered[folder] = folder_id
+        to_scan[folder_id] = folder
+    return sorted(to_scan.items())
+
+
+def _mark_gone_and_restored(
+    con: duckdb.DuckDBPyConnection, folder_ids: list[int], found: dict[str, Found]
+) -> tuple[list[Found], int, int, int]:
+    """Compare the walk with the store. Commits missing/restored marks and returns the files to
+    read, plus the counts of unchanged, restored and newly missing files."""
+    known = con.execute(
+        "SELECT path, size, mtime_ns, state, image_id FROM files "
+        "WHERE folder_id IN (SELECT unnest(?::INTEGER[]))",
+        [folder_ids],
+    ).fetchall()
+    by_path = {row[0]: row[1:] for row in known}
+    to_read: list[Found] = []
+    unchanged = 0
+    restored: list[str] = []
+    for info in found.values():
+        if info.error is not None:
+            continue
+        previous = by_path.get(info.path)
+        if (
+            previous is None
+            or (previous[0], previous[1]) != (info.size, info.mtime_ns)
+            # Failed files are always retried: fixing permissions or raising --max-pixels
+            # changes no mtime, and a broken file fails fast.
+            or previous[2] == store.FILE_ERROR
+        ):
+            to_read.append(info)
+        elif previous[2] == store.FILE_MISSING:
+            restored.append(info.path)
+        else:
+            unchanged += 1
+    gone_ok = [p for p, row in by_path.items() if p not in found and row[2] == store.FILE_OK]
+    gone_other = [p for p, row in by_path.items() if p not in found and row[2] != store.FILE_OK]
+    touched = sorted(
+        {row[3] for p, row in by_path.items() if row[3] is not None and (p not in found)}
+        | {by_path[p][3] for p in restored if by_path[p][3] is not None}
+    )
+    con.execute("BEGIN")
+    try:
+        con.execute(
+            "UPDATE files SET state = 'missing' WHERE path IN (SELECT unnest(?::VARCHAR[]))",
+            [gone_ok],
+        )
+        con.execute(
+            "UPDATE files SET state = 'ok' WHERE path IN (SELECT unnest(?::VARCHAR[]))", [restored]
+        )
+        # Errors of files that are gone are no longer errors; missing files stay on record.
+        gone_errors = [p for p in gone_other if by_path[p][2] == store.FILE_ERROR]
+        con.execute("DELETE FROM files WHERE path IN (SELECT unnest(?::VARCHAR[]))", [gone_errors])
+        con.execute(
+            "DELETE FROM import_errors WHERE folder_id IN (SELECT unnest(?::INTEGER[])) "
+            "AND path NOT IN (SELECT path FROM files)",
+            [folder_ids],
+        )
+        _refresh_image_states(con, touched)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return to_read, unchanged, len(restored), len(gone_ok)
+
+
+def import_folders(
+    con: duckdb.DuckDBPyConnection,
+    folders: list[str] | None = None,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    thumb_size: int = DEFAULT_THUMB_SIZE,
+    workers: int | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> ImportSummary:
+    """Import (or rescan) folders into the project. ``folders`` None rescans all registered ones.
+
+    Returns when done or, if ``cancel`` is set, after committing what was read so far.
+    """
+    started = time.monotonic()
+    report = progress or (lambda event: None)
+    cancel = cancel or threading.Event()
+    workers = workers or os.cpu_count() or 1
+    if folders is None:
+        targets = [
+            (int(i), str(p)) for i, p in con.execute("SELECT id, path FROM folders").fetchall()
+        ]
+        targets.sort()
+    else:
+        targets = add_folders(con, [resolve_folder(f) for f in folders])
+    summary = ImportSummary(folders=[p for _, p in targets])
+
+    found: dict[str, Found] = {}
+    scan_meter = RateMeter()
+    for folder_id, folder in targets:
+        if not os.path.isdir(folder):
+            summary.folders_not_found.append(folder)
+            continue
+        for info in walk_folder(folder, folder_id):
+            found[info.path] = info
+            if len(found) % 1000 == 0:
+                report(scan_meter.event("scanning", len(found), 0))
+                if cancel.is_set():
+                    summary.cancelled = True
+                    summary.seconds = time.monotonic() - started
+                    return summary
+    folder_ids = [i for i, _ in targets]
+    to_read, summary.unchanged, summary.restored, summary.missing = _mark_gone_and_restored(
+        con, folder_ids, found
+    )
+    walk_errors = [info for info in found.values() if info.error is not None]
+    if walk_errors:
+        commit_results(con, found, [{"path": f.path, "error": f.error} for f in walk_errors])
+
+    was_known = {
+        row[0]
+        for row in con.execute(
+            "SELECT path FROM files WHERE state <> 'error' "
+            "AND path IN (SELECT unnest(?::VARCHAR[]))",
+            [[f.path for f in to_read]],
+        ).fetchall()
+    }
+    meter = RateMeter()
+    done = errors = 0
+    batch: list[dict[str, object]] = []
+    last_commit = time.monotonic()
+    report(meter.event("importing", 0, len(to_read)))
+    reader = read_files([f.path for f in to_read], workers, max_pixels, thumb_size)
+    try:
+        for chunk in reader:
+            batch.extend(chunk)
+            done += len(chunk)
+            for result in chunk:
+                if "error" in result:
+                    errors += 1
+                elif result["path"] in was_known:
+                    summary.changed += 1
+                else:
+                    summary.new += 1
+            if len(batch) >= BATCH_FILES or time.monotonic() - last_commit > BATCH_SECONDS:
+                commit_results(con, found, batch)
+                batch, last_commit = [], time.monotonic()
+            report(meter.event("importing", done, len(to_read), errors))
+            if cancel.is_set():
+                summary.cancelled = True
+                break
+    finally:
+        reader.close()
+        if batch:
+            commit_results(con, found, batch)
+    if not summary.cancelled:
+        con.execute(
+            "UPDATE folders SET last_import = current_localtimestamp() "
+            "WHERE id IN (SELECT unnest(?::INTEGER[]))",
+            [[i for i, p in targets if p not in summary.folders_not_found]],
+        )
+    summary.failed = int(
+        store.scalar(
+            con,
+            "SELECT count(*) FROM files WHERE state = 'error' "
+            "AND folder_id IN (SELECT unnest(?::INTEGER[]))",
+            [folder_ids],
+        )
+    )
+    summary.seconds = time.monotonic() - started
+    return summary

@@ -1,0 +1,234 @@
+"""The project store: one DuckDB file per project directory.
+
+This module owns the connection, the schema (all DDL lives here) and its forward migrations.
+A project is a directory holding ``project.duckdb``; moving the directory moves the project.
+
+Data model (Panoptic's image vs instance):
+- ``images``: one row per distinct file content (content hash); metadata, perceptual hash, state.
+- ``files``: one row per path on disk; points at the image its bytes currently hold.
+- ``thumbnails``: one small JPEG per image.
+- ``import_errors``: one row per path that could not be imported, with a readable reason.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+DB_NAME = "project.duckdb"
+
+# Image states. 'ok': at least one file holds this content now. 'missing': its files were deleted
+# (kept on record; they come back to 'ok' if the files reappear). 'stale': the path that held this
+# content now holds other bytes, so this content and everything derived from it is out of date.
+IMAGE_OK, IMAGE_MISSING, IMAGE_STALE = "ok", "missing", "stale"
+# File states: the file's bytes were imported, the path is gone, or the file could not be read.
+FILE_OK, FILE_MISSING, FILE_ERROR = "ok", "missing", "error"
+
+
+class ProjectError(Exception):
+    """A problem the user can act on; the CLI prints it as one line."""
+
+
+class ProjectLocked(ProjectError):
+    """Another process has the project open."""
+
+
+def _v1(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE TABLE folders (
+            id INTEGER PRIMARY KEY,
+            path VARCHAR NOT NULL UNIQUE,
+            added_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            last_import TIMESTAMP
+        );
+        CREATE TABLE images (
+            id BIGINT PRIMARY KEY,
+            content_hash VARCHAR NOT NULL UNIQUE,  -- sha256 of the file's bytes, hex
+            size BIGINT NOT NULL,                  -- bytes
+            format VARCHAR NOT NULL,               -- Pillow's format name: JPEG, PNG, MPO, ...
+            width INTEGER NOT NULL,                -- after EXIF orientation
+            height INTEGER NOT NULL,
+            mode VARCHAR NOT NULL,                 -- colour mode as stored: RGB, L, P, CMYK, ...
+            orientation TINYINT NOT NULL,          -- EXIF orientation tag, 1 when absent
+            frames INTEGER NOT NULL,
+            phash UBIGINT NOT NULL,                -- 64-bit DCT perceptual hash
+            state VARCHAR NOT NULL,                -- ok | missing | stale
+            imported_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE files (
+            id BIGINT PRIMARY KEY,
+            path VARCHAR NOT NULL UNIQUE,          -- absolute path
+            folder_id INTEGER NOT NULL,
+            rel_path VARCHAR NOT NULL,             -- relative to its folder
+            size BIGINT NOT NULL,
+            mtime_ns BIGINT NOT NULL,
+            image_id BIGINT,                       -- NULL while state = 'error'
+            state VARCHAR NOT NULL,                -- ok | missing | error
+            seen_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE thumbnails (
+            image_id BIGINT PRIMARY KEY,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            jpeg BLOB NOT NULL
+        );
+        CREATE TABLE import_errors (
+            path VARCHAR PRIMARY KEY,
+            folder_id INTEGER,
+            reason VARCHAR NOT NULL,
+            failed_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE settings (
+            key VARCHAR PRIMARY KEY,
+            value VARCHAR NOT NULL
+        );
+        """
+    )
+
+
+# Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def db_path(project: str | os.PathLike[str]) -> Path:
+    return Path(project) / DB_NAME
+
+
+def is_project(project: str | os.PathLike[str]) -> bool:
+    return db_path(project).is_file()
+
+
+def _lock_holder(message: str) -> str:
+    """Describe the process named in DuckDB's lock error, with its command line when we can."""
+    match = re.search(r"PID (\d+)", message)
+    if not match:
+        return "another process"
+    pid = match.group(1)
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmd = " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    except OSError:
+        cmd = ""
+    if len(cmd) > 80:
+        cmd = cmd[:77] + "..."
+    return f"process {pid} ({cmd})" if cmd else f"process {pid}"
+
+
+def _connect(path: Path, read_only: bool, project: Path) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as exc:
+        message = str(exc)
+        if "lock" in message.lower():
+            raise ProjectLocked(
+                f"project {project} is in use by {_lock_holder(message)}; "
+                "wait for it to finish or close it, then try again"
+            ) from None
+        raise ProjectError(f"cannot open project {project}: {message.splitlines()[0]}") from None
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        raise ProjectError(f"cannot open project {project}: {first}") from None
+
+
+def open_project(
+    project: str | os.PathLike[str], *, create: bool = False, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open (or create) a project and bring its schema up to date.
+
+    Raises ProjectError with a one-line message for every problem a user can cause.
+    """
+    root = Path(project).expanduser().absolute()
+    path = root / DB_NAME
+    if not path.is_file():
+        if not create:
+            if not root.exists():
+                raise ProjectError(f"project {root} does not exist")
+            raise ProjectError(
+                f"{root} is not a panoptui project (no {DB_NAME} inside); "
+                f"create one with: panoptui import {root} FOLDER"
+            )
+        if root.exists() and not root.is_dir():
+            raise ProjectError(f"cannot create project {root}: it is a file, not a directory")
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ProjectError(f"cannot create project {root}: {exc.strerror}") from None
+    con = _connect(path, read_only, root)
+    try:
+        version = _schema_version(con)
+        if version > SCHEMA_VERSION:
+            raise ProjectError(
+                f"project {root} was written by a newer panoptui (schema {version}, "
+                f"this one knows {SCHEMA_VERSION}); upgrade panoptui"
+            )
+        if version < SCHEMA_VERSION:
+            if read_only:
+                # Migrate through a short writable connection, then reopen read-only.
+                con.close()
+                _migrate(_connect(path, False, root), version, close=True)
+                con = _connect(path, True, root)
+            else:
+                _migrate(con, version, close=False)
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    has_meta = scalar(
+        con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_meta'"
+    )
+    if not has_meta:
+        return 0
+    return int(scalar(con, "SELECT version FROM schema_meta") or 0)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, version: int, *, close: bool) -> None:
+    try:
+        con.execute("BEGIN")
+        if version == 0:
+            con.execute("CREATE TABLE IF NOT EXISTS schema_meta (version INTEGER NOT NULL)")
+            con.execute("INSERT INTO schema_meta VALUES (0)")
+        for step in range(version, SCHEMA_VERSION):
+            MIGRATIONS[step](con)
+        con.execute("UPDATE schema_meta SET version = ?", [SCHEMA_VERSION])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        if close:
+            con.close()
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
+    """The first value of the first row, or None. Fetches the whole result: DuckDB refuses other
+    work on a connection whose last result was not read to the end."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0][0] if rows else None
+
+
+def next_id(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    """The next free id of a table. Ids are assigned by us, in processing order, so that an
+    interrupted and resumed import ends with exactly the ids of an uninterrupted one."""
+    return int(scalar(con, f"SELECT coalesce(max(id), 0) + 1 FROM {table}"))
+
+
+def get_setting(con: duckdb.DuckDBPyConnection, key: str, default: str | None = None) -> str | None:
+    value = scalar(con, "SELECT value FROM settings WHERE key = ?", [key])
+    return default if value is None else str(value)
+
+
+def set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    con.execute(
+        "INSERT INTO settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )

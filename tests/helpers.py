@@ -1,0 +1,94 @@
+"""Running panoptui as a user does: a real process, optionally on a pseudo-terminal."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+PANOPTUI = [sys.executable, "-m", "panoptui"]
+PROGRESS = re.compile(rb"importing (\d+)/(\d+)")
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*PANOPTUI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+class TerminalRun:
+    """panoptui on a pseudo-terminal (so it draws its live progress bar), read as it goes."""
+
+    def __init__(self, *args: str) -> None:
+        self.master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            [*PANOPTUI, *args], stdin=slave, stdout=slave, stderr=slave, close_fds=True
+        )
+        os.close(slave)
+        self.output = b""
+
+    def read_until(self, done: Callable[[bytes], bool], timeout: float = 120) -> bool:
+        """Read output until ``done(output)`` or the process ends; True if ``done`` was met."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if done(self.output):
+                return True
+            ready, _, _ = select.select([self.master], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:  # the process closed the terminal
+                    return done(self.output)
+                if not chunk:
+                    return done(self.output)
+                self.output += chunk
+            elif self.proc.poll() is not None:
+                return done(self.output)
+        raise TimeoutError(f"timed out; output so far: {self.output[-500:]!r}")
+
+    def files_done(self) -> int:
+        found = PROGRESS.findall(self.output)
+        return int(found[-1][0]) if found else -1
+
+    def finish(self, timeout: float = 300) -> int:
+        self.read_until(lambda _: self.proc.poll() is not None, timeout)
+        code = self.proc.wait(timeout)
+        os.close(self.master)
+        return code
+
+    def kill(self) -> int:
+        self.proc.kill()  # SIGKILL: no cleanup of any kind runs
+        code = self.proc.wait(30)
+        os.close(self.master)
+        return code
+
+
+def table_contents(project: Path) -> dict[str, list[tuple]]:
+    """Everything the import stores, without the wall-clock timestamps."""
+    con = duckdb.connect(str(project / "project.duckdb"), read_only=True)
+    try:
+        return {
+            "folders": con.execute("SELECT id, path FROM folders ORDER BY id").fetchall(),
+            "images": con.execute(
+                "SELECT * EXCLUDE (imported_at) FROM images ORDER BY id"
+            ).fetchall(),
+            "files": con.execute("SELECT * EXCLUDE (seen_at) FROM files ORDER BY id").fetchall(),
+            "thumbnails": con.execute("SELECT * FROM thumbnails ORDER BY image_id").fetchall(),
+            "import_errors": con.execute(
+                "SELECT * EXCLUDE (failed_at) FROM import_errors ORDER BY path"
+            ).fetchall(),
+        }
+    finally:
+        con.close()

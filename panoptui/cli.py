@@ -168,6 +168,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 0
     for folder in summary.folders_not_found:
         print(f"warning: folder {folder} not found; its files are marked missing", file=sys.stderr)
+    for problem in summary.folders_unreadable:
+        print(f"warning: cannot read folder {problem}; it was not scanned", file=sys.stderr)
     print(
         f"imported in {summary.seconds:.1f}s: {summary.new} new, {summary.changed} changed, "
         f"{summary.restored} back, {summary.unchanged} unchanged, {summary.missing} missing, "

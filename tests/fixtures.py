@@ -44,6 +44,15 @@ def write_good_corpus(root: Path) -> dict[str, dict[str, object]]:
         # Stored sideways or mirrored, displayed upright: 300x200 once the tag is applied.
         stored, exif = with_orientation(base, orientation)
         add(f"exif/orient_{orientation}.jpg", stored, "JPEG", (300, 200), quality=90, exif=exif)
+    stored, exif = with_orientation(base, 6)
+    add("exif/orient_6.tif", stored, "TIFF", (300, 200), exif=exif)
+    add(
+        "exif/orient_8.webp",
+        *with_orientation(base, 8)[:1],
+        "WEBP",
+        (300, 200),
+        exif=with_orientation(base, 8)[1],
+    )
     add("formats/upper.JPG", family_image("stripes", 2), "JPEG", (320, 240), format="JPEG")
     add("formats/mixed.Jpeg", family_image("stripes", 3), "JPEG", (320, 240), format="JPEG")
     add("formats/grey.jpg", family_image("checker", 1).convert("L"), "JPEG", (320, 240))

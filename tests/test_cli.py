@@ -122,3 +122,26 @@ def test_core_never_imports_textual():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_names_that_are_not_utf8_or_not_projects(tmp_path):
+    import os
+
+    bad = os.fsdecode(b"photos\xff")
+    (tmp_path / bad).mkdir()
+    project = tmp_path / "project"
+    assert_one_line_error(run_cli("import", str(project), str(tmp_path / bad)), 1, "UTF-8")
+    assert not project.exists()
+    bad_project = tmp_path / os.fsdecode(b"proj\xff")
+    (tmp_path / "ok").mkdir()
+    assert_one_line_error(run_cli("import", str(bad_project), str(tmp_path / "ok")), 1, "UTF-8")
+    other = tmp_path / "other"
+    other.mkdir()
+    foreign = duckdb.connect(str(other / "project.duckdb"))
+    foreign.execute("CREATE TABLE folders (x INTEGER)")
+    foreign.close()
+    assert_one_line_error(run_cli("status", str(other)), 1, "another program")
+    blocks = tmp_path / "blocks"
+    blocks.mkdir()
+    (blocks / "project.duckdb").write_text("junk")
+    assert_one_line_error(run_cli("status", str(blocks)), 1, "cannot open project")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -38,14 +39,33 @@ def reference(slow_corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> di
     return contents
 
 
+def children(pid: int) -> set[int]:
+    found = set()
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat_file.parent.name))
+    return found
+
+
 def kill_when(run: TerminalRun, files_done: int) -> int:
     """Kill once the progress bar shows at least ``files_done`` files read (-1: during the walk,
-    as soon as the process says anything)."""
+    as soon as the process says anything). Checks that no worker process outlives the kill."""
     if files_done < 0:
         run.read_until(lambda out: len(out) > 0 or run.proc.poll() is not None)
     else:
         run.read_until(lambda _: run.files_done() >= files_done)
-    return run.kill()
+    workers = children(run.proc.pid)
+    code = run.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.1)
+    left = [w for w in workers if Path(f"/proc/{w}").exists()]
+    assert not left, f"worker processes {left} outlived the killed import"
+    return code
 
 
 @pytest.mark.parametrize("kill_at", [-1, 40, 200, 330])

@@ -81,6 +81,15 @@ def test_thumbnails_are_small_jpegs_and_large_photos_are_cheap(tmp_path, good_co
         "WHERE f.rel_path = 'big/large.jpg'",
     )
     assert big == [(256, 171)]
+    # TIFF and WebP orientation tags are honoured too.
+    for rel in ("exif/orient_6.tif", "exif/orient_8.webp"):
+        ((w, h),) = rows(
+            con,
+            "SELECT t.width, t.height FROM thumbnails t JOIN files f ON f.image_id = t.image_id "
+            "WHERE f.rel_path = ?",
+            [rel],
+        )
+        assert (w, h) == (256, 171), rel
 
 
 def test_perceptual_hash_survives_resize_and_reencode():
@@ -358,3 +367,115 @@ def test_a_decoder_crash_costs_only_its_file(tmp_path):
     crashed = {r["path"] for r in results if "error" in r}
     assert crashed == {paths[5], paths[29]}
     assert all("crashed" in r["error"] for r in results if "error" in r)
+
+
+def test_non_utf8_link_target(tmp_path):
+    folder = tmp_path / "links"
+    folder.mkdir()
+    os.symlink(os.fsdecode(b"/nonexistent/\xff.jpg"), folder / "broken.jpg")
+    family_image("noise", 3).save(folder / "fine.png")
+    con = open_new(tmp_path)
+    summary = import_folders(con, [str(folder)], workers=1)
+    assert (summary.new, summary.failed) == (1, 1)
+    (reason,) = rows(con, "SELECT reason FROM import_errors")[0]
+    assert "\\xff" in reason
+    assert import_folders(con, None, workers=1).failed == 1  # and the rescan works too
+
+
+def test_a_link_never_claims_files_from_their_real_folder(tmp_path):
+    root = tmp_path / "d"
+    (root / "real").mkdir(parents=True)
+    family_image("circles", 4).save(root / "real" / "a.png")
+    os.symlink("real", root / "alias")  # sorts before "real"
+    con = open_new(tmp_path)
+    import_folders(con, [str(root / "real")], workers=1)
+    summary = import_folders(con, [str(root)], workers=1)
+    assert (summary.new, summary.missing, summary.unchanged) == (0, 0, 1)
+    assert rows(con, "SELECT rel_path, state FROM files") == [("real/a.png", "ok")]
+
+
+def test_hidden_folders_can_be_imported_on_their_own(tmp_path):
+    photos = tmp_path / "photos"
+    (photos / ".hidden").mkdir(parents=True)
+    family_image("stripes", 5).save(photos / "shown.png")
+    family_image("stripes", 6).save(photos / ".hidden" / "secret.png")
+    con = open_new(tmp_path)
+    import_folders(con, [str(photos / ".hidden")], workers=1)
+    summary = import_folders(con, [str(photos)], workers=1)
+    assert (summary.new, summary.missing) == (1, 0)
+    summary = import_folders(con, [str(photos / ".hidden")], workers=1)
+    assert (summary.unchanged, summary.missing) == (1, 0)
+    assert rows(con, "SELECT count(*) FROM folders") == [(2,)]
+    assert rows(con, "SELECT count(*) FROM files WHERE state = 'ok'") == [(2,)]
+
+
+def test_a_known_file_deleted_during_the_import_is_missing_not_forgotten(tmp_path):
+    folder = tmp_path / "race"
+    folder.mkdir()
+    victim = folder / "b.png"
+    family_image("checker", 7).save(folder / "a.png")
+    family_image("checker", 8).save(victim)
+    con = open_new(tmp_path)
+    import_folders(con, [str(folder)], workers=1)
+    os.utime(victim, ns=(10**18, 10**18))  # changed: it will be read again...
+
+    def delete_victim(event):
+        if event.stage == "importing" and victim.exists():
+            victim.unlink()  # ...but it is gone by then
+
+    summary = import_folders(con, None, workers=1, progress=delete_victim)
+    assert (summary.missing, summary.failed) == (1, 0)
+    ((state, image_id),) = rows(
+        con, "SELECT state, image_id FROM files WHERE path = ?", [str(victim)]
+    )
+    assert state == "missing" and image_id is not None
+    assert rows(con, "SELECT state FROM images WHERE id = ?", [image_id]) == [("missing",)]
+    assert rows(con, "SELECT count(*) FROM import_errors") == [(0,)]
+    import_folders(con, None, workers=1)
+    assert rows(con, "SELECT state FROM files WHERE path = ?", [str(victim)]) == [("missing",)]
+
+
+def test_a_fifo_swapped_in_after_the_scan_does_not_hang(tmp_path):
+    from panoptui.core.scan import read_image_file
+
+    fifo = tmp_path / "late.jpg"
+    os.mkfifo(fifo)
+    result = read_image_file(str(fifo), 10**8, 64)
+    assert result["error"] == "not a regular file"
+
+
+def test_a_huge_non_image_fails_on_its_header(tmp_path):
+    from panoptui.core.scan import read_image_file
+
+    fake = tmp_path / "video.jpg"
+    with open(fake, "wb") as handle:
+        handle.write(b"\x00\x00\x00\x18ftypmp42")
+        handle.truncate(8 * 1024**3)  # sparse: 8 GB that would not fit a worker's memory
+    result = read_image_file(str(fake), 10**8, 64)
+    assert "not an image" in result["error"]
+    assert "content_hash" not in result  # never read past the header
+
+
+def test_an_unreadable_folder_is_reported_and_marks_nothing_missing(tmp_path):
+    import json
+
+    folder = tmp_path / "shut"
+    folder.mkdir()
+    family_image("triangles", 9).save(folder / "t.png")
+    project = tmp_path / "project"
+    command = [sys.executable, "-m", "panoptui", "import", str(project)]
+    done = subprocess.run([*command, str(folder)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    os.chmod(folder, 0)
+    try:
+        if os.geteuid() == 0:
+            caps = "-dac_override,-dac_read_search"
+            command = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *command]
+        done = subprocess.run([*command, "--json"], capture_output=True, text=True)
+    finally:
+        os.chmod(folder, 0o755)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["missing"] == 0 and summary["folders_unreadable"]
+    con = store.open_project(project, read_only=True)
+    assert rows(con, "SELECT state FROM files") == [("ok",)]

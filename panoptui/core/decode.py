@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import warnings
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -52,20 +53,24 @@ def _preview_bytes(data: bytes) -> str:
     return text
 
 
-def open_image(data: bytes, max_pixels: int) -> Image.Image:
-    """Open an image from its bytes (header only) and check its size against the pixel limit."""
-    if not data:
+def open_image(source: bytes | BinaryIO, max_pixels: int) -> Image.Image:
+    """Open an image (header only) from its bytes or an open binary file, and check its size
+    against the pixel limit. The file must stay open until the image is loaded."""
+    handle = io.BytesIO(source) if isinstance(source, bytes) else source
+    head = handle.read(16)
+    handle.seek(0)
+    if not head:
         raise DecodeError("empty file (0 bytes)")
     try:
-        img = Image.open(io.BytesIO(data))
+        img = Image.open(handle)
     except UnidentifiedImageError:
-        looks_like = _signature_format(data)
+        looks_like = _signature_format(head)
         if looks_like:
             raise DecodeError(
                 f"corrupt {looks_like} file: it starts like one but its header cannot be read"
             ) from None
         raise DecodeError(
-            f"not an image Pillow can read (the file starts with {_preview_bytes(data)!r})"
+            f"not an image Pillow can read (the file starts with {_preview_bytes(head)!r})"
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DecodeError(f"unreadable image header: {exc}") from None
@@ -86,12 +91,6 @@ def exif_orientation(img: Image.Image) -> int:
     except Exception:  # malformed EXIF is common and must not fail the image
         return 1
     return value if 1 <= value <= 8 else 1
-
-
-def oriented_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
-    """Width and height as displayed: orientations 5-8 rotate by 90 degrees."""
-    width, height = size
-    return (height, width) if orientation >= 5 else (width, height)
 
 
 def load_reduced(img: Image.Image, scale: float) -> Image.Image:

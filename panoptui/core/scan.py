@@ -11,12 +11,14 @@ The import is incremental and crash safe:
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import io
 import multiprocessing
 import os
 import signal
 import stat
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -37,7 +39,6 @@ from panoptui.core.decode import (
     load_reduced,
     make_thumbnail,
     open_image,
-    oriented_size,
     perceptual_hash,
 )
 from panoptui.core.progress import ProgressCallback, RateMeter
@@ -101,6 +102,7 @@ class ImportSummary:
     failed: int = 0  # files of the scanned folders that could not be imported
     folders: list[str] = field(default_factory=list)
     folders_not_found: list[str] = field(default_factory=list)
+    folders_unreadable: list[str] = field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
 
@@ -110,7 +112,12 @@ class ImportSummary:
 
 def _display_path(path: str) -> str:
     """A path as text we can store: undecodable bytes shown as \\xNN escapes."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return _text(path)
+
+
+def _text(value: str) -> str:
+    """Text safe to store: undecodable bytes in file names or messages shown as \\xNN."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _is_utf8(name: str) -> bool:
@@ -122,12 +129,17 @@ def _is_utf8(name: str) -> bool:
 
 
 def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
-    """Yield every image file below ``root`` in sorted order, following symbolic links to
-    folders but never entering a folder twice (so link loops end)."""
+    """Yield every image file below ``root``, in a fixed order.
+
+    Real folders are walked first; folders reached through symbolic links come after, and only
+    if not seen already, so a link never claims files from their real path and link loops end.
+    Hidden entries (names starting with a dot) are skipped.
+    """
     visited: set[tuple[int, int]] = set()
+    linked: list[str] = []  # symlinked folders, walked after all real ones
 
     def rel(path: str) -> str:
-        return os.path.relpath(path, root)
+        return _display_path(os.path.relpath(path, root))
 
     def visit(directory: str) -> Iterator[Found]:
         try:
@@ -138,13 +150,12 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: os.fsencode(e.name))
         except OSError as exc:
-            if directory != root:
-                yield Found(
-                    _display_path(directory),
-                    folder_id,
-                    _display_path(rel(directory)),
-                    error=f"cannot list folder: {exc.strerror}",
-                )
+            yield Found(
+                _display_path(directory),
+                folder_id,
+                rel(directory),
+                error=f"cannot list folder: {exc.strerror}",
+            )
             return
         for entry in entries:
             name = entry.name
@@ -160,12 +171,14 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
                     yield Found(
                         _display_path(path),
                         folder_id,
-                        _display_path(rel(path)),
+                        rel(path),
                         error="folder name is not valid UTF-8; its contents were skipped "
                         "(rename the folder to import them)",
                     )
-                    continue
-                yield from visit(path)
+                elif entry.is_symlink():
+                    linked.append(path)
+                else:
+                    yield from visit(path)
                 continue
             if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
                 continue
@@ -173,7 +186,7 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
                 yield Found(
                     _display_path(path),
                     folder_id,
-                    _display_path(rel(path)),
+                    rel(path),
                     error="file name is not valid UTF-8 (shown here with \\x escapes); "
                     "rename the file to import it",
                 )
@@ -182,7 +195,7 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
                 st = entry.stat()  # follows symlinks
             except FileNotFoundError:
                 if entry.is_symlink():
-                    target = os.readlink(path)
+                    target = _display_path(os.readlink(path))
                     reason = f"broken symbolic link: it points to {target}, which does not exist"
                 else:
                     reason = "file disappeared while the folder was being scanned"
@@ -197,36 +210,64 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
             yield Found(path, folder_id, rel(path), st.st_size, st.st_mtime_ns)
 
     yield from visit(root)
+    while linked:
+        yield from visit(linked.pop(0))
 
 
 # --- worker side -------------------------------------------------------------------------------
 
+HASH_BLOCK = 1 << 20
+GONE = "file disappeared during the import (deleted or moved after the scan)"
+
+
+def _open_regular(path: str) -> tuple[io.BufferedReader, os.stat_result]:
+    """Open a file for reading without blocking (a FIFO swapped in after the scan would hang a
+    plain open) and check that it is a regular file."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise IsADirectoryError(path)  # reported as "not a regular file"
+    return os.fdopen(fd, "rb"), st
+
 
 def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, object]:
-    """Read one file completely: everything the store keeps about it. Never raises."""
+    """Read one file: everything the store keeps about it. Never raises.
+
+    The header is checked first, so a huge file that is not an image fails without being read;
+    the bytes are hashed in blocks, so memory stays small whatever the file size.
+    """
     result: dict[str, object] = {"path": path}
     try:
-        with open(path, "rb") as handle:
-            st = os.fstat(handle.fileno())
+        handle, st = _open_regular(path)
+        with handle:
             result["size"], result["mtime_ns"] = st.st_size, st.st_mtime_ns
-            data = handle.read()
-        result["content_hash"] = hashlib.sha256(data).hexdigest()
-        img = open_image(data, max_pixels)
-        orientation = exif_orientation(img)
-        width, height = oriented_size(img.size, orientation)
-        result.update(
-            format=img.format or "unknown",
-            mode=img.mode,
-            orientation=orientation,
-            frames=int(getattr(img, "n_frames", 1) or 1),
-            width=width,
-            height=height,
-        )
-        decoded = load_reduced(img, thumb_size / max(img.size))
+            img = open_image(handle, max_pixels)
+            digest = hashlib.sha256()
+            handle.seek(0)
+            while block := handle.read(HASH_BLOCK):
+                digest.update(block)
+            result["content_hash"] = digest.hexdigest()
+            handle.seek(0)
+            stored_size, stored_mode, fmt = img.size, img.mode, img.format
+            orientation = exif_orientation(img)
+            decoded = load_reduced(img, thumb_size / max(stored_size))
+            frames = int(getattr(img, "n_frames", 1) or 1)  # seeks: while the file is open
+        # Displayed size: the stored one, swapped when the decoded (oriented) picture turned by
+        # 90 degrees. Read from the pixels, since Pillow's readers differ in what `size` reports.
+        width, height = stored_size
+        if (decoded.width > decoded.height) != (width > height) and width != height:
+            width, height = height, width
         thumb = make_thumbnail(decoded, thumb_size)
         buffer = io.BytesIO()
         thumb.save(buffer, "JPEG", quality=82)
         result.update(
+            format=fmt or "unknown",
+            mode=stored_mode,
+            orientation=orientation,
+            frames=frames,
+            width=width,
+            height=height,
             phash=perceptual_hash(thumb),
             thumb_width=thumb.width,
             thumb_height=thumb.height,
@@ -235,7 +276,7 @@ def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, ob
     except DecodeError as exc:
         result["error"] = str(exc)
     except FileNotFoundError:
-        result["error"] = "file disappeared during the import (deleted or moved after the scan)"
+        result["error"], result["gone"] = GONE, True
     except PermissionError:
         result["error"] = "permission denied: the file cannot be read by this user"
     except IsADirectoryError:
@@ -247,10 +288,22 @@ def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, ob
     return result
 
 
-def _ignore_interrupts() -> None:
-    """Worker initialiser: Ctrl-C is the parent's to handle (it stops the pool and keeps what was
-    committed); workers printing their own KeyboardInterrupt tracebacks would only add noise."""
+def _init_worker() -> None:
+    """Worker initialiser. Ctrl-C is the parent's to handle (it stops the pool and keeps what was
+    committed): workers ignore it. And a worker must not outlive its parent: after a SIGKILL of
+    the import it would wait forever on its pipe, holding the terminal's output open."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def _read_chunk(paths: list[str], max_pixels: int, thumb_size: int) -> list[dict[str, object]]:
@@ -409,8 +462,13 @@ def commit_results(
             else:
                 file_id, next_file = next_file, next_file + 1
             image_id = None
-            if "error" in r:
-                errors.append((path, info.folder_id, str(r["error"])))
+            state = store.FILE_OK
+            if r.get("gone") and existing.get(path, (None, None))[1] is not None:
+                # Imported before, deleted since the scan: missing, like any deleted file.
+                image_id, state = existing[path][1], store.FILE_MISSING
+            elif "error" in r:
+                state = store.FILE_ERROR
+                errors.append((path, info.folder_id, _text(str(r["error"]))))
             else:
                 digest = str(r["content_hash"])
                 if digest not in known:
@@ -446,7 +504,7 @@ def commit_results(
                     "size": r.get("size", info.size),
                     "mtime_ns": r.get("mtime_ns", info.mtime_ns),
                     "image_id": image_id,
-                    "state": store.FILE_ERROR if image_id is None else store.FILE_OK,
+                    "state": state,
                     "seen_at": now,
                 }
             )
@@ -457,7 +515,7 @@ def commit_results(
             )
         _upsert_files(con, file_rows)
         _upsert_errors(con, errors)
-        ok_paths = [row["path"] for row in file_rows if row["state"] == store.FILE_OK]
+        ok_paths = [row["path"] for row in file_rows if row["state"] != store.FILE_ERROR]
         if ok_paths:
             con.execute(
                 "DELETE FROM import_errors WHERE path IN (SELECT unnest(?::VARCHAR[]))", [ok_paths]
@@ -479,7 +537,7 @@ def _read_isolated(
     path: str, ctx: multiprocessing.context.BaseContext, read_chunk: ChunkReader, *settings: int
 ) -> dict[str, object]:
     """Read one file in a process of its own, so a decoder crash is pinned on that file."""
-    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_ignore_interrupts) as executor:
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker) as executor:
         try:
             return executor.submit(read_chunk, [path], *settings).result()[0]
         except BrokenProcessPool:
@@ -499,16 +557,14 @@ def read_files(
     were in flight are read again one file per process, and the pool is restarted.
     """
     settings = (max_pixels, thumb_size)
-    if len(paths) <= 2 * CHUNK_FILES:  # not worth starting processes for
-        for start in range(0, len(paths), CHUNK_FILES):
-            yield read_chunk(paths[start : start + CHUNK_FILES], *settings)
-        return
+    # Always in worker processes, even for one file: a decoder crash on a hostile file must cost
+    # that file, not the import (which would then crash on it at every rerun).
     # spawn, not fork: the parent holds DuckDB's threads, and forking a threaded process is unsafe.
     ctx = multiprocessing.get_context("spawn")
     chunks = [paths[i : i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
 
     def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max(1, workers), mp_context=ctx, initializer=_ignore_interrupts)
+        return ProcessPoolExecutor(max(1, workers), mp_context=ctx, initializer=_init_worker)
 
     executor = new_pool()
     pending: list[tuple[list[str], Future]] = []
@@ -536,12 +592,25 @@ def read_files(
 
 
 def resolve_folder(folder: str | os.PathLike[str]) -> str:
+    if not _is_utf8(str(folder)):
+        raise store.ProjectError(
+            f"folder name {_text(str(folder))} is not valid UTF-8; rename it to import it"
+        )
     path = Path(folder).expanduser()
     if not path.exists():
         raise store.ProjectError(f"folder {folder} does not exist")
     if not path.is_dir():
         raise store.ProjectError(f"{folder} is not a folder")
     return str(path.resolve())
+
+
+def _walks_into(parent: str, child: str) -> bool:
+    """True when walking ``parent`` reaches ``child``: it lies below, and not under a hidden
+    folder (those are skipped by the walk, so a hidden folder is imported on its own)."""
+    if not child.startswith(parent.rstrip("/") + "/"):
+        return False
+    below = os.path.relpath(child, parent).split(os.sep)
+    return not any(part.startswith(".") for part in below)
 
 
 def add_folders(con: duckdb.DuckDBPyConnection, folders: list[str]) -> list[tuple[int, str]]:
@@ -553,13 +622,11 @@ def add_folders(con: duckdb.DuckDBPyConnection, folders: list[str]) -> list[tupl
     registered = dict(con.execute("SELECT path, id FROM folders").fetchall())
     to_scan: dict[int, str] = {}
     for folder in folders:
-        parent = next(
-            (p for p in registered if folder == p or folder.startswith(p.rstrip("/") + "/")), None
-        )
+        parent = next((p for p in registered if folder == p or _walks_into(p, folder)), None)
         if parent is not None:
             to_scan[registered[parent]] = parent
             continue
-        children = [p for p in registered if p.startswith(folder.rstrip("/") + "/")]
+        children = [p for p in registered if _walks_into(folder, p)]
         con.execute("BEGIN")
         try:
             folder_id = store.next_id(con, "folders")
@@ -677,10 +744,19 @@ def import_folders(
 
     found: dict[str, Found] = {}
     scan_meter = RateMeter()
+    scanned_ids = []
     for folder_id, folder in targets:
         if not os.path.isdir(folder):
             summary.folders_not_found.append(folder)
+            scanned_ids.append(folder_id)  # gone: its files are missing
             continue
+        try:
+            os.scandir(folder).close()
+        except OSError as exc:
+            # Unreadable (permissions, a stale mount): say so, and mark nothing missing.
+            summary.folders_unreadable.append(f"{folder}: {exc.strerror}")
+            continue
+        scanned_ids.append(folder_id)
         for info in walk_folder(folder, folder_id):
             found[info.path] = info
             if len(found) % 1000 == 0:
@@ -689,7 +765,7 @@ def import_folders(
                     summary.cancelled = True
                     summary.seconds = time.monotonic() - started
                     return summary
-    folder_ids = [i for i, _ in targets]
+    folder_ids = scanned_ids
     to_read, summary.unchanged, summary.restored, summary.missing = _mark_gone_and_restored(
         con, folder_ids, found
     )
@@ -716,7 +792,9 @@ def import_folders(
             batch.extend(chunk)
             done += len(chunk)
             for result in chunk:
-                if "error" in result:
+                if result.get("gone") and result["path"] in was_known:
+                    summary.missing += 1
+                elif "error" in result:
                     errors += 1
                 elif result["path"] in was_known:
                     summary.changed += 1
@@ -737,7 +815,7 @@ def import_folders(
         con.execute(
             "UPDATE folders SET last_import = current_localtimestamp() "
             "WHERE id IN (SELECT unnest(?::INTEGER[]))",
-            [[i for i, p in targets if p not in summary.folders_not_found]],
+            [[i for i, p in targets if i in scanned_ids and p not in summary.folders_not_found]],
         )
     summary.failed = int(
         store.scalar(

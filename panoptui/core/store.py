@@ -126,7 +126,7 @@ def _connect(path: Path, read_only: bool, project: Path) -> duckdb.DuckDBPyConne
         return duckdb.connect(str(path), read_only=read_only)
     except duckdb.IOException as exc:
         message = str(exc)
-        if "lock" in message.lower():
+        if "Could not set lock" in message or "Conflicting lock" in message:
             raise ProjectLocked(
                 f"project {project} is in use by {_lock_holder(message)}; "
                 "wait for it to finish or close it, then try again"
@@ -144,6 +144,10 @@ def open_project(
 
     Raises ProjectError with a one-line message for every problem a user can cause.
     """
+    try:
+        str(project).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProjectError("the project path is not valid UTF-8; choose another name") from None
     root = Path(project).expanduser().absolute()
     path = root / DB_NAME
     if not path.is_file():
@@ -163,6 +167,10 @@ def open_project(
     con = _connect(path, read_only, root)
     try:
         version = _schema_version(con)
+        if version == 0 and scalar(con, "SELECT count(*) FROM information_schema.tables"):
+            raise ProjectError(
+                f"{path} is a DuckDB database of another program, not a panoptui project"
+            )
         if version > SCHEMA_VERSION:
             raise ProjectError(
                 f"project {root} was written by a newer panoptui (schema {version}, "

@@ -12,15 +12,22 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
 from panoptui import __version__
 from panoptui.core import store
 from panoptui.core.decode import DEFAULT_MAX_PIXELS
+from panoptui.core.models.base import ModelError
 from panoptui.core.progress import Progress
 
+DEFAULT_MODEL = "clip"  # (panoptui.core.models.DEFAULT_MODEL, without importing torch here)
+DEFAULT_BATCH_SIZE = 32
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # argparse's code for a wrong argument; also a project locked by another process
+
+
+UNITS = {"embedding": "images"}
 
 
 class ProgressPrinter:
@@ -46,7 +53,8 @@ class ProgressPrinter:
             eta = _duration(event.eta) if event.eta is not None else "--:--"
             text = (
                 f"{event.stage} {event.done}/{event.total} {fraction:4.0%} "
-                f"{event.rate:6.1f} files/s  ETA {eta}  errors {event.errors}"
+                f"{event.rate:6.1f} {UNITS.get(event.stage, 'files')}/s  ETA {eta}  "
+                f"errors {event.errors}"
             )
             bar_width = 24
             filled = int(bar_width * fraction)
@@ -80,6 +88,22 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {value}")
+    return value
+
+
+MODEL_HELP = (
+    "clip (default), siglip, dinov2, mobilenet, pixels (no download), "
+    "or open_clip:ARCH/PRETRAINED, timm:NAME, hf:ORG/NAME"
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,6 +142,51 @@ def build_parser() -> argparse.ArgumentParser:
     errors = commands.add_parser("errors", help="list the files that could not be imported")
     errors.add_argument("project", metavar="PROJECT")
     errors.add_argument("--json", action="store_true", help="print a JSON list")
+
+    vectors = commands.add_parser(
+        "vectors",
+        help="create, list, resume and delete vector sets",
+        description="A vector set holds one vector per image, made by one model.",
+    )
+    vector_commands = vectors.add_subparsers(
+        dest="vectors_command", metavar="ACTION", required=True
+    )
+    create = vector_commands.add_parser(
+        "create",
+        help="compute a new vector set",
+        description=f"Compute a vector for every image of PROJECT with a model: {MODEL_HELP}",
+    )
+    create.add_argument("project", metavar="PROJECT")
+    create.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME", help=MODEL_HELP)
+    create.add_argument(
+        "--greyscale", action="store_true", help="embed greyscale copies of the images"
+    )
+    resume = vector_commands.add_parser(
+        "resume", help="finish an incomplete vector set (and embed images imported since)"
+    )
+    resume.add_argument("project", metavar="PROJECT")
+    resume.add_argument("set_id", metavar="ID", type=_positive_int)
+    for command in (create, resume):
+        command.add_argument(
+            "--weights", metavar="PATH", help="local weights: a checkpoint file or model folder"
+        )
+        command.add_argument(
+            "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps"
+        )
+        command.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE)
+        command.add_argument(
+            "--workers",
+            type=_non_negative_int,
+            default=None,
+            help="decoding processes (default: cores - 1; 0 decodes in the main process)",
+        )
+        command.add_argument("--json", action="store_true", help="print the summary as JSON")
+    listing = vector_commands.add_parser("list", help="list the vector sets of a project")
+    listing.add_argument("project", metavar="PROJECT")
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
+    delete = vector_commands.add_parser("delete", help="delete a vector set")
+    delete.add_argument("project", metavar="PROJECT")
+    delete.add_argument("set_id", metavar="ID", type=_positive_int)
 
     samples = commands.add_parser(
         "samples", help="write a small synthetic image corpus to try panoptui with"
@@ -182,14 +251,17 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from panoptui.core.status import project_status
+    from panoptui.core.vectorize import list_sets
 
     con = store.open_project(args.project, read_only=True)
     try:
         status = project_status(con, args.project)
+        sets = list_sets(con)
     finally:
         con.close()
     if args.json:
         status.pop("folder_details")
+        status["vector_sets"] = [v.as_dict() for v in sets]
         print(json.dumps(status))
         return 0
     print(f"project  {status['project']}")
@@ -204,6 +276,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     for folder in status["folder_details"]:  # type: ignore[attr-defined]
         last = folder["last_import"] or "never completed"
         print(f"  {folder['path']}  {folder['files']} files, last import {last}")
+    print(f"vectors  {len(sets)} sets")
+    if sets:
+        _print_sets(sets)
     return 0
 
 
@@ -225,6 +300,101 @@ def cmd_errors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_sets(sets: list) -> None:
+    if not sets:
+        print("no vector sets yet; create one with: panoptui vectors create PROJECT --model clip")
+        return
+    print(f"{'id':>3}  {'model':<24} {'grey':<5} {'dim':>5} {'vectors':>15} {'errors':>6}  status")
+    for v in sets:
+        done = f"{v.count}/{v.total}"
+        grey = "yes" if v.greyscale else "no"
+        print(f"{v.id:>3}  {v.model:<24} {grey:<5} {v.dim:>5} {done:>15} {v.errors:>6}  {v.status}")
+
+
+def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
+    from panoptui.core import vectorize
+    from panoptui.core.models import load_embedder
+
+    con = store.open_project(args.project)
+    try:
+        if resume_id is not None:
+            vector_set = vectorize.get_set(con, resume_id)
+            model, greyscale = vector_set.model, vector_set.greyscale
+            weights = args.weights or vector_set.weights
+        else:
+            model, greyscale = args.model, args.greyscale
+            weights = str(Path(args.weights).expanduser().resolve()) if args.weights else None
+        quiet = args.json
+        if not quiet:
+            print(
+                f"loading model {model} ...", file=sys.stderr if not sys.stdout.isatty() else None
+            )
+        embedder = load_embedder(model, weights, args.device)
+        if resume_id is None:
+            set_id = vectorize.create_set(con, embedder, greyscale, weights)
+        else:
+            set_id = resume_id
+        printer = ProgressPrinter(quiet=quiet)
+        try:
+            summary = vectorize.compute_vectors(
+                con,
+                set_id,
+                embedder,
+                batch_size=args.batch_size,
+                workers=args.workers,
+                progress=printer,
+            )
+        except KeyboardInterrupt:
+            printer.close()
+            print(
+                f"panoptui: interrupted; the vectors computed so far are saved. "
+                f"Finish with: panoptui vectors resume {args.project} {set_id}",
+                file=sys.stderr,
+            )
+            return 130
+        printer.close()
+        result = vectorize.get_set(con, set_id)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps({**summary.as_dict(), "set": result.as_dict()}))
+        return 0
+    rate = summary.done / summary.seconds if summary.seconds else 0.0
+    print(
+        f"vector set {set_id} ({result.model}{', greyscale' if result.greyscale else ''}, "
+        f"{result.dim}-d on {embedder.device}): {summary.done} images embedded in "
+        f"{summary.seconds:.1f}s ({rate:.1f} images/s), {summary.errors} errors; "
+        f"{result.count}/{result.total} done, {result.status}"
+    )
+    if result.errors:
+        print(f"see why with: panoptui vectors list {args.project} --json")
+    return 0
+
+
+def cmd_vectors(args: argparse.Namespace) -> int:
+    from panoptui.core import vectorize
+
+    action = args.vectors_command
+    if action == "create":
+        return _run_vectors(args, None)
+    if action == "resume":
+        return _run_vectors(args, args.set_id)
+    con = store.open_project(args.project, read_only=action == "list")
+    try:
+        if action == "delete":
+            vectorize.delete_set(con, args.set_id)
+            print(f"deleted vector set {args.set_id}")
+            return 0
+        sets = vectorize.list_sets(con)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps([v.as_dict() for v in sets]))
+    else:
+        _print_sets(sets)
+    return 0
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     from panoptui.core.samples import write_samples
 
@@ -241,6 +411,7 @@ COMMANDS = {
     "status": cmd_status,
     "errors": cmd_errors,
     "samples": cmd_samples,
+    "vectors": cmd_vectors,
 }
 
 
@@ -252,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except store.ProjectLocked as exc:
         print(f"panoptui: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except store.ProjectError as exc:
+    except (store.ProjectError, ModelError) as exc:
         print(f"panoptui: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:  # `panoptui errors P | head`

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import stat
 import warnings
 from typing import BinaryIO
 
@@ -162,3 +164,32 @@ def perceptual_hash(img: Image.Image) -> int:
     for bit in bits:
         value = (value << 1) | int(bit)
     return value
+
+
+def open_regular_file(path: str) -> tuple[BinaryIO, os.stat_result]:
+    """Open a file for reading without blocking (a FIFO put where a file was would hang a plain
+    open) and check that it is a regular file. Returns the open file and its stat."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise IsADirectoryError(path)  # reported as "not a regular file"
+    return os.fdopen(fd, "rb"), st
+
+
+FILE_GONE = "file disappeared (deleted or moved since it was scanned)"
+
+
+def read_error_reason(exc: BaseException) -> str:
+    """The sentence a user sees for a failure to read or decode a file."""
+    if isinstance(exc, DecodeError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return FILE_GONE
+    if isinstance(exc, PermissionError):
+        return "permission denied: the file cannot be read by this user"
+    if isinstance(exc, IsADirectoryError):
+        return "not a regular file"
+    if isinstance(exc, OSError):
+        return f"cannot read the file: {exc.strerror or exc}"
+    return f"cannot decode: {type(exc).__name__}: {exc}"

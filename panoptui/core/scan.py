@@ -11,14 +11,11 @@ The import is incremental and crash safe:
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import io
 import multiprocessing
 import os
-import signal
 import stat
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,14 +31,16 @@ import pyarrow as pa
 from panoptui.core import store
 from panoptui.core.decode import (
     DEFAULT_MAX_PIXELS,
-    DecodeError,
     exif_orientation,
     load_reduced,
     make_thumbnail,
     open_image,
+    open_regular_file,
     perceptual_hash,
+    read_error_reason,
 )
 from panoptui.core.progress import ProgressCallback, RateMeter
+from panoptui.core.workers import init_worker
 
 # Extensions a user expects to be imported, in any case. Files with other extensions are ignored
 # (they are not counted as errors): an archive holds .txt, .xmp and .json side-cars too.
@@ -217,18 +216,6 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
 # --- worker side -------------------------------------------------------------------------------
 
 HASH_BLOCK = 1 << 20
-GONE = "file disappeared during the import (deleted or moved after the scan)"
-
-
-def _open_regular(path: str) -> tuple[io.BufferedReader, os.stat_result]:
-    """Open a file for reading without blocking (a FIFO swapped in after the scan would hang a
-    plain open) and check that it is a regular file."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise IsADirectoryError(path)  # reported as "not a regular file"
-    return os.fdopen(fd, "rb"), st
 
 
 def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, object]:
@@ -239,7 +226,7 @@ def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, ob
     """
     result: dict[str, object] = {"path": path}
     try:
-        handle, st = _open_regular(path)
+        handle, st = open_regular_file(path)
         with handle:
             result["size"], result["mtime_ns"] = st.st_size, st.st_mtime_ns
             img = open_image(handle, max_pixels)
@@ -273,37 +260,11 @@ def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, ob
             thumb_height=thumb.height,
             thumb=buffer.getvalue(),
         )
-    except DecodeError as exc:
-        result["error"] = str(exc)
-    except FileNotFoundError:
-        result["error"], result["gone"] = GONE, True
-    except PermissionError:
-        result["error"] = "permission denied: the file cannot be read by this user"
-    except IsADirectoryError:
-        result["error"] = "not a regular file"
-    except OSError as exc:
-        result["error"] = f"cannot read the file: {exc.strerror or exc}"
-    except Exception as exc:  # a decoder bug on a hostile file must not stop the import
-        result["error"] = f"cannot decode: {type(exc).__name__}: {exc}"
+    except FileNotFoundError as exc:
+        result["error"], result["gone"] = read_error_reason(exc), True
+    except Exception as exc:  # every failure, decoder bugs included, is recorded; the run goes on
+        result["error"] = read_error_reason(exc)
     return result
-
-
-def _init_worker() -> None:
-    """Worker initialiser. Ctrl-C is the parent's to handle (it stops the pool and keeps what was
-    committed): workers ignore it. And a worker must not outlive its parent: after a SIGKILL of
-    the import it would wait forever on its pipe, holding the terminal's output open."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-PR_SET_PDEATHSIG = 1
 
 
 def _read_chunk(paths: list[str], max_pixels: int, thumb_size: int) -> list[dict[str, object]]:
@@ -537,7 +498,7 @@ def _read_isolated(
     path: str, ctx: multiprocessing.context.BaseContext, read_chunk: ChunkReader, *settings: int
 ) -> dict[str, object]:
     """Read one file in a process of its own, so a decoder crash is pinned on that file."""
-    with ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker) as executor:
+    with ProcessPoolExecutor(1, mp_context=ctx, initializer=init_worker) as executor:
         try:
             return executor.submit(read_chunk, [path], *settings).result()[0]
         except BrokenProcessPool:
@@ -564,7 +525,7 @@ def read_files(
     chunks = [paths[i : i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
 
     def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(max(1, workers), mp_context=ctx, initializer=_init_worker)
+        return ProcessPoolExecutor(max(1, workers), mp_context=ctx, initializer=init_worker)
 
     executor = new_pool()
     pending: list[tuple[list[str], Future]] = []

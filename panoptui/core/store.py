@@ -92,8 +92,35 @@ def _v1(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v2(con: duckdb.DuckDBPyConnection) -> None:
+    """Vector sets: one row each here, their vectors in a table of their own (vectors_<id>)."""
+    con.execute(
+        """
+        CREATE TABLE vector_sets (
+            id INTEGER PRIMARY KEY,
+            model VARCHAR NOT NULL,                -- as the user named it: preset or custom spec
+            family VARCHAR NOT NULL,               -- open_clip | timm | hf | pixels
+            greyscale BOOLEAN NOT NULL,
+            weights VARCHAR,                       -- local weights file or folder, if given
+            dim INTEGER NOT NULL,
+            embeds_text BOOLEAN NOT NULL,
+            state VARCHAR NOT NULL,                -- running | incomplete | complete
+            created_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE vector_errors (
+            set_id INTEGER NOT NULL,
+            image_id BIGINT NOT NULL,
+            reason VARCHAR NOT NULL,
+            failed_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (set_id, image_id)
+        );
+        """
+    )
+
+
 # Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -240,3 +267,20 @@ def set_setting(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
         "INSERT INTO settings VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [key, value],
     )
+
+
+def vector_table(set_id: int) -> str:
+    return f"vectors_{int(set_id)}"
+
+
+def create_vector_table(con: duckdb.DuckDBPyConnection, set_id: int, dim: int) -> None:
+    """One table per vector set: its vectors as fixed-size arrays (L2-normalised), keyed by
+    image (content), so duplicate files are embedded once."""
+    con.execute(
+        f"CREATE TABLE {vector_table(set_id)} "
+        f"(image_id BIGINT NOT NULL, vec FLOAT[{int(dim)}] NOT NULL)"
+    )
+
+
+def drop_vector_table(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
+    con.execute(f"DROP TABLE IF EXISTS {vector_table(set_id)}")

@@ -1,0 +1,139 @@
+"""What every model family provides, and the helpers they share.
+
+An Embedder turns preprocessed image tensors (and, for some, texts) into L2-normalised vectors.
+Its preprocessing is described by a small picklable Preprocessor, built from the model library's
+own configuration, so that decoding and preprocessing can run in worker processes that never load
+the model.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+
+class ModelError(Exception):
+    """A model that cannot be had or used; the message says what is missing and how to fix it."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model choice. ``name`` is what the user typed (a preset or a custom spec) and is
+    what a vector set records; the rest says how to load it."""
+
+    name: str
+    family: str  # open_clip | timm | hf | pixels
+    arch: str  # the library's model name
+    pretrained: str | None = None  # open_clip tag or timm/hf hub id, when downloading
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class Preprocessor(ABC):
+    """Picklable: carries only configuration, builds the library's transform on first use (in a
+    worker process)."""
+
+    # The shortest side the decoder must deliver; JPEGs are decoded at reduced scale down to it.
+    input_size: int = 224
+
+    @abstractmethod
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        """An RGB PIL image in, the model's input tensor (C, H, W) out."""
+
+
+class Embedder(ABC):
+    spec: ModelSpec
+    dim: int
+    embeds_text: bool
+    preprocessor: Preprocessor
+    device: str
+
+    @abstractmethod
+    def embed_images(self, batch: torch.Tensor) -> np.ndarray:
+        """(N, C, H, W) preprocessed images -> (N, dim) float32, L2-normalised."""
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        raise ModelError(f"model {self.spec.name} embeds images only, not text")
+
+
+def l2_normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def weights_path(weights: str | None) -> Path | None:
+    """Check a --weights argument: it must exist. Returns it resolved."""
+    if weights is None:
+        return None
+    path = Path(weights).expanduser()
+    if not path.exists():
+        raise ModelError(f"weights {weights} not found")
+    return path.resolve()
+
+
+# --- the model hub -----------------------------------------------------------------------------
+
+HUB_PROBE_SECONDS = 3.0
+
+
+def _hub_address() -> tuple[str, int]:
+    """Where a download would connect first: the proxy if one is set, else the hub itself."""
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        if os.environ.get(variable):
+            proxy = urlparse(os.environ[variable])
+            return proxy.hostname or "", proxy.port or 8080
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    return endpoint.hostname or "huggingface.co", endpoint.port or 443
+
+
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    try:
+        socket.create_connection(_hub_address(), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def prepare_hub_access() -> bool:
+    """Before a download: decide quickly whether the hub can be reached. Without it, the hub
+    client retries for most of a minute; with HF_HUB_OFFLINE=1 it answers from its cache at once.
+    Returns True when downloads are possible."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    if hub_reachable():
+        return True
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    _refresh_hub_constants()
+    return False
+
+
+def _refresh_hub_constants() -> None:
+    """huggingface_hub reads HF_HUB_OFFLINE when imported; tell it, if it was imported already."""
+    try:
+        from huggingface_hub import constants
+
+        constants.HF_HUB_OFFLINE = True
+    except (ImportError, AttributeError):
+        pass
+
+
+def missing_weights_message(spec: ModelSpec, what: str, online: bool, cause: object) -> str:
+    where = "the model hub cannot be reached" if not online else "the download failed"
+    return (
+        f"cannot load {what} for model {spec.name}: {where} and it is not in the local cache "
+        f"({str(cause).splitlines()[0][:160] if str(cause) else type(cause).__name__}). "
+        "Download it once on a machine with network access and copy the cache "
+        "(~/.cache/huggingface) here with HF_HUB_OFFLINE=1, or give a local file or folder "
+        "with --weights PATH"
+    )

@@ -1,0 +1,125 @@
+"""Any transformers image model: custom specs ``hf:ORG/NAME``, or a local folder via --weights.
+
+Models with ``get_image_features`` (CLIP, SigLIP and kin) give their projected image embedding
+and also embed text; other models give their pooled output (or the first token's state).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from panoptui.core.models import runtime
+from panoptui.core.models.base import (
+    Embedder,
+    ModelError,
+    ModelSpec,
+    Preprocessor,
+    l2_normalise,
+    missing_weights_message,
+    prepare_hub_access,
+)
+
+
+def _features(output: Any) -> torch.Tensor:
+    """A (N, D) tensor from what a transformers model returns (a tensor in older releases, a
+    model output with ``pooler_output`` in newer ones)."""
+    if isinstance(output, torch.Tensor):
+        return output if output.ndim == 2 else output[:, 0]
+    pooled = getattr(output, "pooler_output", None)
+    if pooled is not None:
+        return pooled if pooled.ndim == 2 else pooled.flatten(1)
+    return output.last_hidden_state[:, 0]
+
+
+class HFPreprocessor(Preprocessor):
+    """The model's own AutoImageProcessor, loaded in each worker from the same source."""
+
+    def __init__(self, source: str, input_size: int) -> None:
+        self.source = source
+        self.input_size = input_size
+        self._processor = None
+
+    def __call__(self, image):
+        if self._processor is None:
+            from transformers import AutoImageProcessor
+
+            self._processor = AutoImageProcessor.from_pretrained(self.source)
+        return self._processor(images=image, return_tensors="pt")["pixel_values"][0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"source": self.source, "input_size": self.input_size, "_processor": None}
+
+
+class HFEmbedder(Embedder):
+    def __init__(self, spec: ModelSpec, weights: Path | None, device: str) -> None:
+        from transformers import AutoImageProcessor, AutoModel
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()  # no load reports and progress bars for users
+        transformers_logging.disable_progress_bar()
+
+        self.spec = spec
+        self.device = device
+        source = str(weights) if weights is not None else spec.arch
+        if weights is not None and not weights.is_dir():
+            raise ModelError(
+                f"--weights for {spec.name} must be a folder saved by transformers "
+                "(config.json, the weights, preprocessor_config.json)"
+            )
+        online = True if weights is not None else prepare_hub_access()
+        try:
+            processor = AutoImageProcessor.from_pretrained(source)
+            model = AutoModel.from_pretrained(source)
+        except Exception as exc:  # transformers raises OSError, ValueError, hub errors...
+            if weights is not None:
+                first = str(exc).splitlines()[0][:200]
+                raise ModelError(f"cannot load {spec.name} from {weights}: {first}") from None
+            raise ModelError(missing_weights_message(spec, "the model", online, exc)) from None
+        model.eval().to(device)
+        self.model = model
+        self.source = source
+        probe = processor(images=_blank(), return_tensors="pt")["pixel_values"]
+        self.preprocessor = HFPreprocessor(source, int(min(probe.shape[-2:])))
+        self.embeds_text = hasattr(model, "get_text_features")
+        self._tokenizer = None
+        self.dim = int(self._forward(probe).shape[1])
+
+    @torch.inference_mode()
+    def _forward(self, batch: torch.Tensor) -> torch.Tensor:
+        batch = batch.to(self.device, non_blocking=True)
+        with runtime.autocast(self.device):
+            if hasattr(self.model, "get_image_features"):
+                return _features(self.model.get_image_features(pixel_values=batch))
+            return _features(self.model(pixel_values=batch))
+
+    def embed_images(self, batch: torch.Tensor) -> np.ndarray:
+        return l2_normalise(self._forward(batch).float().cpu().numpy())
+
+    @torch.inference_mode()
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        if not self.embeds_text:
+            return super().embed_texts(texts)
+        if self._tokenizer is None:
+            from transformers import AutoTokenizer
+
+            try:
+                self._tokenizer = AutoTokenizer.from_pretrained(self.source)
+            except Exception as exc:
+                raise ModelError(
+                    missing_weights_message(self.spec, "the text tokenizer", False, exc)
+                ) from None
+        tokens = self._tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        tokens = {k: v.to(self.device) for k, v in tokens.items()}
+        with runtime.autocast(self.device):
+            features = _features(self.model.get_text_features(**tokens))
+        return l2_normalise(features.float().cpu().numpy())
+
+
+def _blank():
+    from PIL import Image
+
+    return Image.new("RGB", (64, 64), (128, 128, 128))

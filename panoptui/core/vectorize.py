@@ -1,0 +1,444 @@
+"""Vector sets: creating them and filling them, batch by batch, resumably.
+
+``compute_vectors`` is the pipeline: images are decoded (JPEG at reduced scale), optionally made
+grey, and preprocessed with the model library's own transform in worker processes, while the model
+embeds the previous batch; each batch of vectors is committed as it completes. Killed, cancelled
+or crashed at any point, a set is simply incomplete: running it again computes only the images
+that have no vector yet, in the same order and the same batches, so the result is identical to an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from panoptui.core import store
+from panoptui.core.decode import (
+    DEFAULT_MAX_PIXELS,
+    DecodeError,
+    load_reduced,
+    open_image,
+    open_regular_file,
+    read_error_reason,
+    to_rgb,
+)
+from panoptui.core.progress import ProgressCallback, RateMeter
+from panoptui.core.workers import init_worker
+
+if TYPE_CHECKING:
+    import torch
+
+    from panoptui.core.models.base import Embedder, Preprocessor
+
+DEFAULT_BATCH_SIZE = 32
+COMPLETE, INCOMPLETE, RUNNING = "complete", "incomplete", "running"
+
+# Sets being computed by this process: a set stored as 'running' that is not here was left by a
+# process that died (another live one would hold the project's lock), so it is incomplete.
+_running: set[int] = set()
+_running_lock = threading.Lock()
+
+
+@dataclass
+class VectorSet:
+    id: int
+    model: str
+    family: str
+    greyscale: bool
+    weights: str | None
+    dim: int
+    embeds_text: bool
+    count: int  # images with a vector
+    total: int  # images of the project (present on disk)
+    errors: int  # images that could not be embedded
+    status: str  # complete | incomplete | running
+    created_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class VectorRunSummary:
+    set_id: int
+    done: int = 0  # vectors computed by this run
+    errors: int = 0
+    seconds: float = 0.0
+    decode_wait_seconds: float = 0.0  # time the model waited for decoded batches
+    model_seconds: float = 0.0  # time spent in the model
+    cancelled: bool = False
+    batch_size: int = 0  # the final one (smaller than asked after a CUDA out-of-memory)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# --- the store side ----------------------------------------------------------------------------
+
+
+def list_sets(con: duckdb.DuckDBPyConnection) -> list[VectorSet]:
+    rows = con.execute(
+        "SELECT id, model, family, greyscale, weights, dim, embeds_text, state, created_at "
+        "FROM vector_sets ORDER BY id"
+    ).fetchall()
+    total = int(store.scalar(con, "SELECT count(*) FROM images WHERE state = 'ok'") or 0)
+    sets = []
+    for set_id, model, family, grey, weights, dim, text, state, created in rows:
+        table = store.vector_table(set_id)
+        count = int(
+            store.scalar(
+                con,
+                f"SELECT count(*) FROM {table} v JOIN images i ON i.id = v.image_id "
+                "WHERE i.state = 'ok'",
+            )
+            or 0
+        )
+        errors = int(
+            store.scalar(
+                con,
+                "SELECT count(*) FROM vector_errors e JOIN images i ON i.id = e.image_id "
+                "WHERE e.set_id = ? AND i.state = 'ok'",
+                [set_id],
+            )
+            or 0
+        )
+        with _running_lock:
+            running = set_id in _running
+        if running:
+            status = RUNNING
+        elif count + errors >= total and state != RUNNING:
+            status = COMPLETE
+        else:
+            status = INCOMPLETE
+        sets.append(
+            VectorSet(
+                set_id,
+                model,
+                family,
+                bool(grey),
+                weights,
+                int(dim),
+                bool(text),
+                count,
+                total,
+                errors,
+                status,
+                created.isoformat(sep=" ", timespec="seconds"),
+            )
+        )
+    return sets
+
+
+def get_set(con: duckdb.DuckDBPyConnection, set_id: int) -> VectorSet:
+    for vector_set in list_sets(con):
+        if vector_set.id == set_id:
+            return vector_set
+    known = ", ".join(str(s.id) for s in list_sets(con)) or "none yet"
+    raise store.ProjectError(f"no vector set {set_id} in this project (sets: {known})")
+
+
+def create_set(
+    con: duckdb.DuckDBPyConnection,
+    embedder: Embedder,
+    greyscale: bool = False,
+    weights: str | None = None,
+) -> int:
+    """Record a new, empty vector set for a loaded model and return its id."""
+    now = datetime.now()
+    con.execute("BEGIN")
+    try:
+        set_id = store.next_id(con, "vector_sets")
+        con.execute(
+            "INSERT INTO vector_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                set_id,
+                embedder.spec.name,
+                embedder.spec.family,
+                greyscale,
+                weights,
+                embedder.dim,
+                embedder.embeds_text,
+                INCOMPLETE,
+                now,
+                now,
+            ],
+        )
+        store.create_vector_table(con, set_id, embedder.dim)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return set_id
+
+
+def delete_set(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
+    get_set(con, set_id)  # a clear error if there is no such set
+    con.execute("BEGIN")
+    try:
+        store.drop_vector_table(con, set_id)
+        con.execute("DELETE FROM vector_errors WHERE set_id = ?", [set_id])
+        con.execute("DELETE FROM vector_sets WHERE id = ?", [set_id])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _set_state(con: duckdb.DuckDBPyConnection, set_id: int, state: str) -> None:
+    con.execute(
+        "UPDATE vector_sets SET state = ?, updated_at = ? WHERE id = ?",
+        [state, datetime.now(), set_id],
+    )
+
+
+def pending_images(con: duckdb.DuckDBPyConnection, set_id: int) -> list[tuple[int, str, int, int]]:
+    """Images present on disk without a vector in the set, in id order, each with one of its
+    files (path, size, mtime). Images that failed before are tried again."""
+    table = store.vector_table(set_id)
+    return [
+        (int(i), str(p), int(s), int(m))
+        for i, p, s, m in con.execute(
+            f"""
+            SELECT i.id, min_by(f.path, f.id), min_by(f.size, f.id), min_by(f.mtime_ns, f.id)
+            FROM images i JOIN files f ON f.image_id = i.id AND f.state = 'ok'
+            WHERE i.state = 'ok'
+              AND NOT EXISTS (SELECT 1 FROM {table} v WHERE v.image_id = i.id)
+            GROUP BY i.id ORDER BY i.id
+            """
+        ).fetchall()
+    ]
+
+
+def _commit_batch(
+    con: duckdb.DuckDBPyConnection,
+    set_id: int,
+    ids: list[int],
+    vectors: np.ndarray,
+    errors: list[tuple[int, str]],
+) -> None:
+    dim = vectors.shape[1] if len(ids) else 0
+    con.execute("BEGIN")
+    try:
+        if ids:
+            flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
+            con.register(
+                "batch",
+                pa.table(
+                    {
+                        "image_id": pa.array(ids, pa.int64()),
+                        "vec": pa.FixedSizeListArray.from_arrays(flat, dim),
+                    }
+                ),
+            )
+            try:
+                con.execute(f"INSERT INTO {store.vector_table(set_id)} SELECT * FROM batch")
+            finally:
+                con.unregister("batch")
+            con.execute(
+                "DELETE FROM vector_errors WHERE set_id = ? "
+                "AND image_id IN (SELECT unnest(?::BIGINT[]))",
+                [set_id, ids],
+            )
+        now = datetime.now()
+        for image_id, reason in errors:
+            con.execute(
+                "INSERT INTO vector_errors VALUES (?, ?, ?, ?) ON CONFLICT (set_id, image_id) "
+                "DO UPDATE SET reason = excluded.reason, failed_at = excluded.failed_at",
+                [set_id, image_id, reason, now],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+# --- the worker side ---------------------------------------------------------------------------
+
+
+def load_for_model(
+    path: str,
+    size: int,
+    mtime_ns: int,
+    preprocessor: Preprocessor,
+    greyscale: bool,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> torch.Tensor:
+    """One image file -> the model's input tensor. Raises DecodeError (or OSError)."""
+    handle, st = open_regular_file(path)
+    with handle:
+        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+            raise DecodeError("the file changed since it was imported; run panoptui import again")
+        img = open_image(handle, max_pixels)
+        decoded = load_reduced(img, preprocessor.input_size / min(img.size))
+    rgb = to_rgb(decoded)
+    if greyscale:
+        rgb = rgb.convert("L").convert("RGB")
+    return preprocessor(rgb)
+
+
+class ImageDataset:
+    """A torch map-style dataset of (image id, tensor or None, error or None)."""
+
+    def __init__(
+        self,
+        items: list[tuple[int, str, int, int]],
+        preprocessor: Preprocessor,
+        greyscale: bool,
+        max_pixels: int,
+    ) -> None:
+        self.items = items
+        self.preprocessor = preprocessor
+        self.greyscale = greyscale
+        self.max_pixels = max_pixels
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[int, Any, str | None]:
+        image_id, path, size, mtime_ns = self.items[index]
+        try:
+            tensor = load_for_model(
+                path, size, mtime_ns, self.preprocessor, self.greyscale, self.max_pixels
+            )
+        except Exception as exc:  # every failure is recorded with its reason; the run goes on
+            return image_id, None, read_error_reason(exc)
+        return image_id, tensor, None
+
+
+def collate(samples: list[tuple[int, Any, str | None]]) -> tuple[list[int], Any, list]:
+    import torch
+
+    good = [(i, t) for i, t, e in samples if e is None]
+    errors = [(i, e) for i, t, e in samples if e is not None]
+    batch = torch.stack([t for _, t in good]) if good else None
+    return [i for i, _ in good], batch, errors
+
+
+def _worker_init(worker_id: int) -> None:
+    import torch
+
+    init_worker()
+    torch.set_num_threads(1)  # decoding is parallel across processes, not threads
+
+
+def default_workers() -> int:
+    import os
+
+    cores = os.cpu_count() or 1
+    return max(1, min(cores - 1, 12))
+
+
+# --- the pipeline ------------------------------------------------------------------------------
+
+
+class _ForwardBatcher:
+    """Runs the model on a batch in slices; on CUDA out-of-memory, halves the slice and retries
+    (and keeps the smaller size for the batches that follow)."""
+
+    def __init__(self, embedder: Embedder, size: int) -> None:
+        self.embedder = embedder
+        self.size = size
+
+    def __call__(self, batch: torch.Tensor) -> np.ndarray:
+        from panoptui.core.models import runtime
+
+        out: list[np.ndarray] = []
+        start = 0
+        while start < len(batch):
+            try:
+                out.append(self.embedder.embed_images(batch[start : start + self.size]))
+            except Exception as exc:
+                if not runtime.is_out_of_memory(exc) or self.size == 1:
+                    raise
+                runtime.free_memory(self.embedder.device)
+                self.size = max(1, self.size // 2)
+                continue
+            start += self.size
+        return np.concatenate(out) if out else np.zeros((0, self.embedder.dim), np.float32)
+
+
+def compute_vectors(
+    con: duckdb.DuckDBPyConnection,
+    set_id: int,
+    embedder: Embedder,
+    *,
+    greyscale: bool | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    workers: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> VectorRunSummary:
+    """Fill a vector set: embed every image that has no vector yet. Returns when done, or after
+    committing the current batch once ``cancel`` is set. ``workers=0`` decodes in this process."""
+    from torch.utils.data import DataLoader
+
+    vector_set = get_set(con, set_id)
+    if vector_set.dim != embedder.dim:
+        raise store.ProjectError(
+            f"vector set {set_id} holds {vector_set.dim}-d vectors but model "
+            f"{embedder.spec.name} gives {embedder.dim}-d ones; are these the right weights?"
+        )
+    grey = vector_set.greyscale if greyscale is None else greyscale
+    report = progress or (lambda event: None)
+    cancel = cancel or threading.Event()
+    workers = default_workers() if workers is None else workers
+    summary = VectorRunSummary(set_id, batch_size=batch_size)
+    started = time.monotonic()
+    items = pending_images(con, set_id)
+    with _running_lock:
+        if set_id in _running:
+            raise store.ProjectError(f"vector set {set_id} is already being computed")
+        _running.add(set_id)
+    _set_state(con, set_id, RUNNING)
+    forward = _ForwardBatcher(embedder, batch_size)
+    meter = RateMeter()
+    report(meter.event("embedding", 0, len(items)))
+    try:
+        if items:
+            dataset = ImageDataset(items, embedder.preprocessor, grey, max_pixels)
+            loader = DataLoader(
+                dataset,  # type: ignore[arg-type]
+                batch_size=batch_size,
+                shuffle=False,
+                num_workers=workers,
+                collate_fn=collate,
+                multiprocessing_context="spawn" if workers else None,
+                worker_init_fn=_worker_init if workers else None,
+                prefetch_factor=4 if workers else None,
+                pin_memory=embedder.device.startswith("cuda"),
+            )
+            waited = time.monotonic()
+            for ids, batch, errors in loader:
+                summary.decode_wait_seconds += time.monotonic() - waited
+                model_started = time.monotonic()
+                vectors = forward(batch) if batch is not None else np.zeros((0, embedder.dim))
+                summary.model_seconds += time.monotonic() - model_started
+                _commit_batch(con, set_id, ids, vectors, errors)
+                summary.done += len(ids)
+                summary.errors += len(errors)
+                report(
+                    meter.event(
+                        "embedding", summary.done + summary.errors, len(items), summary.errors
+                    )
+                )
+                if cancel.is_set():
+                    summary.cancelled = True
+                    break
+                waited = time.monotonic()
+    finally:
+        with _running_lock:
+            _running.discard(set_id)
+        finished = not summary.cancelled and summary.done + summary.errors == len(items)
+        _set_state(con, set_id, COMPLETE if finished else INCOMPLETE)
+        summary.batch_size = forward.size
+        summary.seconds = time.monotonic() - started
+    return summary

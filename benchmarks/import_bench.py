@@ -19,39 +19,19 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import duckdb
-import numpy as np
 from PIL import Image, ImageOps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus import write_photos  # noqa: E402
 
 from panoptui.core import store  # noqa: E402
 from panoptui.core.samples import FAMILIES, family_image  # noqa: E402
 from panoptui.core.scan import import_folders  # noqa: E402
-
-N_BASE_PHOTOS = 16
-
-
-def _base_photo(seed: int, width: int, height: int) -> bytes:
-    """A photo-like JPEG: smooth colour fields plus sensor grain, ~3-5 MB at 12 MP."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 256, (height // 100 + 2, width // 100 + 2, 3), dtype=np.uint8)
-    base = Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC)
-    grain = rng.normal(0, 10, (height, width, 1)).astype(np.int16)
-    pixels = np.clip(np.asarray(base, np.int16) + grain, 0, 255).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
-
-
-def _with_comment(jpeg: bytes, text: str) -> bytes:
-    """The same JPEG with a comment segment after SOI: distinct bytes, identical decode cost."""
-    payload = text.encode()
-    segment = b"\xff\xfe" + (len(payload) + 2).to_bytes(2, "big") + payload
-    return jpeg[:2] + segment + jpeg[2:]
 
 
 def make_corpus(root: Path, jpegs: int, pngs: int, size: tuple[int, int]) -> None:
@@ -62,11 +42,7 @@ def make_corpus(root: Path, jpegs: int, pngs: int, size: tuple[int, int]) -> Non
     (root / "photos").mkdir(parents=True)
     (root / "small").mkdir(parents=True)
     print(f"generating {jpegs} JPEGs at {size[0]}x{size[1]} and {pngs} PNGs in {root} ...")
-    with ProcessPoolExecutor() as pool:
-        bases = list(pool.map(_base_photo, range(N_BASE_PHOTOS), [size[0]] * 16, [size[1]] * 16))
-    for i in range(jpegs):
-        data = _with_comment(bases[i % len(bases)], f"panoptui bench {i}")
-        (root / "photos" / f"IMG_{i:05d}.jpg").write_bytes(data)
+    write_photos(root / "photos", jpegs, size)
     for i in range(pngs):
         family = FAMILIES[i % len(FAMILIES)]
         family_image(family, i, (320, 240)).save(root / "small" / f"{family}_{i:05d}.png")

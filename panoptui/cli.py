@@ -178,12 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
             "--workers",
             type=_non_negative_int,
             default=None,
-            help="decoding processes (default: cores - 1; 0 decodes in the main process)",
+            help="decoding processes (default: cores - 1 on a GPU; on the CPU, a decoding "
+            "thread per core between batches; 0 decodes in the main thread)",
         )
         command.add_argument("--json", action="store_true", help="print the summary as JSON")
     listing = vector_commands.add_parser("list", help="list the vector sets of a project")
     listing.add_argument("project", metavar="PROJECT")
     listing.add_argument("--json", action="store_true", help="print a JSON list")
+    failures = vector_commands.add_parser(
+        "errors", help="list the images of a vector set that could not be embedded, and why"
+    )
+    failures.add_argument("project", metavar="PROJECT")
+    failures.add_argument("set_id", metavar="ID", type=_positive_int)
+    failures.add_argument("--json", action="store_true", help="print a JSON list")
     delete = vector_commands.add_parser("delete", help="delete a vector set")
     delete.add_argument("project", metavar="PROJECT")
     delete.add_argument("set_id", metavar="ID", type=_positive_int)
@@ -367,7 +374,7 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
         f"{result.count}/{result.total} done, {result.status}"
     )
     if result.errors:
-        print(f"see why with: panoptui vectors list {args.project} --json")
+        print(f"see why with: panoptui vectors errors {args.project} {set_id}")
     return 0
 
 
@@ -379,11 +386,20 @@ def cmd_vectors(args: argparse.Namespace) -> int:
         return _run_vectors(args, None)
     if action == "resume":
         return _run_vectors(args, args.set_id)
-    con = store.open_project(args.project, read_only=action == "list")
+    con = store.open_project(args.project, read_only=action in ("list", "errors"))
     try:
         if action == "delete":
             vectorize.delete_set(con, args.set_id)
             print(f"deleted vector set {args.set_id}")
+            return 0
+        if action == "errors":
+            rows = vectorize.vector_errors(con, args.set_id)
+            if args.json:
+                print(json.dumps(rows))
+            for row in [] if args.json else rows:
+                print(f"{row['path']}\n    {row['reason']}")
+            if not rows and not args.json:
+                print(f"no errors in vector set {args.set_id}")
             return 0
         sets = vectorize.list_sets(con)
     finally:

@@ -3,6 +3,7 @@ checked against the library's own forward pass on its own preprocessing."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -75,7 +76,7 @@ def stored_vectors(con, set_id: int) -> dict[str, np.ndarray]:
     return {path: np.asarray(vec, np.float32) for path, vec in rows}
 
 
-def embed_project(con, model: str, weights: Path | None, workers: int = 0, **kw) -> int:
+def embed_project(con, model: str, weights: Path | None, workers: int | None = 0, **kw) -> int:
     embedder = load_embedder(model, str(weights) if weights else None, "cpu")
     set_id = vectorize.create_set(con, embedder, kw.pop("greyscale", False), str(weights))
     summary = vectorize.compute_vectors(con, set_id, embedder, workers=workers, **kw)
@@ -152,7 +153,7 @@ def test_mobilenet_preset_from_a_checkpoint_matches_timm(tmp_path, corpus, model
     import timm
 
     con = new_project(tmp_path, corpus)
-    set_id = embed_project(con, "mobilenet", models["mobilenet"])
+    set_id = embed_project(con, "mobilenet", models["mobilenet"], workers=None)  # CPU: threads
     model = timm.create_model(
         "mobilenetv3_large_100",
         pretrained=True,
@@ -223,11 +224,20 @@ def test_pixels_descriptor(tmp_path, corpus):
     ours = stored_vectors(con, set_id)
     assert next(iter(ours.values())).shape == (DIM,)
 
-    def reference(rel: str) -> np.ndarray:
-        vec = describe(as_displayed(corpus / rel))
+    def reference(rel: str) -> np.ndarray:  # from the thumbnail the import made
+        (jpeg,) = con.execute(
+            "SELECT t.jpeg FROM thumbnails t JOIN files f ON f.image_id = t.image_id "
+            "WHERE f.rel_path = ?",
+            [rel],
+        ).fetchall()[0]
+        vec = describe(Image.open(io.BytesIO(jpeg)).convert("RGB"))
         return vec / np.linalg.norm(vec)
 
-    assert_matches_reference(ours, reference)
+    for rel, vec in ours.items():
+        np.testing.assert_allclose(vec, reference(rel), atol=ATOL_EXACT, err_msg=rel)
+        # ...and close to the descriptor of the full-size original.
+        full = describe(as_displayed(corpus / rel))
+        assert float(vec @ full) / np.linalg.norm(full) > 0.99, rel
 
 
 def test_greyscale_changes_colour_images_only(tmp_path, corpus, models):
@@ -241,7 +251,7 @@ def test_greyscale_changes_colour_images_only(tmp_path, corpus, models):
     assert [s.greyscale for s in vectorize.list_sets(con)] == [False, True, False, True]
 
 
-def test_failures_are_recorded_and_resume_picks_up_new_images(tmp_path, corpus):
+def test_failures_are_recorded_and_resume_picks_up_new_images(tmp_path, corpus, models):
     import shutil
 
     folder = tmp_path / "photos"
@@ -251,7 +261,7 @@ def test_failures_are_recorded_and_resume_picks_up_new_images(tmp_path, corpus):
     (folder / "stripes.png").unlink()  # deleted since the import
     with open(folder / "checker.png", "ab") as handle:
         handle.write(b"changed")  # changed since the import
-    embedder = load_embedder("pixels")
+    embedder = load_embedder("timm:test_vit", str(models["test_vit"]), "cpu")
     set_id = vectorize.create_set(con, embedder)
     summary = vectorize.compute_vectors(con, set_id, embedder, workers=0, batch_size=3)
     assert (summary.done, summary.errors) == (6, 2)
@@ -262,6 +272,8 @@ def test_failures_are_recorded_and_resume_picks_up_new_images(tmp_path, corpus):
         ).fetchall()
     )
     assert "disappeared" in reasons["stripes.png"]
+    listed_errors = vectorize.vector_errors(con, set_id)
+    assert {e["path"].rsplit("/", 1)[1] for e in listed_errors} == {"stripes.png", "checker.png"}
     assert "changed since it was imported" in reasons["checker.png"]
     assert vectorize.get_set(con, set_id).status == "complete"
 
@@ -478,3 +490,46 @@ def test_sigkill_mid_run_then_resume_gives_the_same_vectors(tmp_path, many_image
         assert all(np.array_equal(got[i], expected[i]) for i in expected), kill_at
         listed = json.loads(run_cli("vectors", "list", str(project), "--json").stdout)
         assert (listed[0]["count"], listed[0]["status"]) == (400, "complete")
+
+
+def test_offline_detection_is_quick_without_hf_hub_offline(tmp_path):
+    """With no network and no HF_HUB_OFFLINE, the hub client would retry for most of a minute:
+    panoptui probes first (here against a closed port on this machine) and goes offline."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE" and "PROXY" not in k}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_HOME=str(tmp_path / "cache"))
+    code = (
+        "from panoptui.core.models import load_embedder, ModelError\n"
+        "try:\n"
+        "    load_embedder('mobilenet')\n"
+        "except ModelError as e:\n"
+        "    print(e)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert "the model hub cannot be reached" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_version_1_project_is_migrated(tmp_path):
+    import duckdb
+
+    project = tmp_path / "old"
+    project.mkdir()
+    raw = duckdb.connect(str(project / store.DB_NAME))
+    raw.execute("CREATE TABLE schema_meta (version INTEGER NOT NULL)")
+    raw.execute("INSERT INTO schema_meta VALUES (1)")
+    store.MIGRATIONS[0](raw)  # the schema as version 1 left it
+    raw.execute("INSERT INTO folders (id, path) VALUES (1, '/photos')")
+    raw.close()
+    con = store.open_project(project, read_only=True)
+    assert store.scalar(con, "SELECT version FROM schema_meta") == store.SCHEMA_VERSION
+    assert con.execute("SELECT path FROM folders").fetchall() == [("/photos",)]
+    assert vectorize.list_sets(con) == []

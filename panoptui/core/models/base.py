@@ -57,6 +57,8 @@ class Embedder(ABC):
     embeds_text: bool
     preprocessor: Preprocessor
     device: str
+    # True for descriptors computed from the import's 256-px thumbnails instead of the files.
+    from_thumbnails: bool = False
 
     @abstractmethod
     def embed_images(self, batch: torch.Tensor) -> np.ndarray:

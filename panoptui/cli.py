@@ -173,7 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps"
         )
-        command.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE)
+        command.add_argument(
+            "--batch-size",
+            type=_positive_int,
+            default=None,
+            help=f"images per batch (default {DEFAULT_BATCH_SIZE}; resume: the set's own)",
+        )
         command.add_argument(
             "--workers",
             type=_non_negative_int,
@@ -338,7 +343,8 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
             )
         embedder = load_embedder(model, weights, args.device)
         if resume_id is None:
-            set_id = vectorize.create_set(con, embedder, greyscale, weights)
+            batch_size = args.batch_size or DEFAULT_BATCH_SIZE
+            set_id = vectorize.create_set(con, embedder, greyscale, weights, batch_size)
         else:
             set_id = resume_id
         printer = ProgressPrinter(quiet=quiet)
@@ -444,3 +450,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     except BrokenPipeError:  # `panoptui errors P | head`
         return 0
+    except KeyboardInterrupt:  # outside a job (loading a model, opening a project)
+        print("panoptui: interrupted", file=sys.stderr)
+        return 130

@@ -34,7 +34,12 @@ class TerminalRun:
     def __init__(self, *args: str) -> None:
         self.master, slave = pty.openpty()
         self.proc = subprocess.Popen(
-            [*PANOPTUI, *args], stdin=slave, stdout=slave, stderr=slave, close_fds=True
+            [*PANOPTUI, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            close_fds=True,
+            start_new_session=True,  # its own process group, as in a terminal of its own
         )
         os.close(slave)
         self.output = b""

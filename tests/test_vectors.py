@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 from pathlib import Path
 
@@ -274,6 +275,11 @@ def test_failures_are_recorded_and_resume_picks_up_new_images(tmp_path, corpus, 
     assert "disappeared" in reasons["stripes.png"]
     listed_errors = vectorize.vector_errors(con, set_id)
     assert {e["path"].rsplit("/", 1)[1] for e in listed_errors} == {"stripes.png", "checker.png"}
+    # pixels reads the thumbnails, but it too records files that are gone or changed.
+    pixels = load_embedder("pixels")
+    pixel_set = vectorize.create_set(con, pixels)
+    summary = vectorize.compute_vectors(con, pixel_set, pixels)
+    assert (summary.done, summary.errors) == (6, 2)
     assert "changed since it was imported" in reasons["checker.png"]
     assert vectorize.get_set(con, set_id).status == "complete"
 
@@ -292,22 +298,21 @@ def test_cancel_then_resume_gives_identical_vectors(tmp_path, corpus, models):
 
     con = new_project(tmp_path, corpus)
     embedder = load_embedder("timm:test_vit", str(models["test_vit"]), "cpu")
-    full = vectorize.create_set(con, embedder)
-    vectorize.compute_vectors(con, full, embedder, workers=0, batch_size=3)
-    part = vectorize.create_set(con, embedder)
+    full = vectorize.create_set(con, embedder, batch_size=3)
+    vectorize.compute_vectors(con, full, embedder, workers=0)
+    part = vectorize.create_set(con, embedder, batch_size=3)
     cancel = threading.Event()
     summary = vectorize.compute_vectors(
         con,
         part,
         embedder,
         workers=0,
-        batch_size=3,
         cancel=cancel,
         progress=lambda e: cancel.set() if e.done >= 3 else None,
     )
     assert summary.cancelled and vectorize.get_set(con, part).status == "incomplete"
     assert vectorize.get_set(con, part).count == 3
-    vectorize.compute_vectors(con, part, embedder, workers=0, batch_size=3)
+    vectorize.compute_vectors(con, part, embedder, workers=0)  # resumes with its batch size
     a, b = stored_vectors(con, full), stored_vectors(con, part)
     assert a.keys() == b.keys()
     assert all(np.array_equal(a[k], b[k]) for k in a)
@@ -396,6 +401,9 @@ def test_bad_models_and_weights_are_one_line_errors(tmp_path, corpus, models):
     project = str(tmp_path / "project")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")
+    whole = (models["open_clip_dir"] / "open_clip_model.safetensors").read_bytes()
+    truncated = tmp_path / "partial-download.safetensors"
+    truncated.write_bytes(whole[: len(whole) // 3])
     cases = [
         (["--model", "clipp"], "unknown model 'clipp'"),
         (["--model", "timm:no_such_net"], "timm has no model"),
@@ -403,6 +411,12 @@ def test_bad_models_and_weights_are_one_line_errors(tmp_path, corpus, models):
         (["--model", "mobilenet", "--weights", str(junk)], "cannot load weights"),
         (["--model", "mobilenet", "--weights", str(models["test_vit"])], "cannot load weights"),
         (["--model", "pixels", "--device", "cuda"], "no CUDA GPU"),
+        (["--model", "pixels", "--device", "cuda:1"], "no CUDA GPU"),
+        (["--model", "pixels", "--device", "tpu"], "unknown device"),
+        (["--model", "pixels", "--weights", str(junk)], "has no weights"),
+        (["--model", "clip", "--weights", str(truncated)], "cannot load weights"),
+        (["--model", "clip", "--weights", str(junk)], "cannot load weights"),
+        (["--model", "clip", "--weights", str(models["open_clip_dir"])], "another architecture"),
         (["--model", "pixels", "--batch-size", "0"], "at least 1"),
     ]
     for args, words in cases:
@@ -483,7 +497,7 @@ def test_sigkill_mid_run_then_resume_gives_the_same_vectors(tmp_path, many_image
         listed = json.loads(run_cli("vectors", "list", str(project), "--json").stdout)
         assert listed[0]["status"] == "incomplete"
         assert kill_at <= listed[0]["count"] < 400
-        resumed = run_cli("vectors", "resume", str(project), "1", "--batch-size", "16")
+        resumed = run_cli("vectors", "resume", str(project), "1")  # the set's batch size
         assert resumed.returncode == 0, resumed.stderr
         got = vectors_by_image(project, 1)
         assert got.keys() == expected.keys()
@@ -533,3 +547,27 @@ def test_a_version_1_project_is_migrated(tmp_path):
     assert store.scalar(con, "SELECT version FROM schema_meta") == store.SCHEMA_VERSION
     assert con.execute("SELECT path FROM folders").fetchall() == [("/photos",)]
     assert vectorize.list_sets(con) == []
+
+
+def test_ctrl_c_while_loading_and_while_running(tmp_path, many_images, models):
+    import signal
+
+    from helpers import TerminalRun
+
+    project = tmp_path / "project"
+    assert run_cli("import", str(project), str(many_images)).returncode == 0
+    args = ["--model", "timm:test_vit", "--weights", str(models["test_vit"]), "--workers", "1"]
+    loading = TerminalRun("vectors", "create", str(project), *args)
+    loading.read_until(lambda out: b"loading model" in out)
+    loading.proc.send_signal(signal.SIGINT)
+    assert loading.finish() == 130
+    assert b"Traceback" not in loading.output and b"interrupted" in loading.output
+
+    running = TerminalRun("vectors", "create", str(project), *args, "--batch-size", "8")
+    running.read_until(lambda out: re.search(rb"embedding ([1-9]\d*)/", out) is not None)
+    os.killpg(os.getpgid(running.proc.pid), signal.SIGINT)  # as the terminal's Ctrl-C does
+    assert running.finish() == 130
+    assert b"Traceback" not in running.output and b"Exception ignored" not in running.output
+    assert b"panoptui vectors resume" in running.output
+    listed = json.loads(run_cli("vectors", "list", str(project), "--json").stdout)
+    assert listed[-1]["status"] == "incomplete" and listed[-1]["count"] > 0

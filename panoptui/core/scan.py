@@ -40,7 +40,7 @@ from panoptui.core.decode import (
     read_error_reason,
 )
 from panoptui.core.progress import ProgressCallback, RateMeter
-from panoptui.core.workers import init_worker
+from panoptui.core.workers import children_ignore_interrupts, init_worker
 
 # Extensions a user expects to be imported, in any case. Files with other extensions are ignored
 # (they are not counted as errors): an archive holds .txt, .xmp and .json side-cars too.
@@ -532,10 +532,11 @@ def read_files(
     submitted = 0
     try:
         while submitted < len(chunks) or pending:
-            while submitted < len(chunks) and len(pending) < max(1, workers) * 3:
-                chunk = chunks[submitted]
-                pending.append((chunk, executor.submit(read_chunk, chunk, *settings)))
-                submitted += 1
+            with children_ignore_interrupts():  # submitting starts the processes
+                while submitted < len(chunks) and len(pending) < max(1, workers) * 3:
+                    chunk = chunks[submitted]
+                    pending.append((chunk, executor.submit(read_chunk, chunk, *settings)))
+                    submitted += 1
             chunk, future = pending.pop(0)
             try:
                 result = future.result()

@@ -104,6 +104,7 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
             weights VARCHAR,                       -- local weights file or folder, if given
             dim INTEGER NOT NULL,
             embeds_text BOOLEAN NOT NULL,
+            batch_size INTEGER NOT NULL,           -- kept, so a resume makes the same batches
             state VARCHAR NOT NULL,                -- running | incomplete | complete
             created_at TIMESTAMP NOT NULL,
             updated_at TIMESTAMP NOT NULL

@@ -33,7 +33,7 @@ from panoptui.core.decode import (
     to_rgb,
 )
 from panoptui.core.progress import ProgressCallback, RateMeter
-from panoptui.core.workers import init_worker
+from panoptui.core.workers import children_ignore_interrupts, init_worker
 
 if TYPE_CHECKING:
     import torch
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 
 DEFAULT_BATCH_SIZE = 32
 COMPLETE, INCOMPLETE, RUNNING = "complete", "incomplete", "running"
+CHANGED_SINCE_IMPORT = "the file changed since it was imported; run panoptui import again"
 
 # Sets being computed by this process: a set stored as 'running' that is not here was left by a
 # process that died (another live one would hold the project's lock), so it is incomplete.
@@ -58,6 +59,7 @@ class VectorSet:
     weights: str | None
     dim: int
     embeds_text: bool
+    batch_size: int
     count: int  # images with a vector
     total: int  # images of the project (present on disk)
     errors: int  # images that could not be embedded
@@ -88,12 +90,12 @@ class VectorRunSummary:
 
 def list_sets(con: duckdb.DuckDBPyConnection) -> list[VectorSet]:
     rows = con.execute(
-        "SELECT id, model, family, greyscale, weights, dim, embeds_text, state, created_at "
-        "FROM vector_sets ORDER BY id"
+        "SELECT id, model, family, greyscale, weights, dim, embeds_text, batch_size, state, "
+        "created_at FROM vector_sets ORDER BY id"
     ).fetchall()
     total = int(store.scalar(con, "SELECT count(*) FROM images WHERE state = 'ok'") or 0)
     sets = []
-    for set_id, model, family, grey, weights, dim, text, state, created in rows:
+    for set_id, model, family, grey, weights, dim, text, batch, state, created in rows:
         table = store.vector_table(set_id)
         count = int(
             store.scalar(
@@ -129,6 +131,7 @@ def list_sets(con: duckdb.DuckDBPyConnection) -> list[VectorSet]:
                 weights,
                 int(dim),
                 bool(text),
+                int(batch),
                 count,
                 total,
                 errors,
@@ -152,6 +155,7 @@ def create_set(
     embedder: Embedder,
     greyscale: bool = False,
     weights: str | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> int:
     """Record a new, empty vector set for a loaded model and return its id."""
     now = datetime.now()
@@ -159,7 +163,7 @@ def create_set(
     try:
         set_id = store.next_id(con, "vector_sets")
         con.execute(
-            "INSERT INTO vector_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO vector_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 set_id,
                 embedder.spec.name,
@@ -168,6 +172,7 @@ def create_set(
                 weights,
                 embedder.dim,
                 embedder.embeds_text,
+                batch_size,
                 INCOMPLETE,
                 now,
                 now,
@@ -203,6 +208,7 @@ def vector_errors(con: duckdb.DuckDBPyConnection, set_id: int) -> list[dict[str,
             """
             SELECT e.image_id, min(f.path), e.reason, e.failed_at
             FROM vector_errors e JOIN files f ON f.image_id = e.image_id
+            JOIN images i ON i.id = e.image_id AND i.state = 'ok'
             WHERE e.set_id = ? GROUP BY e.image_id, e.reason, e.failed_at ORDER BY e.image_id
             """,
             [set_id],
@@ -293,7 +299,7 @@ def load_for_model(
     handle, st = open_regular_file(path)
     with handle:
         if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
-            raise DecodeError("the file changed since it was imported; run panoptui import again")
+            raise DecodeError(CHANGED_SINCE_IMPORT)
         img = open_image(handle, max_pixels)
         decoded = load_reduced(img, preprocessor.input_size / min(img.size))
     rgb = to_rgb(decoded)
@@ -363,10 +369,13 @@ def _thumbnail_batches(
 ) -> Iterator[tuple[list[int], Any, list]]:
     """Batches made from the thumbnails the import stored, for descriptors that need no more
     detail than that (``pixels``): no decode of the originals at all."""
+    import os
+
     from PIL import Image
 
     for start in range(0, len(items), batch_size):
-        ids = [item[0] for item in items[start : start + batch_size]]
+        chunk = items[start : start + batch_size]
+        ids = [item[0] for item in chunk]
         jpegs = dict(
             con.execute(
                 "SELECT image_id, jpeg FROM thumbnails WHERE image_id IN (SELECT unnest(?))",
@@ -374,7 +383,16 @@ def _thumbnail_batches(
             ).fetchall()
         )
         samples = []
-        for image_id in ids:
+        for image_id, path, size, mtime_ns in chunk:
+            # The file is not read, but it must still be there as imported.
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                samples.append((image_id, None, read_error_reason(exc)))
+                continue
+            if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+                samples.append((image_id, None, CHANGED_SINCE_IMPORT))
+                continue
             if image_id not in jpegs:
                 samples.append((image_id, None, "no thumbnail: run panoptui import again"))
                 continue
@@ -438,7 +456,7 @@ def compute_vectors(
     embedder: Embedder,
     *,
     greyscale: bool | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     workers: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     progress: ProgressCallback | None = None,
@@ -461,6 +479,9 @@ def compute_vectors(
             f"{embedder.spec.name} gives {embedder.dim}-d ones; are these the right weights?"
         )
     grey = vector_set.greyscale if greyscale is None else greyscale
+    # The set's own batch size unless told otherwise: the same batches as an uninterrupted run
+    # give bit-identical vectors (a different batch size changes float rounding, ~1e-7).
+    batch_size = batch_size or vector_set.batch_size
     report = progress or (lambda event: None)
     cancel = cancel or threading.Event()
     summary = VectorRunSummary(set_id, batch_size=batch_size)
@@ -494,7 +515,9 @@ def compute_vectors(
                     pin_memory=embedder.device.startswith("cuda"),
                 )
             waited = time.monotonic()
-            for ids, batch, errors in loader:
+            with children_ignore_interrupts():
+                batches = iter(loader)  # starts the worker processes, if any
+            for ids, batch, errors in batches:
                 summary.decode_wait_seconds += time.monotonic() - waited
                 model_started = time.monotonic()
                 vectors = forward(batch) if batch is not None else np.zeros((0, embedder.dim))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
 
 PR_SET_PDEATHSIG = 1
 
@@ -26,3 +29,19 @@ def init_worker(*_: object) -> None:
             pass
     if os.getppid() == 1:  # the parent died before prctl took effect
         os._exit(1)
+
+
+@contextlib.contextmanager
+def children_ignore_interrupts() -> Iterator[None]:
+    """Start worker processes inside this block: they inherit an ignored SIGINT from the start
+    (an ignored signal stays ignored across exec, and Python keeps it so), which closes the
+    window before their initialiser runs, when a Ctrl-C would print a traceback per worker.
+    Only the main thread can change signal handling; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

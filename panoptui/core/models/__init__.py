@@ -67,6 +67,9 @@ def load_embedder(name: str, weights: str | None = None, device: str = "auto") -
     if spec.family == "pixels":
         from panoptui.core.models.pixels import PixelsEmbedder
 
+        if local is not None:
+            raise ModelError("the pixels descriptor has no weights; leave out --weights")
+
         return PixelsEmbedder(spec, chosen)
     if spec.family == "open_clip":
         from panoptui.core.models.openclip_family import OpenClipEmbedder

@@ -81,6 +81,8 @@ def weights_path(weights: str | None) -> Path | None:
     path = Path(weights).expanduser()
     if not path.exists():
         raise ModelError(f"weights {weights} not found")
+    if not (path.is_file() or path.is_dir()):
+        raise ModelError(f"weights {weights} is not a file or a folder")
     return path.resolve()
 
 
@@ -100,10 +102,21 @@ def _hub_address() -> tuple[str, int]:
 
 
 def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
-    try:
+    """Can a connection to the hub be opened within ``timeout``, name lookup included (which
+    the socket timeout does not cover, hence the thread)?"""
+    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import TimeoutError as Timeout
+
+    def connect() -> None:
         socket.create_connection(_hub_address(), timeout=timeout).close()
-    except OSError:
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        pool.submit(connect).result(timeout=timeout)
+    except (OSError, Timeout):
         return False
+    finally:
+        pool.shutdown(wait=False)
     return True
 
 

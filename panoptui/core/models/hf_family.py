@@ -83,7 +83,7 @@ class HFEmbedder(Embedder):
         self.model = model
         self.source = source
         probe = processor(images=_blank(), return_tensors="pt")["pixel_values"]
-        self.preprocessor = HFPreprocessor(source, int(min(probe.shape[-2:])))
+        self.preprocessor = HFPreprocessor(source, _resize_size(processor, probe))
         self.embeds_text = hasattr(model, "get_text_features")
         self._tokenizer = None
         self.dim = int(self._forward(probe).shape[1])
@@ -110,13 +110,34 @@ class HFEmbedder(Embedder):
                 self._tokenizer = AutoTokenizer.from_pretrained(self.source)
             except Exception as exc:
                 raise ModelError(
-                    missing_weights_message(self.spec, "the text tokenizer", False, exc)
+                    f"cannot load the text tokenizer of {self.spec.name} from {self.source}: "
+                    f"{str(exc).splitlines()[0][:160]} (a model folder needs its tokenizer files "
+                    "for text search; image vectors do not need them)"
                 ) from None
-        tokens = self._tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        # SigLIP was trained on text padded to its full length; CLIP-like models pad to the
+        # longest text of the batch.
+        siglip = "siglip" in str(getattr(self.model.config, "model_type", ""))
+        tokens = self._tokenizer(
+            texts, padding="max_length" if siglip else True, truncation=True, return_tensors="pt"
+        )
         tokens = {k: v.to(self.device) for k, v in tokens.items()}
         with runtime.autocast(self.device):
             features = _features(self.model.get_text_features(**tokens))
         return l2_normalise(features.float().cpu().numpy())
+
+
+def _resize_size(processor: Any, probe: torch.Tensor) -> int:
+    """The short side the processor resizes to before any crop (the decoder must deliver at
+    least that), and at least the size of what it outputs."""
+    size = getattr(processor, "size", None)
+    wanted = [int(min(probe.shape[-2:]))]
+    for key in ("shortest_edge", "height"):
+        value = getattr(size, key, None)
+        if value is None and isinstance(size, dict):
+            value = size.get(key)
+        if isinstance(value, int):
+            wanted.append(value)
+    return max(wanted)
 
 
 def _blank():

@@ -55,7 +55,7 @@ class OpenClipEmbedder(Embedder):
         self._tokenizer_name = spec.arch
         force_preprocess: dict[str, Any] | None = None
         if weights is not None and weights.is_dir():
-            _check_model_folder(weights)
+            _check_model_folder(weights, spec)
             # A folder holding open_clip_config.json and the weights (a copy of the hub repo).
             model_name, pretrained = f"local-dir:{weights}", None
             self._tokenizer_name = model_name
@@ -65,7 +65,7 @@ class OpenClipEmbedder(Embedder):
         else:
             model_name, pretrained = spec.arch, spec.pretrained
         online = True
-        if pretrained is not None and weights is None:
+        if weights is None and (pretrained is not None or spec.arch.startswith("hf-hub:")):
             online = prepare_hub_access()
         try:
             with _quiet_open_clip():
@@ -76,14 +76,16 @@ class OpenClipEmbedder(Embedder):
                     force_preprocess_cfg=force_preprocess,
                     weights_only=True,
                 )
-        except (RuntimeError, OSError, ValueError) as exc:
-            raise _load_error(spec, weights, online, exc) from None
         except KeyError as exc:  # a state dict that does not fit the architecture
             raise ModelError(f"weights {weights} do not fit model {spec.name}: {exc}") from None
+        except Exception as exc:  # truncated files, pickles, hub errors: all a load failure
+            raise _load_error(spec, weights, online, exc) from None
         model.eval()
         self.model = model
         self.preprocessor = OpenClipPreprocessor(open_clip.get_model_preprocess_cfg(model))
-        self.dim = int(model.encode_image(torch.zeros(1, 3, *_size(self.preprocessor))).shape[1])
+        with torch.inference_mode():
+            probe = torch.zeros(1, 3, *_size(self.preprocessor), device=device)
+            self.dim = int(model.encode_image(probe).shape[1])
         self._tokenizer = None
 
     @torch.inference_mode()
@@ -126,14 +128,43 @@ def preprocess_override(spec: ModelSpec) -> dict[str, Any] | None:
     return {k: tag_cfg[k] for k in PREPROCESS_KEYS if k in tag_cfg} or None
 
 
-def _check_model_folder(folder: Path) -> None:
-    if not (folder / "open_clip_config.json").is_file():
+ARCH_KEYS = {
+    "vision_cfg": ("width", "layers", "patch_size", "image_size"),
+    "text_cfg": ("width", "layers"),
+}
+
+
+def _check_model_folder(folder: Path, spec: ModelSpec) -> None:
+    import json
+
+    import open_clip
+
+    config_file = folder / "open_clip_config.json"
+    if not config_file.is_file():
         raise ModelError(
             f"folder {folder} has no open_clip_config.json; give the folder of an open_clip "
             "model (as on its hub page) or a weights file"
         )
-    if not any(folder.glob(pattern) for pattern in ("*.safetensors", "*.bin", "*.pth", "*.pt")):
+    if not any(folder.glob(pattern) for pattern in ("*.safetensors", "*.bin", "*.pth")):
         raise ModelError(f"folder {folder} holds no weights file (.safetensors, .bin, .pth)")
+    try:
+        folder_cfg = json.loads(config_file.read_text())["model_cfg"]
+    except (ValueError, KeyError) as exc:
+        raise ModelError(f"{config_file} is not an open_clip config: {exc}") from None
+    # A preset names an architecture: a folder holding another one is not that model.
+    expected = open_clip.get_model_config(spec.arch) if spec.name in ("clip", "siglip") else None
+    if expected:
+        mismatched = [
+            f"{part}.{key}"
+            for part, keys in ARCH_KEYS.items()
+            for key in keys
+            if folder_cfg.get(part, {}).get(key) != expected.get(part, {}).get(key)
+        ]
+        if mismatched or folder_cfg.get("embed_dim") != expected.get("embed_dim"):
+            raise ModelError(
+                f"folder {folder} holds another architecture than {spec.name} ({spec.arch}); "
+                f"to use it as it is, give --model open_clip:local --weights {folder}"
+            )
 
 
 def _size(preprocessor: OpenClipPreprocessor) -> tuple[int, int]:
@@ -158,7 +189,7 @@ class _quiet_open_clip:
 
     def __enter__(self) -> None:
         self.level = logging.root.level
-        logging.root.setLevel(logging.ERROR)
+        logging.root.setLevel(logging.CRITICAL)  # failures reach the user as our one line
 
     def __exit__(self, *exc: object) -> None:
         logging.root.setLevel(self.level)

@@ -19,14 +19,22 @@ def pick_device(requested: str = "auto") -> str:
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if requested == "auto":
         return "cuda" if cuda else "mps" if mps else "cpu"
-    if requested.startswith("cuda"):
+    if requested == "cuda" or requested.startswith("cuda:"):
         if not cuda:
             raise ModelError("device cuda asked for, but torch sees no CUDA GPU here")
+        index = requested.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise ModelError(
+                f"no device {requested}: this machine has {torch.cuda.device_count()} CUDA GPUs "
+                f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})"
+            )
         return requested
     if requested == "mps" and not mps:
         raise ModelError("device mps asked for, but torch sees no Apple GPU here")
     if requested not in DEVICES:
-        raise ModelError(f"unknown device {requested!r}; choose one of {', '.join(DEVICES)}")
+        raise ModelError(
+            f"unknown device {requested!r}; choose one of {', '.join(DEVICES)} (or cuda:N)"
+        )
     return requested
 
 
@@ -34,7 +42,9 @@ def pick_device(requested: str = "auto") -> str:
 def autocast(device: str) -> Iterator[None]:
     """Half precision on CUDA (bf16 where supported, else fp16); full precision elsewhere."""
     if device.startswith("cuda"):
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        # bf16 from Ampere (compute capability 8) on, asked of the device in use.
+        major, _ = torch.cuda.get_device_capability(torch.device(device))
+        dtype = torch.bfloat16 if major >= 8 else torch.float16
         with torch.autocast("cuda", dtype=dtype):
             yield
     else:

@@ -7,6 +7,8 @@ checkpoint made at 518 px runs at 224 px), and preprocessing from timm's data co
 
 from __future__ import annotations
 
+import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +32,10 @@ class TimmPreprocessor(Preprocessor):
 
     def __init__(self, data_config: dict[str, Any]) -> None:
         self.data_config = dict(data_config)
-        self.input_size = int(min(self.data_config["input_size"][1:]))
+        # The decoder must deliver what the transform resizes to before cropping: input size
+        # divided by crop_pct (mobilenet: 224 / 0.875 = 256), else the crop would be upscaled.
+        crop_pct = float(self.data_config.get("crop_pct") or 1.0)
+        self.input_size = math.ceil(min(self.data_config["input_size"][1:]) / crop_pct)
         self._transform = None
 
     def __call__(self, image):
@@ -93,6 +98,7 @@ class TimmEmbedder(Embedder):
             )
         if weights is None:
             online = prepare_hub_access()
+        logging.getLogger("timm").setLevel(logging.CRITICAL)  # failures reach users as one line
         try:
             model = timm.create_model(spec.arch, pretrained=weights is None, **kwargs)
             if weights is not None:

@@ -100,6 +100,16 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _id_list(text: str) -> list[int]:
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ids like 1,2,3, got {text!r}") from None
+    if not ids:
+        raise argparse.ArgumentTypeError("expected at least one id")
+    return ids
+
+
 MODEL_HELP = (
     "clip (default), siglip, dinov2, mobilenet, pixels (no download), "
     "or open_clip:ARCH/PRETRAINED, timm:NAME, hf:ORG/NAME"
@@ -199,6 +209,41 @@ def build_parser() -> argparse.ArgumentParser:
     delete = vector_commands.add_parser("delete", help="delete a vector set")
     delete.add_argument("project", metavar="PROJECT")
     delete.add_argument("set_id", metavar="ID", type=_positive_int)
+
+    default = vector_commands.add_parser(
+        "default", help="choose the vector set queries use when not told (--vectors)"
+    )
+    default.add_argument("project", metavar="PROJECT")
+    default.add_argument("set_id", metavar="ID", type=_positive_int)
+
+    similar = commands.add_parser(
+        "similar", help="the images most similar to an image of the project or to a file"
+    )
+    similar.add_argument("project", metavar="PROJECT")
+    similar.add_argument("image", metavar="IMAGE_PATH", nargs="?", help="any image file")
+    similar.add_argument("--id", type=_positive_int, help="an image of the project, by id")
+    similar.add_argument("--min-score", type=float, default=None, help="cut below this cosine")
+    search = commands.add_parser("search", help="text-to-image search (CLIP-like sets)")
+    search.add_argument("project", metavar="PROJECT")
+    search.add_argument("text", metavar="TEXT")
+    recommend = commands.add_parser(
+        "recommend", help="images close to a group that are not in it yet"
+    )
+    recommend.add_argument("project", metavar="PROJECT")
+    recommend.add_argument(
+        "--ids", required=True, type=_id_list, help="the group: image ids, comma-separated"
+    )
+    for command in (similar, search, recommend):
+        command.add_argument(
+            "--vectors",
+            type=_positive_int,
+            metavar="ID",
+            help="vector set (default: the project's default, see 'vectors default')",
+        )
+        command.add_argument("-k", type=_positive_int, default=20, help="how many (default 20)")
+        command.add_argument("--folder", help="search only below this folder")
+        command.add_argument("--device", default="auto", help="where a model runs, if needed")
+        command.add_argument("--json", action="store_true", help="print a JSON list")
 
     samples = commands.add_parser(
         "samples", help="write a small synthetic image corpus to try panoptui with"
@@ -398,6 +443,10 @@ def cmd_vectors(args: argparse.Namespace) -> int:
             vectorize.delete_set(con, args.set_id)
             print(f"deleted vector set {args.set_id}")
             return 0
+        if action == "default":
+            vectorize.set_default(con, args.set_id)
+            print(f"queries now use vector set {args.set_id} unless told otherwise")
+            return 0
         if action == "errors":
             rows = vectorize.vector_errors(con, args.set_id)
             if args.json:
@@ -414,6 +463,70 @@ def cmd_vectors(args: argparse.Namespace) -> int:
         print(json.dumps([v.as_dict() for v in sets]))
     else:
         _print_sets(sets)
+    return 0
+
+
+def _print_hits(hits: list, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([h.as_dict() for h in hits]))
+        return
+    if not hits:
+        print("no images found")
+    for rank, hit in enumerate(hits, 1):
+        print(f"{rank:>3}  {hit.score:6.3f}  {hit.image_id:>7}  {hit.path}")
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """similar, search and recommend: one vector set, a query, the k best images."""
+    from panoptui.core import query, vectorize
+    from panoptui.core.models import TEXT_PRESETS
+
+    con = store.open_project(args.project, read_only=True)
+    try:
+        vector_set = vectorize.default_set(con, args.vectors)
+        within = query.folder_images(con, str(Path(args.folder).resolve())) if args.folder else None
+        if args.command == "search" and not vector_set.embeds_text:
+            able = [f"{v.id} ({v.model})" for v in vectorize.list_sets(con) if v.embeds_text]
+            raise store.ProjectError(
+                f"vector set {vector_set.id} ({vector_set.model}) embeds images only; "
+                + (
+                    f"sets that embed text: {', '.join(able)}"
+                    if able
+                    else f"create one that does: panoptui vectors create PROJECT --model "
+                    f"{' or '.join(TEXT_PRESETS)}"
+                )
+            )
+        matrix = query.VectorMatrix.load(con, vector_set.id)
+        if args.command == "recommend":
+            hits = query.recommend(con, matrix, args.ids, args.k, within)
+        elif args.command == "similar" and args.id is not None:
+            if args.image:
+                raise store.ProjectError("give an IMAGE_PATH or --id, not both")
+            hits = query.similar_to_image(con, matrix, args.id, args.k, args.min_score, within)
+        else:
+            if args.command == "similar" and not args.image:
+                raise store.ProjectError("give an IMAGE_PATH or --id N")
+            from panoptui.core.models import load_embedder
+
+            embedder = load_embedder(vector_set.model, vector_set.weights, args.device)
+            if args.command == "search":
+                vector = embedder.embed_texts([args.text])[0]
+                hits = query.similar_to_vector(con, matrix, vector, args.k, None, within)
+            else:
+                image = str(Path(args.image).expanduser())
+                vector = vectorize.embed_file(embedder, image, vector_set.greyscale)
+                known = query.image_at(con, str(Path(image).resolve()))
+                ranked = matrix.top_k(
+                    vector,
+                    args.k,
+                    min_score=args.min_score,
+                    within=within,
+                    exclude={known} if known is not None else None,
+                )
+                hits = query.to_hits(con, ranked)
+    finally:
+        con.close()
+    _print_hits(hits, args.json)
     return 0
 
 
@@ -434,6 +547,9 @@ COMMANDS = {
     "errors": cmd_errors,
     "samples": cmd_samples,
     "vectors": cmd_vectors,
+    "similar": cmd_query,
+    "search": cmd_query,
+    "recommend": cmd_query,
 }
 
 

@@ -104,7 +104,6 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
             weights VARCHAR,                       -- local weights file or folder, if given
             dim INTEGER NOT NULL,
             embeds_text BOOLEAN NOT NULL,
-            batch_size INTEGER NOT NULL,           -- kept, so a resume makes the same batches
             state VARCHAR NOT NULL,                -- running | incomplete | complete
             created_at TIMESTAMP NOT NULL,
             updated_at TIMESTAMP NOT NULL
@@ -120,8 +119,13 @@ def _v2(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v3(con: duckdb.DuckDBPyConnection) -> None:
+    """A vector set keeps its batch size, so that a resume makes the same batches."""
+    con.execute("ALTER TABLE vector_sets ADD COLUMN batch_size INTEGER NOT NULL DEFAULT 32")
+
+
 # Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -250,6 +254,16 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     work on a connection whose last result was not read to the end."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0][0] if rows else None
+
+
+def arrow_batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int) -> Any:
+    """Iterate over a query's result as Arrow record batches of about ``rows`` rows (the method
+    is named differently in DuckDB 1.x and 2.x)."""
+    relation = con.sql(sql)  # a relation streams without the extra copy of a cursor result
+    for name in ("to_arrow_reader", "fetch_arrow_reader", "record_batch"):
+        if hasattr(relation, name):
+            return getattr(relation, name)(rows)
+    raise RuntimeError("this DuckDB cannot stream Arrow record batches")
 
 
 def next_id(con: duckdb.DuckDBPyConnection, table: str) -> int:

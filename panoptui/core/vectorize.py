@@ -163,7 +163,8 @@ def create_set(
     try:
         set_id = store.next_id(con, "vector_sets")
         con.execute(
-            "INSERT INTO vector_sets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO vector_sets (id, model, family, greyscale, weights, dim, embeds_text, "
+            "batch_size, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 set_id,
                 embedder.spec.name,
@@ -184,6 +185,32 @@ def create_set(
         con.execute("ROLLBACK")
         raise
     return set_id
+
+
+DEFAULT_SET_KEY = "default_vector_set"
+
+
+def default_set(con: duckdb.DuckDBPyConnection, requested: int | None = None) -> VectorSet:
+    """The set a query uses: the one asked for, else the project's default (``vectors default``),
+    else the newest complete set, else the newest."""
+    if requested is not None:
+        return get_set(con, requested)
+    sets = list_sets(con)
+    if not sets:
+        raise store.ProjectError(
+            "this project has no vector sets yet; create one: panoptui vectors create PROJECT"
+        )
+    chosen = store.get_setting(con, DEFAULT_SET_KEY)
+    for vector_set in sets:
+        if chosen is not None and str(vector_set.id) == chosen:
+            return vector_set
+    complete = [v for v in sets if v.status == COMPLETE]
+    return (complete or sets)[-1]
+
+
+def set_default(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
+    get_set(con, set_id)
+    store.set_setting(con, DEFAULT_SET_KEY, str(set_id))
 
 
 def delete_set(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
@@ -289,16 +316,17 @@ def _commit_batch(
 
 def load_for_model(
     path: str,
-    size: int,
-    mtime_ns: int,
+    size: int | None,
+    mtime_ns: int | None,
     preprocessor: Preprocessor,
     greyscale: bool,
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> torch.Tensor:
-    """One image file -> the model's input tensor. Raises DecodeError (or OSError)."""
+    """One image file -> the model's input tensor. Raises DecodeError (or OSError). With a size
+    and mtime, the file must still be as imported."""
     handle, st = open_regular_file(path)
     with handle:
-        if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+        if size is not None and (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
             raise DecodeError(CHANGED_SINCE_IMPORT)
         img = open_image(handle, max_pixels)
         decoded = load_reduced(img, preprocessor.input_size / min(img.size))
@@ -306,6 +334,28 @@ def load_for_model(
     if greyscale:
         rgb = rgb.convert("L").convert("RGB")
     return preprocessor(rgb)
+
+
+def embed_file(embedder: Embedder, path: str, greyscale: bool) -> np.ndarray:
+    """The vector of any image file (one outside the project too), made as the set's are."""
+    from panoptui.core.decode import make_thumbnail
+    from panoptui.core.scan import DEFAULT_THUMB_SIZE
+
+    try:
+        if embedder.from_thumbnails:  # as the import would have made its thumbnail
+            handle, _ = open_regular_file(path)
+            with handle:
+                img = open_image(handle, DEFAULT_MAX_PIXELS)
+                decoded = load_reduced(img, DEFAULT_THUMB_SIZE / max(img.size))
+            image = make_thumbnail(decoded, DEFAULT_THUMB_SIZE)
+            if greyscale:
+                image = image.convert("L").convert("RGB")
+            tensor = embedder.preprocessor(image)
+        else:
+            tensor = load_for_model(path, None, None, embedder.preprocessor, greyscale)
+    except Exception as exc:
+        raise store.ProjectError(f"cannot read image {path}: {read_error_reason(exc)}") from None
+    return embedder.embed_images(tensor[None])[0]
 
 
 class ImageDataset:

@@ -1,0 +1,200 @@
+"""Similarity queries over a vector set: cosine top-k on L2-normalised vectors.
+
+A set's vectors are read once into one preallocated float32 matrix, batch by batch from DuckDB
+(so memory never holds them twice), and kept for the queries that follow. A query is one
+matrix-vector product, computed in blocks, plus ``argpartition``: bounded by memory bandwidth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from panoptui.core import store
+
+READ_BATCH = 65_536  # vectors per record batch read from DuckDB
+SCORE_BLOCK = 262_144  # rows per block of the matrix-vector product
+
+
+@dataclass(frozen=True)
+class Hit:
+    image_id: int
+    path: str
+    score: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.image_id, "path": self.path, "score": round(self.score, 6)}
+
+
+class VectorMatrix:
+    """The vectors of one set for the images present on disk: ``ids`` (N,) and ``vectors``
+    (N, dim), rows in image-id order."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.ids = ids
+        self.vectors = vectors
+        self._row_of: dict[int, int] | None = None
+
+    @classmethod
+    def load(cls, con: duckdb.DuckDBPyConnection, set_id: int) -> VectorMatrix:
+        table = store.vector_table(set_id)
+        dim = store.scalar(con, "SELECT dim FROM vector_sets WHERE id = ?", [set_id])
+        if dim is None:
+            raise store.ProjectError(f"no vector set {set_id} in this project")
+        where = f"FROM {table} v JOIN images i ON i.id = v.image_id AND i.state = 'ok'"
+        count = int(store.scalar(con, f"SELECT count(*) {where}") or 0)
+        ids = np.empty(count, np.int64)
+        vectors = np.empty((count, int(dim)), np.float32)
+        reader = store.arrow_batches(
+            con, f"SELECT v.image_id, v.vec {where} ORDER BY v.image_id", READ_BATCH
+        )
+        filled = 0
+        for batch in reader:
+            n = batch.num_rows
+            ids[filled : filled + n] = batch.column(0).to_numpy()
+            flat = batch.column(1).flatten().to_numpy(zero_copy_only=False)
+            vectors[filled : filled + n] = flat.reshape(n, int(dim))
+            filled += n
+        return cls(ids[:filled], vectors[:filled])
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def row(self, image_id: int) -> int | None:
+        if self._row_of is None:
+            self._row_of = {int(i): r for r, i in enumerate(self.ids)}
+        return self._row_of.get(int(image_id))
+
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """Cosine similarity of every row to ``query`` (normalised here)."""
+        query = np.asarray(query, np.float32).ravel()
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        out = np.empty(len(self), np.float32)
+        for start in range(0, len(self), SCORE_BLOCK):
+            np.dot(self.vectors[start : start + SCORE_BLOCK], query, out=out[start:][:SCORE_BLOCK])
+        return out
+
+    def top_k(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        min_score: float | None = None,
+        exclude: set[int] | None = None,
+        within: np.ndarray | None = None,
+    ) -> list[tuple[int, float]]:
+        """The k rows most similar to ``query`` as (image id, score), best first; ties broken
+        by image id. ``within``: image ids to search among; ``exclude``: ids to leave out."""
+        scores = self.scores(query)
+        if within is not None:
+            allowed = np.isin(self.ids, within)
+            scores[~allowed] = -np.inf
+        for image_id in exclude or ():
+            row = self.row(image_id)
+            if row is not None:
+                scores[row] = -np.inf
+        k = min(k, len(scores))
+        if k <= 0:
+            return []
+        candidates = np.argpartition(-scores, k - 1)[:k]
+        # Rows tied with the k-th score may sit outside the partition: take them all in, so the
+        # tie-break by id is exact.
+        kth = scores[candidates].min()
+        if np.isfinite(kth):
+            candidates = np.union1d(candidates, np.flatnonzero(scores == kth))
+        order = np.lexsort((self.ids[candidates], -scores[candidates]))
+        best = candidates[order][:k]
+        hits = [(int(self.ids[r]), float(scores[r])) for r in best if np.isfinite(scores[r])]
+        if min_score is not None:
+            hits = [(i, s) for i, s in hits if s >= min_score]
+        return hits
+
+
+def paths_of(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> dict[int, str]:
+    """One path per image (its first present file)."""
+    return {
+        int(i): p
+        for i, p in con.execute(
+            "SELECT image_id, min_by(path, id) FROM files WHERE state = 'ok' "
+            "AND image_id IN (SELECT unnest(?::BIGINT[])) GROUP BY image_id",
+            [image_ids],
+        ).fetchall()
+    }
+
+
+def to_hits(con: duckdb.DuckDBPyConnection, ranked: list[tuple[int, float]]) -> list[Hit]:
+    paths = paths_of(con, [i for i, _ in ranked])
+    return [Hit(i, paths.get(i, ""), s) for i, s in ranked]
+
+
+def similar_to_image(
+    con: duckdb.DuckDBPyConnection,
+    matrix: VectorMatrix,
+    image_id: int,
+    k: int = 20,
+    min_score: float | None = None,
+    within: np.ndarray | None = None,
+) -> list[Hit]:
+    """The k images most like an image of the project, itself excluded."""
+    row = matrix.row(image_id)
+    if row is None:
+        raise store.ProjectError(
+            f"image {image_id} has no vector in this set (not imported, missing, or not "
+            "embedded yet: run panoptui vectors resume)"
+        )
+    ranked = matrix.top_k(
+        matrix.vectors[row], k, min_score=min_score, exclude={image_id}, within=within
+    )
+    return to_hits(con, ranked)
+
+
+def recommend(
+    con: duckdb.DuckDBPyConnection,
+    matrix: VectorMatrix,
+    group: list[int],
+    k: int = 20,
+    within: np.ndarray | None = None,
+) -> list[Hit]:
+    """Images close to a group and not in it: ranked by cosine to the group's centroid (the mean
+    of its normalised vectors), the usual choice; the group's members are left out."""
+    rows = [r for r in (matrix.row(i) for i in group) if r is not None]
+    if not rows:
+        raise store.ProjectError("none of the group's images has a vector in this set")
+    centroid = matrix.vectors[rows].mean(axis=0)
+    return to_hits(con, matrix.top_k(centroid, k, exclude=set(group), within=within))
+
+
+def similar_to_vector(
+    con: duckdb.DuckDBPyConnection,
+    matrix: VectorMatrix,
+    vector: np.ndarray,
+    k: int = 20,
+    min_score: float | None = None,
+    within: np.ndarray | None = None,
+) -> list[Hit]:
+    """The k images closest to a vector (an outside image's, or a text's)."""
+    return to_hits(con, matrix.top_k(vector, k, min_score=min_score, within=within))
+
+
+def folder_images(con: duckdb.DuckDBPyConnection, folder: str) -> np.ndarray:
+    """Ids of the images with a present file below ``folder`` (a project folder or any folder
+    inside one)."""
+    prefix = folder.rstrip("/") + "/"
+    rows = con.execute(
+        "SELECT DISTINCT image_id FROM files WHERE state = 'ok' AND starts_with(path, ?)",
+        [prefix],
+    ).fetchall()
+    if not rows:
+        raise store.ProjectError(f"no images of this project below {folder}")
+    return np.array([r[0] for r in rows], np.int64)
+
+
+def image_at(con: duckdb.DuckDBPyConnection, path: str) -> int | None:
+    """The image a path of the project holds, if any (to leave it out of its own results)."""
+    rows = con.execute(
+        "SELECT image_id FROM files WHERE path = ? AND state = 'ok'", [path]
+    ).fetchall()
+    return int(rows[0][0]) if rows and rows[0][0] is not None else None

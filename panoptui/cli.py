@@ -230,10 +230,37 @@ def build_parser() -> argparse.ArgumentParser:
         "recommend", help="images close to a group that are not in it yet"
     )
     recommend.add_argument("project", metavar="PROJECT")
-    recommend.add_argument(
-        "--ids", required=True, type=_id_list, help="the group: image ids, comma-separated"
+    recommend.add_argument("--ids", type=_id_list, help="the group: image ids, comma-separated")
+    recommend.add_argument("--tag", help="the group: the images of a tag")
+    cluster = commands.add_parser(
+        "cluster", help="group images by similarity (k-means, or choose k automatically)"
     )
+    cluster.add_argument("project", metavar="PROJECT")
+    how = cluster.add_mutually_exclusive_group(required=True)
+    how.add_argument("--k", type=_positive_int, help="this many clusters")
+    how.add_argument(
+        "--auto", action="store_true", help="choose the number (best cosine silhouette)"
+    )
+    cluster.add_argument("--name", help="save under this name (default: made up)")
+    cluster.add_argument("--within", metavar="TAG", help="cluster only the images of a tag")
+    tag = commands.add_parser("tag", help="tag images (or untag them with --remove)")
+    tag.add_argument("project", metavar="PROJECT")
+    tag.add_argument("name", metavar="NAME")
+    source = tag.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ids", type=_id_list, help="image ids, comma-separated")
+    source.add_argument(
+        "--from-clustering", metavar="CLUSTERING", help="one tag per cluster, NAME/LABEL"
+    )
+    tag.add_argument("--remove", action="store_true", help="untag the --ids instead")
+    tag_list = commands.add_parser("tags", help="list tags; rename or delete one")
+    tag_list.add_argument("project", metavar="PROJECT")
+    tag_list.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"))
+    tag_list.add_argument("--delete", metavar="NAME", help="delete a tag (and tags under it)")
+    tag_list.add_argument("--json", action="store_true", help="print a JSON list")
+    cluster.add_argument("--vectors", type=_positive_int, metavar="ID", help="vector set")
+    cluster.add_argument("--json", action="store_true", help="print the clusters as JSON")
     for command in (similar, search, recommend):
+        command.add_argument("--in-tag", metavar="TAG", help="search only among a tag's images")
         command.add_argument(
             "--vectors",
             type=_positive_int,
@@ -478,13 +505,18 @@ def _print_hits(hits: list, as_json: bool) -> None:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """similar, search and recommend: one vector set, a query, the k best images."""
-    from panoptui.core import query, vectorize
+    import numpy as np
+
+    from panoptui.core import query, tags, vectorize
     from panoptui.core.models import TEXT_PRESETS
 
     con = store.open_project(args.project, read_only=True)
     try:
         vector_set = vectorize.default_set(con, args.vectors)
         within = query.folder_images(con, str(Path(args.folder).resolve())) if args.folder else None
+        if args.in_tag:
+            members = tags.tag_members(con, args.in_tag)
+            within = members if within is None else np.intersect1d(within, members)
         if args.command == "search" and not vector_set.embeds_text:
             able = [f"{v.id} ({v.model})" for v in vectorize.list_sets(con) if v.embeds_text]
             raise store.ProjectError(
@@ -498,7 +530,10 @@ def cmd_query(args: argparse.Namespace) -> int:
             )
         matrix = query.VectorMatrix.load(con, vector_set.id)
         if args.command == "recommend":
-            hits = query.recommend(con, matrix, args.ids, args.k, within)
+            if bool(args.ids) == bool(args.tag):
+                raise store.ProjectError("give the group with --ids or --tag (one of them)")
+            group = args.ids or tags.tag_members(con, args.tag).tolist()
+            hits = query.recommend(con, matrix, group, args.k, within)
         elif args.command == "similar" and args.id is not None:
             if args.image:
                 raise store.ProjectError("give an IMAGE_PATH or --id, not both")
@@ -530,6 +565,72 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from panoptui.core import cluster, tags, vectorize
+
+    con = store.open_project(args.project)
+    try:
+        vector_set = vectorize.default_set(con, args.vectors)
+        within = tags.tag_members(con, args.within) if args.within else None
+        name, clusters = cluster.cluster_set(
+            con, vector_set.id, None if args.auto else args.k, args.name, within
+        )
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps({"name": name, "clusters": [c.as_dict() for c in clusters]}))
+        return 0
+    print(f"clustering {name!r}: {len(clusters)} clusters of vector set {vector_set.id}")
+    print(f"{'label':>5} {'size':>7} {'score':>6}  first images")
+    for c in clusters:
+        print(f"{c.label:>5} {c.size:>7} {c.score:6.3f}  {', '.join(map(str, c.ids[:8]))}")
+    print(f"save as tags with: panoptui tag {args.project} {name} --from-clustering {name}")
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from panoptui.core import cluster, tags
+
+    con = store.open_project(args.project)
+    try:
+        if args.from_clustering:
+            made = cluster.tags_from_clustering(con, args.from_clustering, args.name)
+            print(f"made {len(made)} tags under {args.name!r}")
+        elif args.remove:
+            tags.untag_images(con, args.name, args.ids)
+            print(f"untagged {len(args.ids)} images from {args.name!r}")
+        else:
+            added = tags.tag_images(con, args.name, args.ids)
+            print(f"tagged {added} more images {args.name!r}")
+    finally:
+        con.close()
+    return 0
+
+
+def cmd_tags(args: argparse.Namespace) -> int:
+    from panoptui.core import tags
+
+    writing = bool(args.rename or args.delete)
+    con = store.open_project(args.project, read_only=not writing)
+    try:
+        if args.rename:
+            tags.rename_tag(con, *args.rename)
+        if args.delete:
+            tags.delete_tag(con, args.delete)
+        rows = tags.list_tags(con)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print("no tags yet; tag images with: panoptui tag PROJECT NAME --ids 1,2,3")
+    for row in rows:
+        indent = "  " if row["parent"] else ""
+        print(f"{indent}{row['name']}  ({row['images']} images)")
+    return 0
+
+
 def cmd_samples(args: argparse.Namespace) -> int:
     from panoptui.core.samples import write_samples
 
@@ -550,6 +651,9 @@ COMMANDS = {
     "similar": cmd_query,
     "search": cmd_query,
     "recommend": cmd_query,
+    "cluster": cmd_cluster,
+    "tag": cmd_tag,
+    "tags": cmd_tags,
 }
 
 

@@ -124,8 +124,47 @@ def _v3(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE vector_sets ADD COLUMN batch_size INTEGER NOT NULL DEFAULT 32")
 
 
+def _v4(con: duckdb.DuckDBPyConnection) -> None:
+    """Tags (optionally under a parent tag) and clusterings."""
+    con.execute(
+        """
+        CREATE TABLE tags (
+            id INTEGER PRIMARY KEY,
+            name VARCHAR NOT NULL UNIQUE,
+            parent_id INTEGER,                     -- a tag groups others (a saved clustering)
+            created_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE image_tags (
+            tag_id INTEGER NOT NULL,
+            image_id BIGINT NOT NULL,
+            PRIMARY KEY (tag_id, image_id)
+        );
+        CREATE TABLE clusterings (
+            id INTEGER PRIMARY KEY,
+            name VARCHAR NOT NULL UNIQUE,
+            set_id INTEGER NOT NULL,
+            method VARCHAR NOT NULL,               -- kmeans | auto
+            created_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE clusters (
+            clustering_id INTEGER NOT NULL,
+            label INTEGER NOT NULL,                -- 0 is the most cohesive cluster
+            size INTEGER NOT NULL,
+            score DOUBLE NOT NULL,                 -- mean cosine of members to the centroid
+            PRIMARY KEY (clustering_id, label)
+        );
+        CREATE TABLE cluster_members (
+            clustering_id INTEGER NOT NULL,
+            image_id BIGINT NOT NULL,
+            label INTEGER NOT NULL,
+            PRIMARY KEY (clustering_id, image_id)
+        );
+        """
+    )
+
+
 # Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,0 +1,117 @@
+"""Clustering recovers planted groups; tags and clusterings through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import run_cli
+from sklearn.metrics import adjusted_rand_score
+
+from panoptui.core.cluster import choose_k, kmeans, summarise
+from panoptui.core.samples import write_samples
+
+
+def planted(groups: int, per_group: int, dim: int = 64, spread: float = 0.15, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(groups, dim))
+    truth = np.repeat(np.arange(groups), per_group)
+    x = centres[truth] + spread * rng.normal(size=(len(truth), dim)) * np.sqrt(1 / dim) * 8
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x.astype(np.float32), truth
+
+
+@pytest.mark.parametrize("groups", [3, 8, 20])
+def test_kmeans_recovers_planted_groups(groups):
+    x, truth = planted(groups, 60)
+    assert adjusted_rand_score(truth, kmeans(x, groups)) >= 0.9
+
+
+@pytest.mark.parametrize("groups", [4, 9])
+def test_auto_mode_finds_the_number_of_groups(groups):
+    x, truth = planted(groups, 80, seed=groups)
+    k = choose_k(x)
+    assert k == groups
+    assert adjusted_rand_score(truth, kmeans(x, k)) >= 0.9
+
+
+def test_clusters_are_ordered_by_cohesion():
+    tight, _ = planted(1, 30, spread=0.05, seed=1)
+    loose, _ = planted(1, 30, spread=0.6, seed=2)
+    x = np.concatenate([loose, tight])
+    ids = np.arange(100, 160)
+    labels = np.array([0] * 30 + [1] * 30)
+    clusters = summarise(ids, x, labels)
+    assert [c.size for c in clusters] == [30, 30]
+    assert clusters[0].ids == list(range(130, 160))  # the tight one first, relabelled 0
+    assert clusters[0].score > clusters[1].score > 0
+
+
+def test_cluster_tag_recommend_through_the_cli(tmp_path):
+    photos = tmp_path / "photos"
+    write_samples(photos, per_family=5)
+    project = str(tmp_path / "project")
+    assert run_cli("import", project, str(photos)).returncode == 0
+    assert run_cli("vectors", "create", project, "--model", "pixels").returncode == 0
+
+    done = run_cli("cluster", project, "--k", "4", "--name", "four", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["name"] == "four" and len(result["clusters"]) == 4
+    clusters = result["clusters"]
+    assert sum(c["size"] for c in clusters) == 30
+    assert [c["score"] for c in clusters] == sorted((c["score"] for c in clusters), reverse=True)
+    assert all({"label", "size", "score", "ids"} <= set(c) for c in clusters)
+    again = run_cli("cluster", project, "--k", "4", "--name", "four")
+    assert again.returncode == 1 and "exists already" in again.stderr
+
+    assert run_cli("tag", project, "groups", "--from-clustering", "four").returncode == 0
+    listed = json.loads(run_cli("tags", project, "--json").stdout)
+    children = {t["name"]: t["images"] for t in listed if t["parent"] == "groups"}
+    assert children == {f"groups/{c['label']}": c["size"] for c in clusters}
+
+    # Re-cluster inside one cluster, recommend from a tag, restrict a query to a tag.
+    biggest = max(clusters, key=lambda c: c["size"])
+    inner = json.loads(
+        run_cli(
+            "cluster", project, "--k", "2", "--within", f"groups/{biggest['label']}", "--json"
+        ).stdout
+    )
+    assert sorted(i for c in inner["clusters"] for i in c["ids"]) == sorted(biggest["ids"])
+    hits = json.loads(
+        run_cli("recommend", project, "--tag", f"groups/{biggest['label']}", "--json").stdout
+    )
+    assert hits and not set(biggest["ids"]) & {h["id"] for h in hits}
+    inside = json.loads(
+        run_cli(
+            "similar",
+            project,
+            "--id",
+            str(biggest["ids"][0]),
+            "--in-tag",
+            f"groups/{biggest['label']}",
+            "--json",
+        ).stdout
+    )
+    assert {h["id"] for h in inside} <= set(biggest["ids"])
+
+    # Tags by hand: tag, untag, rename, delete.
+    assert run_cli("tag", project, "mine", "--ids", "1,2,3").returncode == 0
+    assert run_cli("tag", project, "mine", "--ids", "2", "--remove").returncode == 0
+    assert run_cli("tags", project, "--rename", "mine", "keep").returncode == 0
+    listed = {t["name"]: t["images"] for t in json.loads(run_cli("tags", project, "--json").stdout)}
+    assert listed["keep"] == 2 and "mine" not in listed
+    assert run_cli("tags", project, "--delete", "groups").returncode == 0
+    listed = json.loads(run_cli("tags", project, "--json").stdout)
+    assert [t["name"] for t in listed] == ["keep"]
+    for args, words in (
+        (["tag", project, "x", "--ids", "999"], "no image 999"),
+        (["tags", project, "--delete", "nope"], "no tag 'nope'"),
+        (["cluster", project, "--k", "500"], "cannot make 500 clusters"),
+        (["recommend", project], "--ids or --tag"),
+        (["cluster", project], "required"),
+    ):
+        done = run_cli(*args)
+        assert done.returncode in (1, 2) and words in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr

@@ -243,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument("--name", help="save under this name (default: made up)")
     cluster.add_argument("--within", metavar="TAG", help="cluster only the images of a tag")
+    duplicates = commands.add_parser(
+        "duplicates", help="exact duplicates and groups of near-duplicate images"
+    )
+    duplicates.add_argument("project", metavar="PROJECT")
+    duplicates.add_argument(
+        "--threshold", type=float, default=0.95, help="cosine linking two images (default 0.95)"
+    )
+    duplicates.add_argument("--vectors", type=_positive_int, metavar="ID", help="vector set")
+    duplicates.add_argument("--json", action="store_true", help="print the groups as JSON")
     tag = commands.add_parser("tag", help="tag images (or untag them with --remove)")
     tag.add_argument("project", metavar="PROJECT")
     tag.add_argument("name", metavar="NAME")
@@ -588,6 +597,36 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from panoptui.core import duplicates, query, vectorize
+
+    if not -1.0 <= args.threshold <= 1.0:
+        raise store.ProjectError(f"--threshold is a cosine, from -1 to 1; got {args.threshold}")
+    con = store.open_project(args.project, read_only=True)
+    try:
+        vector_set = vectorize.default_set(con, args.vectors)
+        matrix = query.VectorMatrix.load(con, vector_set.id)
+        exact = duplicates.exact_duplicates(con)
+        near = duplicates.with_paths(con, duplicates.near_duplicate_groups(matrix, args.threshold))
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps(exact + near))
+        return 0
+    print(f"{len(exact)} images with identical copies at several paths")
+    for group in exact:
+        print(f"  image {group[0]['id']}: " + ", ".join(m["path"] for m in group))
+    print(
+        f"{len(near)} groups of near-duplicates (vector set {vector_set.id}, "
+        f"cosine >= {args.threshold})"
+    )
+    for n, group in enumerate(near, 1):
+        print(f"  group {n} ({len(group)} images)")
+        for member in group:
+            print(f"    {member['id']:>7}  {member['path']}")
+    return 0
+
+
 def cmd_tag(args: argparse.Namespace) -> int:
     from panoptui.core import cluster, tags
 
@@ -652,6 +691,7 @@ COMMANDS = {
     "search": cmd_query,
     "recommend": cmd_query,
     "cluster": cmd_cluster,
+    "duplicates": cmd_duplicates,
     "tag": cmd_tag,
     "tags": cmd_tags,
 }

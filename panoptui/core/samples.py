@@ -17,7 +17,12 @@ def family_image(family: str, seed: int, size: tuple[int, int] = (320, 240)) -> 
     """One RGB image of a family; images of one family look alike, families look different."""
     rng = random.Random(f"{family}-{seed}")
     width, height = size
-    hue = rng.random()
+    # Hues spread by the golden ratio: images of a family never share colours by chance.
+    hue = (
+        (FAMILIES.index(family) / len(FAMILIES) + seed * 0.6180339887) % 1.0
+        if (family in FAMILIES)
+        else rng.random()
+    )
     base = tuple(int(255 * c) for c in _hsv(hue, 0.7, 0.9))
     other = tuple(int(255 * c) for c in _hsv((hue + 0.5) % 1, 0.8, 0.4))
     img = Image.new("RGB", size, base)

@@ -1,0 +1,76 @@
+"""Duplicates: exact ones (identical bytes at several paths) and near-duplicate groups.
+
+Near-duplicates are the connected components of the graph linking two images when the cosine of
+their vectors reaches a threshold: transitive, so a chain of resized copies forms one group. The
+graph is built in blocks of rows against the rows after them (the upper triangle), so memory stays
+at one block of scores and no N x N matrix ever exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from panoptui.core.query import VectorMatrix, paths_of
+
+DEFAULT_THRESHOLD = 0.95
+BLOCK_SCORES = 1 << 24  # scores per block (64 MB of float32)
+
+
+def near_duplicate_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs (i < j) whose cosine is at least ``threshold``."""
+    n = len(vectors)
+    block = max(1, min(n, BLOCK_SCORES // max(n, 1)))
+    left: list[np.ndarray] = []
+    right: list[np.ndarray] = []
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        scores = vectors[start:stop] @ vectors[start:].T  # this block against itself and after
+        rows, cols = np.nonzero(scores >= threshold)
+        cols = cols + start
+        rows = rows + start
+        upper = cols > rows
+        left.append(rows[upper])
+        right.append(cols[upper])
+    if not left:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(left), np.concatenate(right)
+
+
+def near_duplicate_groups(matrix: VectorMatrix, threshold: float) -> list[list[int]]:
+    """Groups of image ids (each sorted, groups by first id) linked at ``threshold``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(matrix)
+    if n < 2:
+        return []
+    i, j = near_duplicate_pairs(matrix.vectors, threshold)
+    graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels)
+    groups: dict[int, list[int]] = {}
+    for row in np.flatnonzero(sizes[labels] > 1):
+        groups.setdefault(int(labels[row]), []).append(int(matrix.ids[row]))
+    return sorted((sorted(g) for g in groups.values()), key=lambda g: g[0])
+
+
+def exact_duplicates(con: duckdb.DuckDBPyConnection) -> list[list[dict[str, Any]]]:
+    """Images whose identical bytes sit at several paths: one group of paths per image."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for image_id, path in con.execute(
+        """
+        SELECT image_id, path FROM files WHERE state = 'ok' AND image_id IN (
+            SELECT image_id FROM files WHERE state = 'ok' GROUP BY image_id HAVING count(*) > 1
+        ) ORDER BY image_id, path
+        """
+    ).fetchall():
+        groups.setdefault(int(image_id), []).append({"id": int(image_id), "path": path})
+    return list(groups.values())
+
+
+def with_paths(con: duckdb.DuckDBPyConnection, groups: list[list[int]]) -> list[list[dict]]:
+    paths = paths_of(con, [i for g in groups for i in g])
+    return [[{"id": i, "path": paths.get(i, "")} for i in g] for g in groups]

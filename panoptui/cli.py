@@ -252,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     duplicates.add_argument("--vectors", type=_positive_int, metavar="ID", help="vector set")
     duplicates.add_argument("--json", action="store_true", help="print the groups as JSON")
+    export = commands.add_parser(
+        "export", help="write images, metadata, tags and clusters to CSV or Parquet"
+    )
+    export.add_argument("project", metavar="PROJECT")
+    export.add_argument("file", metavar="FILE.csv|FILE.parquet")
+    export.add_argument(
+        "--vectors", type=_positive_int, metavar="ID", help="add a vector set's vectors (Parquet)"
+    )
+    export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     tag = commands.add_parser("tag", help="tag images (or untag them with --remove)")
     tag.add_argument("project", metavar="PROJECT")
     tag.add_argument("name", metavar="NAME")
@@ -627,6 +636,18 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from panoptui.core.export import export
+
+    con = store.open_project(args.project, read_only=True)
+    try:
+        rows = export(con, args.file, args.vectors, args.force)
+    finally:
+        con.close()
+    print(f"wrote {rows} rows to {args.file}")
+    return 0
+
+
 def cmd_tag(args: argparse.Namespace) -> int:
     from panoptui.core import cluster, tags
 
@@ -692,6 +713,7 @@ COMMANDS = {
     "recommend": cmd_query,
     "cluster": cmd_cluster,
     "duplicates": cmd_duplicates,
+    "export": cmd_export,
     "tag": cmd_tag,
     "tags": cmd_tags,
 }

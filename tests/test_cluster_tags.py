@@ -115,3 +115,50 @@ def test_cluster_tag_recommend_through_the_cli(tmp_path):
         done = run_cli(*args)
         assert done.returncode in (1, 2) and words in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr
+
+
+def test_export_csv_and_parquet(tmp_path):
+    import csv
+
+    import pyarrow.parquet as pq
+
+    photos = tmp_path / "photos"
+    write_samples(photos, per_family=2)
+    (photos / "again").mkdir()
+    (photos / "again" / "circles_000.jpg").write_bytes(
+        (photos / "circles/circles_000.jpg").read_bytes()
+    )
+    project = str(tmp_path / "project")
+    assert run_cli("import", project, str(photos)).returncode == 0
+    assert run_cli("vectors", "create", project, "--model", "pixels").returncode == 0
+    assert run_cli("tag", project, "picked", "--ids", "1,2").returncode == 0
+    assert run_cli("cluster", project, "--k", "2", "--name", "two").returncode == 0
+
+    target = tmp_path / "out.csv"
+    done = run_cli("export", project, str(target))
+    assert done.returncode == 0, done.stderr
+    with open(target, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 13  # 12 files + the identical copy: one row per path
+    assert len({r["path"] for r in rows}) == 13
+    assert {r["rel_path"] for r in rows if r["image_id"] == "1"} >= {"circles/circles_000.jpg"}
+    assert sum("picked" in r["tags"] for r in rows) >= 2
+    assert all(r["clusters"].startswith("two=") for r in rows)
+
+    again = run_cli("export", project, str(target))
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert run_cli("export", project, str(target), "--force").returncode == 0
+
+    parquet = tmp_path / "out.parquet"
+    assert run_cli("export", project, str(parquet), "--vectors", "1").returncode == 0
+    table = pq.read_table(parquet)
+    assert table.num_rows == 13 and "vector" in table.column_names
+    vectors = np.array(table.column("vector").to_pylist(), np.float32)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    for args, words in (
+        (["export", project, str(tmp_path / "x.txt")], ".csv or .parquet"),
+        (["export", project, str(tmp_path / "v.csv"), "--vectors", "1"], "Parquet only"),
+        (["export", project, str(tmp_path / "nope" / "x.csv")], "does not exist"),
+    ):
+        done = run_cli(*args)
+        assert done.returncode == 1 and words in done.stderr, done.stderr

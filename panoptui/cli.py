@@ -252,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     duplicates.add_argument("--vectors", type=_positive_int, metavar="ID", help="vector set")
     duplicates.add_argument("--json", action="store_true", help="print the groups as JSON")
+    map_ = commands.add_parser("map", help="a 2-D map of a vector set (PCA or t-SNE)")
+    map_.add_argument("project", metavar="PROJECT")
+    map_.add_argument("--vectors", type=_positive_int, metavar="ID", help="vector set")
+    map_.add_argument("--method", choices=("pca", "tsne"), default="pca")
+    map_.add_argument("--png", metavar="FILE", help="draw the map to a PNG file")
+    colour = map_.add_mutually_exclusive_group()
+    colour.add_argument("--by-clustering", metavar="NAME", help="colour dots by cluster")
+    colour.add_argument("--by-tag", metavar="TAG", help="colour by the tags under TAG")
+    map_.add_argument("--json", action="store_true", help="print the points as JSON")
     export = commands.add_parser(
         "export", help="write images, metadata, tags and clusters to CSV or Parquet"
     )
@@ -636,6 +645,43 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_map(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from panoptui.core import cluster, projection, tags, vectorize
+
+    con = store.open_project(args.project)
+    try:
+        vector_set = vectorize.default_set(con, args.vectors)
+        ids, points = projection.compute_map(con, vector_set.id, args.method)
+        groups = np.full(len(ids), -1)
+        if args.by_clustering:
+            for c in cluster.load_clustering(con, args.by_clustering):
+                groups[np.isin(ids, c.ids)] = c.label
+        elif args.by_tag:
+            children = [t["name"] for t in tags.list_tags(con) if t["parent"] == args.by_tag]
+            for n, name in enumerate(children or [args.by_tag]):
+                groups[np.isin(ids, tags.tag_members(con, name))] = n
+    finally:
+        con.close()
+    if args.png:
+        projection.draw_png(args.png, points, groups)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"id": int(i), "x": float(x), "y": float(y), "group": int(g)}
+                    for i, (x, y), g in zip(ids, points, groups, strict=True)
+                ]
+            )
+        )
+        return 0
+    print(f"mapped {len(ids)} images of vector set {vector_set.id} with {args.method}")
+    if args.png:
+        print(f"drew {args.png}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from panoptui.core.export import export
 
@@ -714,6 +760,7 @@ COMMANDS = {
     "cluster": cmd_cluster,
     "duplicates": cmd_duplicates,
     "export": cmd_export,
+    "map": cmd_map,
     "tag": cmd_tag,
     "tags": cmd_tags,
 }

@@ -162,3 +162,42 @@ def test_export_csv_and_parquet(tmp_path):
     ):
         done = run_cli(*args)
         assert done.returncode == 1 and words in done.stderr, done.stderr
+
+
+def test_pca_map_matches_svd_and_is_deterministic():
+    from panoptui.core.projection import pca_2d
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(500, 24)).astype(np.float32) * np.linspace(3, 0.1, 24)
+    ours = pca_2d(x)
+    centred = x.astype(np.float64) - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    reference = centred @ vt[:2].T
+    np.testing.assert_allclose(np.abs(ours), np.abs(reference), atol=1e-3)
+    np.testing.assert_array_equal(pca_2d(x), ours)
+
+
+def test_map_cli_saves_points_and_draws(tmp_path):
+    from PIL import Image
+
+    photos = tmp_path / "photos"
+    write_samples(photos, per_family=3)
+    project = str(tmp_path / "project")
+    assert run_cli("import", project, str(photos)).returncode == 0
+    assert run_cli("vectors", "create", project, "--model", "pixels").returncode == 0
+    assert run_cli("cluster", project, "--k", "3", "--name", "c3").returncode == 0
+    png = tmp_path / "map.png"
+    done = run_cli("map", project, "--png", str(png), "--by-clustering", "c3", "--json")
+    assert done.returncode == 0, done.stderr
+    points = json.loads(done.stdout)
+    assert len(points) == 18 and {p["group"] for p in points} == {0, 1, 2}
+    assert Image.open(png).size == (1024, 1024)
+    again = json.loads(run_cli("map", project, "--json").stdout)
+    assert [(p["x"], p["y"]) for p in again] == [(p["x"], p["y"]) for p in points]
+    tsne = run_cli("map", project, "--method", "tsne", "--json")
+    assert tsne.returncode == 0 and len(json.loads(tsne.stdout)) == 18
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "project" / "project.duckdb"), read_only=True)
+    saved = con.execute("SELECT method, count(*) FROM map_points GROUP BY 1 ORDER BY 1").fetchall()
+    assert saved == [("pca", 18), ("tsne", 18)]

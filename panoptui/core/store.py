@@ -163,8 +163,24 @@ def _v4(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v5(con: duckdb.DuckDBPyConnection) -> None:
+    """2-D maps: coordinates per vector set and method."""
+    con.execute(
+        """
+        CREATE TABLE map_points (
+            set_id INTEGER NOT NULL,
+            method VARCHAR NOT NULL,               -- pca | tsne
+            image_id BIGINT NOT NULL,
+            x FLOAT NOT NULL,
+            y FLOAT NOT NULL,
+            PRIMARY KEY (set_id, method, image_id)
+        );
+        """
+    )
+
+
 # Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

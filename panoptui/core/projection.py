@@ -1,0 +1,114 @@
+"""2-D maps of a vector set: PCA (deterministic, any size) or t-SNE (up to 20,000 images), saved
+per set, and drawn to a PNG with Pillow, coloured by cluster or tag."""
+
+from __future__ import annotations
+
+import colorsys
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from panoptui.core import store
+from panoptui.core.query import VectorMatrix
+
+TSNE_LIMIT = 20_000
+PCA_BLOCK = 65_536
+
+
+def pca_2d(vectors: np.ndarray) -> np.ndarray:
+    """The two leading principal components, from the covariance built block by block (no copy
+    of the matrix), signs fixed so the same vectors always give the same map."""
+    mean = vectors.mean(axis=0, dtype=np.float64)
+    cov = np.zeros((vectors.shape[1],) * 2)
+    for start in range(0, len(vectors), PCA_BLOCK):
+        block = vectors[start : start + PCA_BLOCK].astype(np.float64) - mean
+        cov += block.T @ block
+    _, eigenvectors = np.linalg.eigh(cov)
+    axes = eigenvectors[:, ::-1][:, :2]
+    axes *= np.where(axes[np.abs(axes).argmax(axis=0), [0, 1]] < 0, -1.0, 1.0)
+    out = np.empty((len(vectors), 2), np.float32)
+    for start in range(0, len(vectors), PCA_BLOCK):
+        out[start : start + PCA_BLOCK] = (vectors[start : start + PCA_BLOCK] - mean) @ axes
+    return out
+
+
+def tsne_2d(vectors: np.ndarray) -> np.ndarray:
+    from sklearn.manifold import TSNE
+
+    if len(vectors) > TSNE_LIMIT:
+        raise store.ProjectError(
+            f"t-SNE is for up to {TSNE_LIMIT} images ({len(vectors)} here); use --method pca, "
+            "or map a tag's images"
+        )
+    perplexity = float(min(30, max(2, (len(vectors) - 1) // 3)))
+    model = TSNE(2, init="pca", random_state=0, perplexity=perplexity, metric="cosine")
+    return model.fit_transform(vectors).astype(np.float32)
+
+
+def compute_map(
+    con: duckdb.DuckDBPyConnection, set_id: int, method: str = "pca"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Compute and save a set's map; returns (image ids, (N, 2) coordinates)."""
+    if method not in ("pca", "tsne"):
+        raise store.ProjectError(f"unknown map method {method!r}; choose pca or tsne")
+    matrix = VectorMatrix.load(con, set_id)
+    if len(matrix) < 3:
+        raise store.ProjectError("a map needs at least 3 images with vectors")
+    points = pca_2d(matrix.vectors) if method == "pca" else tsne_2d(matrix.vectors)
+    con.execute("BEGIN")
+    try:
+        con.execute("DELETE FROM map_points WHERE set_id = ? AND method = ?", [set_id, method])
+        con.register(
+            "batch",
+            pa.table(
+                {
+                    "set_id": pa.array(np.full(len(matrix), set_id, np.int32)),
+                    "method": pa.array([method] * len(matrix)),
+                    "image_id": pa.array(matrix.ids),
+                    "x": pa.array(points[:, 0]),
+                    "y": pa.array(points[:, 1]),
+                }
+            ),
+        )
+        con.execute("INSERT INTO map_points SELECT * FROM batch")
+        con.unregister("batch")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return matrix.ids, points
+
+
+def palette(n: int) -> list[tuple[int, int, int]]:
+    return [
+        tuple(int(255 * c) for c in colorsys.hsv_to_rgb((i * 0.618034) % 1, 0.75, 0.95))
+        for i in range(n)
+    ]  # type: ignore[misc]
+
+
+def draw_png(
+    path: str,
+    points: np.ndarray,
+    groups: np.ndarray | None = None,
+    size: int = 1024,
+) -> None:
+    """A scatter of the map: one dot per image, coloured by group (-1: grey, ungrouped)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (size, size), (20, 20, 24))
+    draw = ImageDraw.Draw(image)
+    margin = 24
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    xy = margin + (points - lo) / span * (size - 2 * margin)
+    labels = groups if groups is not None else np.full(len(points), -1)
+    colours = palette(int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0)
+    radius = 3 if len(points) < 5_000 else 1
+    for (x, y), label in zip(xy, labels, strict=True):
+        colour = colours[label] if label >= 0 else (150, 150, 150)
+        draw.ellipse([x - radius, size - y - radius, x + radius, size - y + radius], fill=colour)
+    try:
+        image.save(path)
+    except (OSError, ValueError) as exc:
+        raise store.ProjectError(f"cannot write {path}: {exc}") from None

@@ -231,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     recommend.add_argument("project", metavar="PROJECT")
     recommend.add_argument("--ids", type=_id_list, help="the group: image ids, comma-separated")
-    recommend.add_argument("--tag", help="the group: the images of a tag")
+    recommend.add_argument(
+        "--tag", metavar="GROUP", help="the group: a tag, or a cluster as CLUSTERING:LABEL"
+    )
     cluster = commands.add_parser(
         "cluster", help="group images by similarity (k-means, or choose k automatically)"
     )
@@ -242,7 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--auto", action="store_true", help="choose the number (best cosine silhouette)"
     )
     cluster.add_argument("--name", help="save under this name (default: made up)")
-    cluster.add_argument("--within", metavar="TAG", help="cluster only the images of a tag")
+    cluster.add_argument(
+        "--within",
+        metavar="GROUP",
+        help="cluster only a group: a tag, or one cluster as CLUSTERING:LABEL (re-cluster it)",
+    )
     duplicates = commands.add_parser(
         "duplicates", help="exact duplicates and groups of near-duplicate images"
     )
@@ -287,7 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--vectors", type=_positive_int, metavar="ID", help="vector set")
     cluster.add_argument("--json", action="store_true", help="print the clusters as JSON")
     for command in (similar, search, recommend):
-        command.add_argument("--in-tag", metavar="TAG", help="search only among a tag's images")
+        command.add_argument(
+            "--in-tag",
+            metavar="GROUP",
+            help="search only among a group: a tag, or a cluster as CLUSTERING:LABEL",
+        )
         command.add_argument(
             "--vectors",
             type=_positive_int,
@@ -534,7 +544,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     """similar, search and recommend: one vector set, a query, the k best images."""
     import numpy as np
 
-    from panoptui.core import query, tags, vectorize
+    from panoptui.core import cluster, query, vectorize
     from panoptui.core.models import TEXT_PRESETS
 
     con = store.open_project(args.project, read_only=True)
@@ -542,7 +552,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         vector_set = vectorize.default_set(con, args.vectors)
         within = query.folder_images(con, str(Path(args.folder).resolve())) if args.folder else None
         if args.in_tag:
-            members = tags.tag_members(con, args.in_tag)
+            members = cluster.group_members(con, args.in_tag)
             within = members if within is None else np.intersect1d(within, members)
         if args.command == "search" and not vector_set.embeds_text:
             able = [f"{v.id} ({v.model})" for v in vectorize.list_sets(con) if v.embeds_text]
@@ -559,7 +569,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         if args.command == "recommend":
             if bool(args.ids) == bool(args.tag):
                 raise store.ProjectError("give the group with --ids or --tag (one of them)")
-            group = args.ids or tags.tag_members(con, args.tag).tolist()
+            group = args.ids or cluster.group_members(con, args.tag).tolist()
             hits = query.recommend(con, matrix, group, args.k, within)
         elif args.command == "similar" and args.id is not None:
             if args.image:
@@ -593,12 +603,12 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from panoptui.core import cluster, tags, vectorize
+    from panoptui.core import cluster, vectorize
 
     con = store.open_project(args.project)
     try:
         vector_set = vectorize.default_set(con, args.vectors)
-        within = tags.tag_members(con, args.within) if args.within else None
+        within = cluster.group_members(con, args.within) if args.within else None
         name, clusters = cluster.cluster_set(
             con, vector_set.id, None if args.auto else args.k, args.name, within
         )

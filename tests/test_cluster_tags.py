@@ -96,6 +96,23 @@ def test_cluster_tag_recommend_through_the_cli(tmp_path):
     )
     assert {h["id"] for h in inside} <= set(biggest["ids"])
 
+    # A cluster named directly as CLUSTERING:LABEL works where a tag does.
+    direct = json.loads(
+        run_cli(
+            "similar",
+            project,
+            "--id",
+            str(biggest["ids"][0]),
+            "--in-tag",
+            f"four:{biggest['label']}",
+            "--json",
+        ).stdout
+    )
+    assert direct == inside
+    inner_direct = run_cli("cluster", project, "--k", "2", "--within", f"four:{biggest['label']}")
+    assert inner_direct.returncode == 0, inner_direct.stderr
+    assert "has no cluster 9" in run_cli("recommend", project, "--tag", "four:9").stderr
+
     # Tags by hand: tag, untag, rename, delete.
     assert run_cli("tag", project, "mine", "--ids", "1,2,3").returncode == 0
     assert run_cli("tag", project, "mine", "--ids", "2", "--remove").returncode == 0

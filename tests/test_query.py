@@ -160,3 +160,59 @@ def test_cli_similar_search_recommend(tmp_path):
     ):
         done = run_cli(*args)
         assert done.returncode in (1, 2) and words in done.stderr and "Traceback" not in done.stderr
+
+
+def test_loading_and_querying_never_hold_the_vectors_twice(tmp_path):
+    import tracemalloc
+    from datetime import datetime
+
+    import pyarrow as pa
+
+    from panoptui.core import query
+
+    n, dim = 150_000, 32  # more rows than one read batch
+    assert n > 2 * query.READ_BATCH
+    con = store.open_project(tmp_path / "project", create=True)
+    now = datetime.now()
+    con.execute(
+        "INSERT INTO images SELECT i, 'h' || i, 1, 'PNG', 1, 1, 'RGB', 1, 1, 0, 'ok', ? "
+        "FROM range(1, ? + 1) t(i)",
+        [now, n],
+    )
+    con.execute(
+        "INSERT INTO vector_sets (id, model, family, greyscale, weights, dim, embeds_text, "
+        "batch_size, state, created_at, updated_at) "
+        "VALUES (1, 'synthetic', 'none', false, NULL, ?, false, 32, 'complete', ?, ?)",
+        [dim, now, now],
+    )
+    store.create_vector_table(con, 1, dim)
+    rng = np.random.default_rng(0)
+    x = normalised(rng, n, dim)
+    con.register(
+        "batch",
+        pa.table(
+            {
+                "image_id": pa.array(np.arange(1, n + 1)),
+                "vec": pa.FixedSizeListArray.from_arrays(pa.array(x.ravel()), dim),
+            }
+        ),
+    )
+    con.execute("INSERT INTO vectors_1 SELECT * FROM batch")
+    con.unregister("batch")
+    del x
+
+    matrix_bytes = n * dim * 4
+    batch_bytes = query.READ_BATCH * dim * 4
+    tracemalloc.start()
+    matrix = VectorMatrix.load(con, 1)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(matrix) == n
+    assert peak < matrix_bytes + 3 * batch_bytes, (peak, matrix_bytes)
+
+    tracemalloc.start()
+    hits = matrix.top_k(matrix.vectors[5], 10)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert hits[0][0] == int(matrix.ids[5])
+    assert peak < 0.5 * matrix_bytes  # scores and indices only, never a copy of the matrix

@@ -45,7 +45,9 @@ def kmeans(vectors: np.ndarray, k: int) -> np.ndarray:
     from sklearn.cluster import KMeans
 
     k = max(1, min(k, len(vectors)))
-    model = KMeans(n_clusters=k, n_init=3, random_state=SEED, max_iter=100)
+    # Three restarts where they are cheap; one (k-means++ seeded) on large sets.
+    restarts = 3 if len(vectors) <= 20_000 else 1
+    model = KMeans(n_clusters=k, n_init=restarts, random_state=SEED, max_iter=100)
     return model.fit_predict(vectors)
 
 
@@ -189,3 +191,18 @@ def tags_from_clustering(
         tags.tag_images(con, tag, cluster.ids)
         made.append(tag)
     return made
+
+
+def group_members(con: duckdb.DuckDBPyConnection, group: str) -> np.ndarray:
+    """Image ids of a group named by the user: a tag, or one cluster as ``CLUSTERING:LABEL``."""
+    name, sep, label = group.rpartition(":")
+    if (
+        sep
+        and label.isdigit()
+        and store.scalar(con, "SELECT count(*) FROM clusterings WHERE name = ?", [name])
+    ):
+        for cluster in load_clustering(con, name):
+            if cluster.label == int(label):
+                return np.array(cluster.ids, np.int64)
+        raise store.ProjectError(f"clustering {name!r} has no cluster {label}")
+    return tags.tag_members(con, group)

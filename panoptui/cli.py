@@ -284,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--from-clustering", metavar="CLUSTERING", help="one tag per cluster, NAME/LABEL"
     )
+    source.add_argument(
+        "--from-duplicates",
+        action="store_true",
+        help="one tag per group of near-duplicates, NAME/1, NAME/2, ... (see 'duplicates')",
+    )
+    tag.add_argument("--threshold", type=float, default=0.95, help="with --from-duplicates")
+    tag.add_argument("--vectors", type=_positive_int, metavar="ID", help="with --from-duplicates")
     tag.add_argument("--remove", action="store_true", help="untag the --ids instead")
     tag_list = commands.add_parser("tags", help="list tags; rename or delete one")
     tag_list.add_argument("project", metavar="PROJECT")
@@ -615,7 +622,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     finally:
         con.close()
     if args.json:
-        print(json.dumps({"name": name, "clusters": [c.as_dict() for c in clusters]}))
+        print(json.dumps([{"clustering": name, **c.as_dict()} for c in clusters]))
         return 0
     print(f"clustering {name!r}: {len(clusters)} clusters of vector set {vector_set.id}")
     print(f"{'label':>5} {'size':>7} {'score':>6}  first images")
@@ -625,17 +632,23 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_duplicates(args: argparse.Namespace) -> int:
+def _near_duplicates(con, set_id: int | None, threshold: float) -> list[list[int]]:
     from panoptui.core import duplicates, query, vectorize
 
-    if not -1.0 <= args.threshold <= 1.0:
-        raise store.ProjectError(f"--threshold is a cosine, from -1 to 1; got {args.threshold}")
+    if not -1.0 <= threshold <= 1.0:
+        raise store.ProjectError(f"--threshold is a cosine, from -1 to 1; got {threshold}")
+    matrix = query.VectorMatrix.load(con, vectorize.default_set(con, set_id).id)
+    return duplicates.near_duplicate_groups(matrix, threshold)
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from panoptui.core import duplicates, vectorize
+
     con = store.open_project(args.project, read_only=True)
     try:
         vector_set = vectorize.default_set(con, args.vectors)
-        matrix = query.VectorMatrix.load(con, vector_set.id)
+        near = duplicates.with_paths(con, _near_duplicates(con, vector_set.id, args.threshold))
         exact = duplicates.exact_duplicates(con)
-        near = duplicates.with_paths(con, duplicates.near_duplicate_groups(matrix, args.threshold))
     finally:
         con.close()
     if args.json:
@@ -712,6 +725,12 @@ def cmd_tag(args: argparse.Namespace) -> int:
         if args.from_clustering:
             made = cluster.tags_from_clustering(con, args.from_clustering, args.name)
             print(f"made {len(made)} tags under {args.name!r}")
+        elif args.from_duplicates:
+            groups = _near_duplicates(con, args.vectors, args.threshold)
+            for n, group in enumerate(groups, 1):
+                tags.create_tag(con, f"{args.name}/{n}", parent=args.name)
+                tags.tag_images(con, f"{args.name}/{n}", group)
+            print(f"made {len(groups)} tags under {args.name!r}, one per near-duplicate group")
         elif args.remove:
             tags.untag_images(con, args.name, args.ids)
             print(f"untagged {len(args.ids)} images from {args.name!r}")

@@ -57,9 +57,8 @@ def test_cluster_tag_recommend_through_the_cli(tmp_path):
 
     done = run_cli("cluster", project, "--k", "4", "--name", "four", "--json")
     assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout)
-    assert result["name"] == "four" and len(result["clusters"]) == 4
-    clusters = result["clusters"]
+    clusters = json.loads(done.stdout)
+    assert len(clusters) == 4 and {c["clustering"] for c in clusters} == {"four"}
     assert sum(c["size"] for c in clusters) == 30
     assert [c["score"] for c in clusters] == sorted((c["score"] for c in clusters), reverse=True)
     assert all({"label", "size", "score", "ids"} <= set(c) for c in clusters)
@@ -78,7 +77,7 @@ def test_cluster_tag_recommend_through_the_cli(tmp_path):
             "cluster", project, "--k", "2", "--within", f"groups/{biggest['label']}", "--json"
         ).stdout
     )
-    assert sorted(i for c in inner["clusters"] for i in c["ids"]) == sorted(biggest["ids"])
+    assert sorted(i for c in inner for i in c["ids"]) == sorted(biggest["ids"])
     hits = json.loads(
         run_cli("recommend", project, "--tag", f"groups/{biggest['label']}", "--json").stdout
     )

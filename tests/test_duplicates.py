@@ -75,3 +75,8 @@ def test_planted_copies_are_found_and_distinct_photos_stay_apart(tmp_path):
     assert "1 images with identical copies" in text and "groups of near-duplicates" in text
     bad = run_cli("duplicates", project, "--threshold", "2")
     assert bad.returncode == 1 and "from -1 to 1" in bad.stderr
+    # Saved as tags: one per near-duplicate group, under a parent.
+    assert run_cli("tag", project, "dups", "--from-duplicates").returncode == 0
+    listed = json.loads(run_cli("tags", project, "--json").stdout)
+    children = sorted(t["images"] for t in listed if t["parent"] == "dups")
+    assert children == sorted(len(n) for n in near)

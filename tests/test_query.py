@@ -73,15 +73,20 @@ def test_min_score_and_small_sets():
 
 
 def test_queries_on_a_project(tmp_path):
+    from PIL import Image
+
     photos = tmp_path / "photos"
     write_samples(photos, per_family=4)
+    original = photos / "circles" / "circles_001.png"
+    image = Image.open(original)
+    image.resize((image.width // 2, image.height // 2)).save(photos / "smaller_copy.png")
     con = store.open_project(tmp_path / "project", create=True)
     import_folders(con, [str(photos)], workers=1)
     embedder = load_embedder("pixels")
     set_id = vectorize.create_set(con, embedder)
     vectorize.compute_vectors(con, set_id, embedder)
     matrix = VectorMatrix.load(con, set_id)
-    assert len(matrix) == 24
+    assert len(matrix) == 25
     stored = dict(con.execute(f"SELECT image_id, vec FROM {store.vector_table(set_id)}").fetchall())
     for image_id, vec in zip(matrix.ids, matrix.vectors, strict=True):
         np.testing.assert_array_equal(vec, np.asarray(stored[int(image_id)], np.float32))
@@ -91,10 +96,12 @@ def test_queries_on_a_project(tmp_path):
     assert len(hits) == 5 and first not in [h.image_id for h in hits]
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert all(h.path.startswith(str(photos.resolve())) for h in hits)
-    # Images of the same family are the nearest (the sample families look alike).
-    family = hits[0].path.split("/")[-2]
-    own = con.execute("SELECT min(path) FROM files WHERE image_id = ?", [first]).fetchall()[0][0]
-    assert own.split("/")[-2] == family
+    # A resized copy finds its original first.
+    (copy_id,) = con.execute(
+        "SELECT image_id FROM files WHERE path = ?", [str((photos / "smaller_copy.png").resolve())]
+    ).fetchall()[0]
+    nearest = similar_to_image(con, matrix, int(copy_id), k=1)[0]
+    assert nearest.path == str(original.resolve()) and nearest.score > 0.95
 
     group = [int(i) for i in matrix.ids[:3]]
     recommended = recommend(con, matrix, group, k=4)

@@ -18,11 +18,12 @@ from typing import TextIO
 from panoptui import __version__
 from panoptui.core import store
 from panoptui.core.decode import DEFAULT_MAX_PIXELS
+from panoptui.core.duplicates import DEFAULT_THRESHOLD
+from panoptui.core.models import DEFAULT_MODEL
 from panoptui.core.models.base import ModelError
 from panoptui.core.progress import Progress
+from panoptui.core.vectorize import DEFAULT_BATCH_SIZE
 
-DEFAULT_MODEL = "clip"  # (panoptui.core.models.DEFAULT_MODEL, without importing torch here)
-DEFAULT_BATCH_SIZE = 32
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # argparse's code for a wrong argument; also a project locked by another process
 
@@ -254,7 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     duplicates.add_argument("project", metavar="PROJECT")
     duplicates.add_argument(
-        "--threshold", type=float, default=0.95, help="cosine linking two images (default 0.95)"
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"cosine linking two images (default {DEFAULT_THRESHOLD})",
     )
     duplicates.add_argument("--vectors", type=_positive_int, metavar="ID", help="vector set")
     duplicates.add_argument("--json", action="store_true", help="print the groups as JSON")
@@ -289,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="one tag per group of near-duplicates, NAME/1, NAME/2, ... (see 'duplicates')",
     )
-    tag.add_argument("--threshold", type=float, default=0.95, help="with --from-duplicates")
+    tag.add_argument(
+        "--threshold", type=float, default=DEFAULT_THRESHOLD, help="with --from-duplicates"
+    )
     tag.add_argument("--vectors", type=_positive_int, metavar="ID", help="with --from-duplicates")
     tag.add_argument("--remove", action="store_true", help="untag the --ids instead")
     tag_list = commands.add_parser("tags", help="list tags; rename or delete one")

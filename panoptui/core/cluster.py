@@ -119,15 +119,15 @@ def save_clustering(
         raise store.ProjectError(
             f"a clustering named {name!r} exists already; choose another --name"
         )
-    con.execute("BEGIN")
-    try:
+    with store.transaction(con):
         clustering_id = store.next_id(con, "clusterings")
         con.execute(
             "INSERT INTO clusterings VALUES (?, ?, ?, ?, ?)",
             [clustering_id, name, set_id, method, datetime.now()],
         )
-        con.register(
-            "batch",
+        store.insert_arrow(
+            con,
+            "INSERT INTO clusters SELECT * FROM batch",
             pa.table(
                 {
                     "clustering_id": pa.array([clustering_id] * len(clusters), pa.int32()),
@@ -137,11 +137,10 @@ def save_clustering(
                 }
             ),
         )
-        con.execute("INSERT INTO clusters SELECT * FROM batch")
-        con.unregister("batch")
         members = [(i, c.label) for c in clusters for i in c.ids]
-        con.register(
-            "batch",
+        store.insert_arrow(
+            con,
+            "INSERT INTO cluster_members SELECT * FROM batch",
             pa.table(
                 {
                     "clustering_id": pa.array([clustering_id] * len(members), pa.int32()),
@@ -150,12 +149,6 @@ def save_clustering(
                 }
             ),
         )
-        con.execute("INSERT INTO cluster_members SELECT * FROM batch")
-        con.unregister("batch")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return clustering_id
 
 

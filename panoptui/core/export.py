@@ -54,9 +54,10 @@ def export(
     partial = path.with_name(f".{path.name}.partial")
     quoted = str(partial).replace("'", "''")
     try:
-        con.execute(f"COPY ({query}) TO '{quoted}' ({options})")
+        # COPY answers with the number of rows it wrote.
+        rows = int(store.scalar(con, f"COPY ({query}) TO '{quoted}' ({options})") or 0)
         os.replace(partial, path)
     except (duckdb.Error, OSError) as exc:
         partial.unlink(missing_ok=True)
         raise store.ProjectError(f"cannot export to {target}: {str(exc).splitlines()[0]}") from None
-    return int(store.scalar(con, f"SELECT count(*) FROM ({query})") or 0)
+    return rows

@@ -56,11 +56,11 @@ def compute_map(
     if len(matrix) < 3:
         raise store.ProjectError("a map needs at least 3 images with vectors")
     points = pca_2d(matrix.vectors) if method == "pca" else tsne_2d(matrix.vectors)
-    con.execute("BEGIN")
-    try:
+    with store.transaction(con):
         con.execute("DELETE FROM map_points WHERE set_id = ? AND method = ?", [set_id, method])
-        con.register(
-            "batch",
+        store.insert_arrow(
+            con,
+            "INSERT INTO map_points SELECT * FROM batch",
             pa.table(
                 {
                     "set_id": pa.array(np.full(len(matrix), set_id, np.int32)),
@@ -71,12 +71,6 @@ def compute_map(
                 }
             ),
         )
-        con.execute("INSERT INTO map_points SELECT * FROM batch")
-        con.unregister("batch")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return matrix.ids, points
 
 

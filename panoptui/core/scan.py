@@ -274,15 +274,10 @@ def _read_chunk(paths: list[str], max_pixels: int, thumb_size: int) -> list[dict
 # --- store side --------------------------------------------------------------------------------
 
 
-def insert_arrow(
+def insert_rows(
     con: duckdb.DuckDBPyConnection, sql: str, rows: list[dict[str, object]], schema: pa.Schema
 ) -> None:
-    """Run ``sql`` with ``batch`` bound to ``rows`` as one Arrow table: one bulk statement."""
-    con.register("batch", pa.Table.from_pylist(rows, schema=schema))
-    try:
-        con.execute(sql)
-    finally:
-        con.unregister("batch")
+    store.insert_arrow(con, sql, pa.Table.from_pylist(rows, schema=schema))
 
 
 IMAGES_SCHEMA = pa.schema(
@@ -361,7 +356,7 @@ def _existing_files(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[st
 
 
 def _upsert_files(con: duckdb.DuckDBPyConnection, rows: list[dict[str, object]]) -> None:
-    insert_arrow(
+    insert_rows(
         con,
         """
         INSERT INTO files SELECT * FROM batch
@@ -379,7 +374,7 @@ def _upsert_errors(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, st
     if not rows:
         return
     now = datetime.now()
-    insert_arrow(
+    insert_rows(
         con,
         """
         INSERT INTO import_errors SELECT * FROM batch
@@ -397,8 +392,7 @@ def commit_results(
     """Write one batch of read results in one transaction."""
     now = datetime.now()
     paths = [str(r["path"]) for r in results]
-    con.execute("BEGIN")
-    try:
+    with store.transaction(con):
         existing = _existing_files(con, paths)
         touched_images = {img for _, img in existing.values() if img is not None}
         hashes = sorted({str(r["content_hash"]) for r in results if "error" not in r})
@@ -470,8 +464,8 @@ def commit_results(
                 }
             )
         if new_images:
-            insert_arrow(con, "INSERT INTO images SELECT * FROM batch", new_images, IMAGES_SCHEMA)
-            insert_arrow(
+            insert_rows(con, "INSERT INTO images SELECT * FROM batch", new_images, IMAGES_SCHEMA)
+            insert_rows(
                 con, "INSERT INTO thumbnails SELECT * FROM batch", new_thumbs, THUMBS_SCHEMA
             )
         _upsert_files(con, file_rows)
@@ -482,10 +476,6 @@ def commit_results(
                 "DELETE FROM import_errors WHERE path IN (SELECT unnest(?::VARCHAR[]))", [ok_paths]
             )
         _refresh_image_states(con, sorted(touched_images))
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 # --- orchestration -----------------------------------------------------------------------------
@@ -589,8 +579,7 @@ def add_folders(con: duckdb.DuckDBPyConnection, folders: list[str]) -> list[tupl
             to_scan[registered[parent]] = parent
             continue
         children = [p for p in registered if _walks_into(folder, p)]
-        con.execute("BEGIN")
-        try:
+        with store.transaction(con):
             folder_id = store.next_id(con, "folders")
             con.execute("INSERT INTO folders (id, path) VALUES (?, ?)", [folder_id, folder])
             for child in children:
@@ -607,10 +596,6 @@ def add_folders(con: duckdb.DuckDBPyConnection, folders: list[str]) -> list[tupl
                 con.execute("DELETE FROM folders WHERE id = ?", [registered[child]])
                 to_scan.pop(registered[child], None)
                 del registered[child]
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
         registered[folder] = folder_id
         to_scan[folder_id] = folder
     return sorted(to_scan.items())
@@ -652,8 +637,7 @@ def _mark_gone_and_restored(
         {row[3] for p, row in by_path.items() if row[3] is not None and (p not in found)}
         | {by_path[p][3] for p in restored if by_path[p][3] is not None}
     )
-    con.execute("BEGIN")
-    try:
+    with store.transaction(con):
         con.execute(
             "UPDATE files SET state = 'missing' WHERE path IN (SELECT unnest(?::VARCHAR[]))",
             [gone_ok],
@@ -670,10 +654,6 @@ def _mark_gone_and_restored(
             [folder_ids],
         )
         _refresh_image_states(con, touched)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return to_read, unchanged, len(restored), len(gone_ok)
 
 

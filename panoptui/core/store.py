@@ -12,13 +12,15 @@ Data model (Panoptic's image vs instance):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 DB_NAME = "project.duckdb"
 
@@ -309,6 +311,28 @@ def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
     work on a connection whose last result was not read to the end."""
     rows = con.execute(sql, params or []).fetchall()
     return rows[0][0] if rows else None
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """All or nothing: committed when the block ends, rolled back if it raises (Ctrl-C too)."""
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def insert_arrow(con: duckdb.DuckDBPyConnection, sql: str, batch: pa.Table) -> None:
+    """Run ``sql`` with the name ``batch`` bound to an Arrow table: one bulk statement, never a
+    row at a time."""
+    con.register("batch", batch)
+    try:
+        con.execute(sql)
+    finally:
+        con.unregister("batch")
 
 
 def arrow_batches(con: duckdb.DuckDBPyConnection, sql: str, rows: int) -> Any:

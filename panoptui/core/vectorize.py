@@ -159,8 +159,7 @@ def create_set(
 ) -> int:
     """Record a new, empty vector set for a loaded model and return its id."""
     now = datetime.now()
-    con.execute("BEGIN")
-    try:
+    with store.transaction(con):
         set_id = store.next_id(con, "vector_sets")
         con.execute(
             "INSERT INTO vector_sets (id, model, family, greyscale, weights, dim, embeds_text, "
@@ -180,10 +179,6 @@ def create_set(
             ],
         )
         store.create_vector_table(con, set_id, embedder.dim)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return set_id
 
 
@@ -215,15 +210,10 @@ def set_default(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
 
 def delete_set(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
     get_set(con, set_id)  # a clear error if there is no such set
-    con.execute("BEGIN")
-    try:
+    with store.transaction(con):
         store.drop_vector_table(con, set_id)
         con.execute("DELETE FROM vector_errors WHERE set_id = ?", [set_id])
         con.execute("DELETE FROM vector_sets WHERE id = ?", [set_id])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def vector_errors(con: duckdb.DuckDBPyConnection, set_id: int) -> list[dict[str, Any]]:
@@ -276,12 +266,12 @@ def _commit_batch(
     errors: list[tuple[int, str]],
 ) -> None:
     dim = vectors.shape[1] if len(ids) else 0
-    con.execute("BEGIN")
-    try:
+    with store.transaction(con):
         if ids:
             flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).ravel())
-            con.register(
-                "batch",
+            store.insert_arrow(
+                con,
+                f"INSERT INTO {store.vector_table(set_id)} SELECT * FROM batch",
                 pa.table(
                     {
                         "image_id": pa.array(ids, pa.int64()),
@@ -289,10 +279,6 @@ def _commit_batch(
                     }
                 ),
             )
-            try:
-                con.execute(f"INSERT INTO {store.vector_table(set_id)} SELECT * FROM batch")
-            finally:
-                con.unregister("batch")
             con.execute(
                 "DELETE FROM vector_errors WHERE set_id = ? "
                 "AND image_id IN (SELECT unnest(?::BIGINT[]))",
@@ -305,10 +291,6 @@ def _commit_batch(
                 "DO UPDATE SET reason = excluded.reason, failed_at = excluded.failed_at",
                 [set_id, image_id, reason, now],
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 # --- the worker side ---------------------------------------------------------------------------

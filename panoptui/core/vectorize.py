@@ -10,6 +10,7 @@ uninterrupted run.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import threading
 import time
@@ -525,6 +526,7 @@ def compute_vectors(
         _running.add(set_id)
     _set_state(con, set_id, RUNNING)
     forward = _ForwardBatcher(embedder, batch_size)
+    batches: Any = None
     meter = RateMeter()
     report(meter.event("embedding", 0, len(items)))
     try:
@@ -567,6 +569,12 @@ def compute_vectors(
                     break
                 waited = time.monotonic()
     finally:
+        # Stop decoding workers now, while this process is whole: left to garbage collection at
+        # interpreter exit (after Ctrl-C), their pipes break mid-write and print tracebacks.
+        shutdown = getattr(batches, "_shutdown_workers", None)
+        if shutdown is not None:
+            with contextlib.suppress(Exception):
+                shutdown()
         with _running_lock:
             _running.discard(set_id)
         finished = not summary.cancelled and summary.done + summary.errors == len(items)

@@ -1,4 +1,5 @@
-"""The command line: parses arguments and runs a headless command (the TUI comes later).
+"""The command line: opens the terminal app (`panoptui PROJECT`, `panoptui demo`) or runs a
+headless command.
 
 Every problem a user can cause ends as one line on stderr and a non-zero exit code:
 1 for a bad project, folder or value, 2 for a wrong argument or a project held by another process.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -322,6 +324,27 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--device", default="auto", help="where a model runs, if needed")
         command.add_argument("--json", action="store_true", help="print a JSON list")
 
+    opener = commands.add_parser(
+        "open",
+        help="open the terminal app on a project (or a folder of images to make one of); "
+        "`panoptui PATH` does the same",
+    )
+    opener.add_argument("path", metavar="PROJECT_OR_FOLDER")
+    _image_protocol_option(opener)
+
+    demo = commands.add_parser(
+        "demo",
+        help="make a synthetic corpus, import it, compute pixels vectors and open the app",
+    )
+    demo.add_argument(
+        "folder",
+        metavar="FOLDER",
+        nargs="?",
+        default=str(Path("~/panoptui-demo").expanduser()),
+        help="where the demo's images and project go (default ~/panoptui-demo)",
+    )
+    _image_protocol_option(demo)
+
     samples = commands.add_parser(
         "samples", help="write a small synthetic image corpus to try panoptui with"
     )
@@ -330,6 +353,70 @@ def build_parser() -> argparse.ArgumentParser:
         "--per-family", type=_positive_int, default=8, help="images per family (6 families)"
     )
     return parser
+
+
+def _image_protocol_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--image-protocol",
+        choices=("auto", "kitty", "sixel", "halfcell", "none"),
+        help="how images are drawn (default: the project's setting, else auto-detect)",
+    )
+
+
+def _run_app(
+    project: str | Path, protocol: str | None, start: str, folder: str | None = None
+) -> int:
+    """Open the terminal app. textual-image probes the terminal when imported, which must happen
+    before Textual takes the terminal over: hence the order here."""
+    from panoptui.core import settings
+
+    con = None
+    if folder is None:
+        con = store.open_project(project)
+        protocol = protocol or settings.load(con)["image_protocol"]
+    from panoptui.tui.images import prepare
+
+    image_widget = prepare(protocol or "auto")
+    from panoptui.tui.app import PanoptuiApp
+
+    app = PanoptuiApp(project, image_widget=image_widget, start=start, con=con, folder=folder)
+    app.run()
+    return app.return_code or 0
+
+
+def default_project_for(folder: Path) -> Path:
+    """Where a project for a folder of images goes: hidden inside it (the import skips hidden
+    folders, and the project moves with the images), or in the user's data folder when the
+    folder is read-only."""
+    if os.access(folder, os.W_OK):
+        return folder / ".panoptui"
+    data = Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser()
+    return data / "panoptui" / "projects" / folder.name
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    path = Path(args.path).expanduser().absolute()
+    if store.is_project(path):
+        return _run_app(path, args.image_protocol, "results")
+    if not path.exists():
+        raise store.ProjectError(f"{args.path} does not exist")
+    if not path.is_dir():
+        raise store.ProjectError(f"{args.path} is a file; give a project or a folder of images")
+    project = default_project_for(path)
+    if store.is_project(project):  # opened this folder before
+        return _run_app(project, args.image_protocol, "results")
+    return _run_app(project, args.image_protocol, "project", folder=str(path))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """A newcomer's first minute: a synthetic corpus, imported, with pixels vectors, opened."""
+    from panoptui.core.demo import build_demo
+
+    print(f"preparing the demo in {args.folder} ...", file=sys.stderr)
+    printer = ProgressPrinter()
+    project = build_demo(args.folder, progress=printer)
+    printer.close()
+    return _run_app(project, args.image_protocol, "results")
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -732,10 +819,10 @@ def cmd_tag(args: argparse.Namespace) -> int:
             made = cluster.tags_from_clustering(con, args.from_clustering, args.name)
             print(f"made {len(made)} tags under {args.name!r}")
         elif args.from_duplicates:
+            from panoptui.core.duplicates import tag_groups
+
             groups = _near_duplicates(con, args.vectors, args.threshold)
-            for n, group in enumerate(groups, 1):
-                tags.create_tag(con, f"{args.name}/{n}", parent=args.name)
-                tags.tag_images(con, f"{args.name}/{n}", group)
+            tag_groups(con, args.name, groups)
             print(f"made {len(groups)} tags under {args.name!r}, one per near-duplicate group")
         elif args.remove:
             tags.untag_images(con, args.name, args.ids)
@@ -784,6 +871,8 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
+    "open": cmd_open,
+    "demo": cmd_demo,
     "import": cmd_import,
     "status": cmd_status,
     "errors": cmd_errors,
@@ -803,6 +892,11 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # `panoptui PATH`: the first word that is neither an option nor a command is a path to open.
+    words = [a for a in argv if not a.startswith("-")]
+    if words and words[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["open", *argv]
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)

@@ -94,3 +94,16 @@ def exact_duplicates(con: duckdb.DuckDBPyConnection) -> list[list[dict[str, Any]
 def with_paths(con: duckdb.DuckDBPyConnection, groups: list[list[int]]) -> list[list[dict]]:
     paths = paths_of(con, [i for g in groups for i in g])
     return [[{"id": i, "path": paths.get(i, "")} for i in g] for g in groups]
+
+
+def tag_groups(con: duckdb.DuckDBPyConnection, name: str, groups: list[list[int]]) -> list[str]:
+    """One tag per group, ``NAME/N``, under a parent tag ``NAME``; returns the tags made."""
+    from panoptui.core import tags
+
+    made = []
+    for n, group in enumerate(groups, 1):
+        tag = f"{name}/{n}"
+        tags.create_tag(con, tag, parent=name)
+        tags.tag_images(con, tag, group)
+        made.append(tag)
+    return made

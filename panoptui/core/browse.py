@@ -1,0 +1,122 @@
+"""Browsing a project a page at a time: images in import order (optionally within a tag or a
+folder), their thumbnails and their details. A screen asks for one page; nothing here loads every
+row, so 100,000 images page as fast as 300."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+
+from panoptui.core import store
+from panoptui.core.query import paths_of
+
+
+@dataclass(frozen=True)
+class ImageFilter:
+    """Which images a view shows: all, or those of a tag, or those below a folder."""
+
+    tag: str | None = None
+    folder: str | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.tag:
+            parts.append(f"tag {self.tag}")
+        if self.folder:
+            parts.append(f"folder {self.folder}")
+        return ", ".join(parts) or "all images"
+
+
+@dataclass
+class ImageDetails:
+    image_id: int
+    width: int
+    height: int
+    format: str
+    mode: str
+    size: int
+    state: str
+    paths: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+
+
+def _where(flt: ImageFilter) -> tuple[str, list[Any]]:
+    clauses = ["i.state = 'ok'"]
+    params: list[Any] = []
+    if flt.tag:
+        clauses.append(
+            "i.id IN (SELECT it.image_id FROM image_tags it JOIN tags t ON t.id = it.tag_id "
+            "WHERE t.name = ?)"
+        )
+        params.append(flt.tag)
+    if flt.folder:
+        clauses.append(
+            "i.id IN (SELECT image_id FROM files WHERE state = 'ok' AND starts_with(path, ?))"
+        )
+        params.append(flt.folder.rstrip("/") + "/")
+    return " AND ".join(clauses), params
+
+
+def count_images(con: duckdb.DuckDBPyConnection, flt: ImageFilter = ImageFilter()) -> int:
+    where, params = _where(flt)
+    return int(store.scalar(con, f"SELECT count(*) FROM images i WHERE {where}", params) or 0)
+
+
+def page_images(
+    con: duckdb.DuckDBPyConnection, offset: int, limit: int, flt: ImageFilter = ImageFilter()
+) -> list[tuple[int, str]]:
+    """(image id, one path) for images offset..offset+limit in import order."""
+    where, params = _where(flt)
+    ids = [
+        int(r[0])
+        for r in con.execute(
+            f"SELECT i.id FROM images i WHERE {where} ORDER BY i.id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        ).fetchall()
+    ]
+    paths = paths_of(con, ids)
+    return [(i, paths.get(i, "")) for i in ids]
+
+
+def thumbnails(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> dict[int, bytes]:
+    """The stored JPEG thumbnails of some images (made at import: no original is decoded)."""
+    if not image_ids:
+        return {}
+    return {
+        int(i): bytes(jpeg)
+        for i, jpeg in con.execute(
+            "SELECT image_id, jpeg FROM thumbnails WHERE image_id IN (SELECT unnest(?::BIGINT[]))",
+            [image_ids],
+        ).fetchall()
+    }
+
+
+def image_details(con: duckdb.DuckDBPyConnection, image_id: int) -> ImageDetails | None:
+    rows = con.execute(
+        "SELECT id, width, height, format, mode, size, state FROM images WHERE id = ?",
+        [image_id],
+    ).fetchall()
+    if not rows:
+        return None
+    i, width, height, fmt, mode, size, state = rows[0]
+    paths = [
+        r[0]
+        for r in con.execute(
+            "SELECT path FROM files WHERE image_id = ? AND state = 'ok' ORDER BY id", [image_id]
+        ).fetchall()
+    ]
+    tag_names = [
+        r[0]
+        for r in con.execute(
+            "SELECT t.name FROM image_tags it JOIN tags t ON t.id = it.tag_id "
+            "WHERE it.image_id = ? ORDER BY t.name",
+            [image_id],
+        ).fetchall()
+    ]
+    return ImageDetails(int(i), width, height, fmt, mode, int(size), state, paths, tag_names)
+
+
+def folders(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [r[0] for r in con.execute("SELECT path FROM folders ORDER BY path").fetchall()]

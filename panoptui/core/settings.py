@@ -1,0 +1,63 @@
+"""Project settings a user can change (the Settings screen; the CLI reads them as defaults):
+stored as text in the project's settings table, checked on the way in."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import duckdb
+
+from panoptui.core import store
+
+IMAGE_PROTOCOLS = ("auto", "kitty", "sixel", "halfcell", "none")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+# key: (default, what it is)
+SETTINGS: dict[str, tuple[Any, str]] = {
+    "device": ("auto", "where models run: auto, cpu, cuda, cuda:N or mps"),
+    "batch_size": (32, "images per model batch for new vector sets"),
+    "thumb_size": (256, "longest side of thumbnails made at import, in pixels"),
+    "image_protocol": ("auto", "how the app draws images: " + ", ".join(IMAGE_PROTOCOLS)),
+}
+
+
+def check(key: str, value: Any) -> Any:
+    """The value, typed, or ProjectError with a one-line reason."""
+    text = str(value).strip().lower()
+    if key == "device":
+        if not DEVICE_PATTERN.match(text):
+            raise store.ProjectError(f"device {value!r}: choose auto, cpu, cuda, cuda:N or mps")
+        return text
+    if key in ("batch_size", "thumb_size"):
+        low, high = (1, 4096) if key == "batch_size" else (32, 1024)
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise store.ProjectError(f"{key.replace('_', ' ')} {value!r}: a number {low}-{high}")
+        return int(text)
+    if key == "image_protocol":
+        if text not in IMAGE_PROTOCOLS:
+            raise store.ProjectError(
+                f"image protocol {value!r}: choose {', '.join(IMAGE_PROTOCOLS)}"
+            )
+        return text
+    raise store.ProjectError(f"no setting {key!r}")
+
+
+def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    values = {}
+    for key, (default, _) in SETTINGS.items():
+        stored = store.get_setting(con, key)
+        try:
+            values[key] = default if stored is None else check(key, stored)
+        except store.ProjectError:
+            values[key] = default  # written by hand or by a newer version: fall back
+    return values
+
+
+def save(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> dict[str, Any]:
+    """Check every value first, then store them all (one bad value stores none)."""
+    checked = {key: check(key, value) for key, value in values.items()}
+    with store.transaction(con):
+        for key, value in checked.items():
+            store.set_setting(con, key, str(value))
+    return checked

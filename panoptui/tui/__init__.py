@@ -1,0 +1,1 @@
+"""The terminal application (Textual). Everything it does, it asks of ``panoptui.core``."""

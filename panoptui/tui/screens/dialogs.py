@@ -1,0 +1,175 @@
+"""Modal dialogs: a yes/no question, and a small form whose values come back checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+
+class ConfirmDialog(ModalScreen[bool]):
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.question, classes="question")
+            with Horizontal(classes="buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes")
+                yield Button(f"{self.no} (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+@dataclass
+class Field:
+    """One value a form asks for. kind: text | int | float | select | check."""
+
+    name: str
+    label: str
+    kind: str = "text"
+    default: Any = None
+    options: list[tuple[str, Any]] = field(default_factory=list)
+    placeholder: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    optional: bool = False
+
+
+class FormDialog(ModalScreen[dict[str, Any] | None]):
+    """Asks for a few values; Enter in a text box (or the OK button) checks and returns them,
+    Escape cancels. A wrong value is said in the dialog, which stays open."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, fields: list[Field], ok: str = "OK") -> None:
+        super().__init__()
+        self.title_text, self.fields, self.ok = title, fields, ok
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="title")
+            for f in self.fields:
+                if f.kind == "check":
+                    yield Checkbox(f.label, bool(f.default), id=f"field-{f.name}")
+                    continue
+                yield Label(f.label)
+                if f.kind == "select":
+                    yield Select(
+                        f.options,
+                        value=f.default if f.default is not None else Select.NULL,
+                        allow_blank=f.default is None,
+                        id=f"field-{f.name}",
+                        compact=True,
+                    )
+                else:
+                    yield Input(
+                        "" if f.default is None else str(f.default),
+                        placeholder=f.placeholder,
+                        id=f"field-{f.name}",
+                        compact=True,
+                    )
+            yield Static("", id="form-error", classes="error")
+            with Horizontal(classes="buttons"):
+                yield Button(self.ok, variant="primary", id="ok")
+                yield Button("Cancel (esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        inputs = self.query(Input)
+        (inputs.first() if inputs else self.query_one("#ok", Button)).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "ok":
+            self.submit()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def submit(self) -> None:
+        values: dict[str, Any] = {}
+        for f in self.fields:
+            widget = self.query_one(f"#field-{f.name}")
+            try:
+                values[f.name] = self._value(f, widget)
+            except ValueError as exc:
+                self.query_one("#form-error", Static).update(str(exc))
+                widget.focus()
+                return
+        self.dismiss(values)
+
+    @staticmethod
+    def _value(f: Field, widget: Any) -> Any:
+        if f.kind == "check":
+            return bool(widget.value)
+        if f.kind == "select":
+            if widget.value is Select.NULL:
+                if f.optional:
+                    return None
+                raise ValueError(f"choose {f.label.lower()}")
+            return widget.value
+        text = widget.value.strip()
+        if not text:
+            if f.optional:
+                return None
+            raise ValueError(f"{f.label} is needed")
+        if f.kind == "text":
+            return text
+        try:
+            number: float = int(text) if f.kind == "int" else float(text)
+        except ValueError:
+            kind = "a whole number" if f.kind == "int" else "a number"
+            raise ValueError(f"{f.label}: {text!r} is not {kind}") from None
+        if f.minimum is not None and number < f.minimum:
+            raise ValueError(f"{f.label}: at least {f.minimum:g}")
+        if f.maximum is not None and number > f.maximum:
+            raise ValueError(f"{f.label}: at most {f.maximum:g}")
+        return number
+
+
+def vector_set_field(con: Any, need_text: bool = False) -> Field | None:
+    """The form field that asks which vector set to use, on the project's default; None when the
+    project has no set (or none that embeds text, with ``need_text``)."""
+    from panoptui.core import store, vectorize
+
+    sets = [s for s in vectorize.list_sets(con) if s.embeds_text or not need_text]
+    if not sets:
+        return None
+    try:
+        default = vectorize.default_set(con).id
+    except store.ProjectError:
+        default = sets[-1].id
+    if default not in {s.id for s in sets}:
+        default = sets[-1].id
+    options = [
+        (
+            f"{s.id}: {s.model}{' (grey)' if s.greyscale else ''} {s.dim}-d "
+            f"{s.count}/{s.total} {s.status}",
+            s.id,
+        )
+        for s in sets
+    ]
+    return Field("set_id", "Vector set", "select", default, options)

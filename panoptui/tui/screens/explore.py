@@ -1,0 +1,285 @@
+"""Screens that show what an exploring job found: a clustering (open a cluster, re-cluster inside
+one, save as tags), near-duplicate groups, and the 2-D map with a cursor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import numpy as np
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from panoptui.core import browse, cluster, duplicates, projection
+from panoptui.tui.images import open_thumbnail
+from panoptui.tui.jobs import Job
+from panoptui.tui.screens.dialogs import Field, FormDialog
+from panoptui.tui.sources import RankedImages
+from panoptui.tui.widgets.grid import DetailPane
+from panoptui.tui.widgets.navbar import NavBar
+
+
+class ClustersScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "open", "Open", tooltip="show the cluster's images"),
+        Binding("r", "recluster", "Re-cluster", tooltip="cluster inside this cluster"),
+        Binding("t", "save_tags", "Save as tags", tooltip="one tag per cluster"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, name: str, clusters: list[cluster.Cluster]) -> None:
+        super().__init__()
+        self.clustering = name
+        self.clusters = clusters
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("results")
+        yield Static(
+            f"clustering [b]{self.clustering}[/b]: {len(self.clusters)} clusters, "
+            "most cohesive first (score: mean cosine to the centre)",
+            id="explore-title",
+        )
+        yield OptionList(
+            *(
+                Option(
+                    f"cluster {c.label:>3}   {c.size:>7} images   score {c.score:.3f}",
+                    id=str(c.label),
+                )
+                for c in self.clusters
+            ),
+            id="clusters",
+        )
+        yield Footer()
+
+    @property
+    def highlighted(self) -> cluster.Cluster | None:
+        index = self.query_one(OptionList).highlighted
+        return self.clusters[index] if index is not None else None
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        chosen = self.highlighted
+        if chosen is None:
+            return
+        title = f"{self.clustering}:{chosen.label} ({chosen.size} images)"
+        self.app.open_results(RankedImages(title, [(i, None) for i in chosen.ids]))  # type: ignore[attr-defined]
+
+    def action_recluster(self) -> None:
+        chosen = self.highlighted
+        if chosen is None or chosen.size < 3:
+            self.notify("pick a cluster of 3 images or more", severity="warning")
+            return
+        set_id = int(
+            self.app.db.execute(  # type: ignore[attr-defined]
+                "SELECT set_id FROM clusterings WHERE name = ?", [self.clustering]
+            ).fetchall()[0][0]
+        )
+        fields = [
+            Field("k", "Clusters (blank: choose automatically)", "int", None, minimum=2,
+                  optional=True),
+        ]  # fmt: skip
+
+        def go(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            name = f"{self.clustering}:{chosen.label}/" + (
+                str(values["k"]) if values["k"] else "auto"
+            )
+
+            def work(cur: duckdb.DuckDBPyConnection, job: Job) -> Any:
+                within = np.array(chosen.ids, np.int64)
+                return cluster.cluster_set(cur, set_id, values["k"], unique_name(cur, name), within)
+
+            def done(job: Job) -> None:
+                if job.state == "done":
+                    self.app.push_screen(ClustersScreen(*job.result))
+
+            self.app.start_job("cluster", f"re-clustering {name}", work, done)  # type: ignore[attr-defined]
+
+        self.app.push_screen(FormDialog(f"Re-cluster cluster {chosen.label}", fields, "Go"), go)
+
+    def action_save_tags(self) -> None:
+        made = cluster.tags_from_clustering(self.app.db, self.clustering)  # type: ignore[attr-defined]
+        self.notify(f"made {len(made)} tags under {self.clustering!r}")
+
+
+def unique_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    taken = {r[0] for r in con.execute("SELECT name FROM clusterings").fetchall()}
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
+
+
+class DuplicatesScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "open", "Open", tooltip="show the group's images"),
+        Binding("t", "save_tags", "Save as tags", tooltip="one tag per group"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, groups: list[list[int]], set_id: int, threshold: float) -> None:
+        super().__init__()
+        self.groups, self.set_id, self.threshold = groups, set_id, threshold
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("results")
+        yield Static(
+            f"{len(self.groups)} groups of near-duplicates in vector set {self.set_id} "
+            f"(cosine ≥ {self.threshold:g})",
+            id="explore-title",
+        )
+        paths = browse.paths_of(self.app.db, [g[0] for g in self.groups])  # type: ignore[attr-defined]
+        yield OptionList(
+            *(
+                Option(f"group {n:>4}  {len(g):>4} images   {paths.get(g[0], '')}", id=str(n))
+                for n, g in enumerate(self.groups)
+            ),
+            id="duplicates",
+        )
+        yield Footer()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        index = self.query_one(OptionList).highlighted
+        if index is None:
+            return
+        group = self.groups[index]
+        title = f"near-duplicate group {index} ({len(group)} images)"
+        self.app.open_results(RankedImages(title, [(i, None) for i in group]))  # type: ignore[attr-defined]
+
+    def action_save_tags(self) -> None:
+        name = f"duplicates-{self.set_id}"
+        made = duplicates.tag_groups(self.app.db, name, self.groups)  # type: ignore[attr-defined]
+        self.notify(f"made {len(made)} tags under {name!r}")
+
+
+class Scatter(Widget, can_focus=True):
+    """Points in terminal cells, coloured by cluster; a cursor cell moves with the arrows."""
+
+    cursor: reactive[tuple[int, int]] = reactive((0, 0))
+
+    def __init__(self, points: np.ndarray, labels: np.ndarray, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        lo, hi = points.min(axis=0), points.max(axis=0)
+        self.unit = (points - lo) / np.where(hi > lo, hi - lo, 1)  # 0..1 on both axes
+        self.labels = labels
+        colours = projection.palette(int(labels.max()) + 1 if len(labels) else 1)
+        self.colours = [f"rgb({r},{g},{b})" for r, g, b in colours]
+        self.cells = np.zeros((0, 2), int)
+
+    def on_resize(self, event: events.Resize) -> None:
+        w, h = max(1, event.size.width), max(1, event.size.height)
+        self.cells = np.column_stack(
+            [np.round(self.unit[:, 0] * (w - 1)), np.round((1 - self.unit[:, 1]) * (h - 1))]
+        ).astype(int)
+        if self.cursor == (0, 0) and len(self.cells):
+            self.cursor = (w // 2, h // 2)
+
+    def points_at(self, x: int, y: int) -> np.ndarray:
+        """Indices of the points in a cell."""
+        if not len(self.cells):
+            return np.zeros(0, int)
+        return np.flatnonzero((self.cells[:, 0] == x) & (self.cells[:, 1] == y))
+
+    def render(self) -> Text:
+        w, h = self.size.width, self.size.height
+        count = np.zeros((h, w), int)
+        label = np.full((h, w), -1)
+        if len(self.cells):
+            np.add.at(count, (self.cells[:, 1], self.cells[:, 0]), 1)
+            label[self.cells[:, 1], self.cells[:, 0]] = self.labels
+        text = Text()
+        cx, cy = self.cursor
+        for y in range(h):
+            for x in range(w):
+                n = count[y, x]
+                glyph = " " if n == 0 else "·" if n == 1 else "•" if n < 5 else "●"
+                style = self.colours[label[y, x] % len(self.colours)] if label[y, x] >= 0 else ""
+                if (x, y) == (cx, cy):
+                    glyph, style = ("+" if n == 0 else glyph), "reverse bold"
+                text.append(glyph, style=style or "white")
+            if y < h - 1:
+                text.append("\n")
+        return text
+
+
+class MapScreen(Screen[None]):
+    BINDINGS = [
+        Binding("left", "move(-1, 0)", "←", show=False),
+        Binding("right", "move(1, 0)", "→", show=False),
+        Binding("up", "move(0, -1)", "↑", show=False),
+        Binding("down", "move(0, 1)", "↓", show=False),
+        Binding("enter", "open", "Open", tooltip="show the images near the cursor"),
+        Binding("escape", "app.pop_screen", "Back"),
+    ]
+
+    def __init__(self, ids: np.ndarray, points: np.ndarray, labels: np.ndarray, title: str) -> None:
+        super().__init__()
+        self.ids, self.points, self.labels, self.map_title = ids, points, labels, title
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("results")
+        yield Static(
+            f"{self.map_title}: {len(self.ids)} images, coloured by the newest clustering; "
+            "arrows move the cursor",
+            id="explore-title",
+        )
+        with Horizontal():
+            yield Scatter(self.points, self.labels, id="scatter")
+            yield DetailPane(self.app.image_widget, id="map-details")  # type: ignore[attr-defined]
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(Scatter).focus()
+        self.call_after_refresh(self._show_under_cursor)
+
+    def action_move(self, dx: int, dy: int) -> None:
+        scatter = self.query_one(Scatter)
+        x, y = scatter.cursor
+        w, h = scatter.size.width, scatter.size.height
+        scatter.cursor = (max(0, min(w - 1, x + dx)), max(0, min(h - 1, y + dy)))
+        self._show_under_cursor()
+
+    def nearest(self) -> int | None:
+        """The point nearest the cursor (in cells)."""
+        scatter = self.query_one(Scatter)
+        if not len(scatter.cells):
+            return None
+        x, y = scatter.cursor
+        d = np.abs(scatter.cells[:, 0] - x) + 2 * np.abs(scatter.cells[:, 1] - y)
+        return int(np.argmin(d))
+
+    def _show_under_cursor(self) -> None:
+        index = self.nearest()
+        pane = self.query_one(DetailPane)
+        if index is None:
+            pane.show(None, None, None)
+            return
+        image_id = int(self.ids[index])
+        con = self.app.db  # type: ignore[attr-defined]
+        jpeg = browse.thumbnails(con, [image_id]).get(image_id)
+        pane.show(browse.image_details(con, image_id), jpeg and open_thumbnail(jpeg), None)
+
+    def action_open(self) -> None:
+        scatter = self.query_one(Scatter)
+        inside = scatter.points_at(*scatter.cursor)
+        if not len(inside):
+            nearest = self.nearest()
+            inside = np.array([nearest]) if nearest is not None else inside
+        if not len(inside):
+            return
+        ranked = [(int(self.ids[i]), None) for i in inside]
+        self.app.open_results(RankedImages(f"map cell ({len(ranked)} images)", ranked))  # type: ignore[attr-defined]

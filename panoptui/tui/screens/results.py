@@ -1,0 +1,587 @@
+"""Results: a paged grid (or list) of images, a detail pane, and every way to explore from here:
+similar images, text search, recommendations, clustering, duplicates, the 2-D map, tags, filters
+and export. Pages come from DuckDB in a thread worker; the event loop only draws."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from panoptui.core import browse, cluster, duplicates, projection, query, store, tags, vectorize
+from panoptui.tui.images import open_thumbnail
+from panoptui.tui.jobs import Job
+from panoptui.tui.screens.dialogs import Field, FormDialog, vector_set_field
+from panoptui.tui.sources import AllImages, Item, RankedImages, Source
+from panoptui.tui.widgets.grid import Cell, DetailPane, ResultList, ThumbGrid
+from panoptui.tui.widgets.navbar import NavBar
+
+DEFAULT_K = 60  # images a query returns
+
+
+@dataclass
+class View:
+    """Where the user is: what is shown, from which image on, and the cursor on the page."""
+
+    source: Source
+    offset: int = 0
+    cursor: int = 0
+
+
+class ResultsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("s", "similar", "Similar", tooltip="images like the one under the cursor"),
+        Binding("slash", "search", "Search", tooltip="text-to-image search"),
+        Binding("r", "recommend", "Recommend", tooltip="images for the selection or the tag"),
+        Binding("c", "cluster", "Cluster", tooltip="cluster the images shown (k or auto)"),
+        Binding("d", "duplicates", "Duplicates", tooltip="groups of near-identical images"),
+        Binding("m", "map", "Map", tooltip="a 2-D map of a vector set"),
+        Binding("t", "tag", "Tag", tooltip="tag the selection (or the image under the cursor)"),
+        Binding("u", "untag", "Untag", show=False, tooltip="remove a tag from the selection"),
+        Binding("a", "accept", "Accept", show=False, tooltip="accept recommendations into tag"),
+        Binding("f", "filter", "Filter", tooltip="show one tag or folder"),
+        Binding("e", "export", "Export", show=False, tooltip="write CSV or Parquet"),
+        Binding("space", "select", "Select", tooltip="select or unselect the image"),
+        Binding("x", "clear_selection", "Clear selection", show=False),
+        Binding("g", "toggle_view", "Grid/List", show=False, tooltip="grid or list with scores"),
+        Binding("i,enter", "toggle_details", "Details", show=False, tooltip="detail pane"),
+        Binding("escape,backspace", "back", "Back", show=False, tooltip="previous results"),
+        Binding("left", "move(-1, 0)", "left", show=False),
+        Binding("right", "move(1, 0)", "right", show=False),
+        Binding("up", "move(0, -1)", "up", show=False),
+        Binding("down", "move(0, 1)", "down", show=False),
+        Binding("pagedown,n", "page(1)", "Next page", show=False),
+        Binding("pageup,p", "page(-1)", "Previous page", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = View(AllImages())
+        self.history: list[View] = []
+        self.items: list[Item] = []
+        self.total = 0
+        self.list_mode = False
+        self.page_shown_at = 0.0  # monotonic time the last page was drawn (benchmarks read it)
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        image_widget = self.app.image_widget  # type: ignore[attr-defined]
+        yield NavBar("results")
+        yield Input(placeholder="search by text; Enter to search, Escape to close", id="search")
+        with Horizontal(id="results-body"):
+            yield ThumbGrid(image_widget, id="grid")
+            yield ResultList(id="list")
+            yield DetailPane(image_widget, id="details")
+        yield Static("", id="results-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#search").display = False
+        self.query_one("#list").display = False
+        # Narrow terminals give the grid the room; `i` brings the pane back.
+        self.query_one("#details").display = self.app.size.width >= 100
+        self.query_one("#grid").focus()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def on_thumb_grid_resized(self, event: ThumbGrid.Resized) -> None:
+        self.reload()
+
+    @property
+    def capacity(self) -> int:
+        if self.list_mode:
+            return self.query_one(ResultList).capacity
+        return self.query_one(ThumbGrid).capacity
+
+    # --- loading pages ---------------------------------------------------------------------
+
+    def show(self, source: Source, remember: bool = True) -> None:
+        """Show new results; Escape comes back to the current ones."""
+        if remember:
+            self.history.append(self.view)
+        self.view = View(source)
+        self.reload()
+
+    def reload(self) -> None:
+        page = self.capacity
+        self.view.offset = (self.view.offset // page) * page if page else 0
+        self.load_page(self.view.source, self.view.offset, page)
+
+    @work(thread=True, exclusive=True, group="page", exit_on_error=False)
+    def load_page(self, source: Source, offset: int, limit: int) -> None:
+        cursor = self.app.db.cursor()  # type: ignore[attr-defined]
+        try:
+            total = source.count(cursor)
+            if offset >= total and total:
+                offset = ((total - 1) // limit) * limit
+            items = source.page(cursor, offset, limit)
+            jpegs = browse.thumbnails(cursor, [i.image_id for i in items])
+        finally:
+            cursor.close()
+        pictures = {i: open_thumbnail(j) for i, j in jpegs.items()}
+        self.app.call_from_thread(self._show_page, source, offset, total, items, pictures)
+
+    def _show_page(
+        self, source: Source, offset: int, total: int, items: list[Item], pictures: dict
+    ) -> None:
+        if source is not self.view.source:
+            return  # the user moved on while this page loaded
+        self.view.offset, self.total, self.items, self.pictures = offset, total, items, pictures
+        self.view.cursor = min(self.view.cursor, max(0, len(items) - 1))
+        selected = self.app.selection  # type: ignore[attr-defined]
+        if self.list_mode:
+            self.query_one(ResultList).show_page(items, offset, self.view.cursor, selected)
+        else:
+            self.query_one(ThumbGrid).show_page(items, pictures, self.view.cursor, selected)
+        self._show_details()
+        self._show_status()
+        self.page_shown_at = time.monotonic()
+
+    def _show_status(self) -> None:
+        page = max(1, self.capacity)
+        pages = max(1, -(-self.total // page))
+        selected = len(self.app.selection)  # type: ignore[attr-defined]
+        accept = self.view.source.accept_tag if isinstance(self.view.source, RankedImages) else None
+        parts = [
+            self.view.source.title,
+            f"{self.total} images",
+            f"page {self.view.offset // page + 1}/{pages}",
+        ]
+        if selected:
+            parts.append(f"{selected} selected")
+        if accept:
+            parts.append(f"a: accept into {accept}")
+        if self.history:
+            parts.append("esc: back")
+        jobs = self.app.running_jobs()  # type: ignore[attr-defined]
+        if jobs:
+            parts.append(jobs[0].describe())
+        self.query_one("#results-status", Static).update(" · ".join(parts))
+
+    def _show_details(self) -> None:
+        pane = self.query_one(DetailPane)
+        if not pane.display:
+            return
+        item = self.current_item
+        if item is None:
+            pane.show(None, None, None)
+            return
+        details = browse.image_details(self.app.db, item.image_id)  # type: ignore[attr-defined]
+        pane.show(details, self.pictures.get(item.image_id), item.score)
+
+    def job_changed(self, job: Job) -> None:
+        if self.is_current:
+            self._show_status()
+
+    # --- moving ----------------------------------------------------------------------------
+
+    @property
+    def current_item(self) -> Item | None:
+        if 0 <= self.view.cursor < len(self.items):
+            return self.items[self.view.cursor]
+        return None
+
+    def action_move(self, dx: int, dy: int) -> None:
+        columns = 1 if self.list_mode else self.query_one(ThumbGrid).columns
+        target = self.view.offset + self.view.cursor + dx + dy * columns
+        self._go_to(target)
+
+    def action_page(self, direction: int) -> None:
+        self._go_to(self.view.offset + self.view.cursor + direction * self.capacity)
+
+    def action_edge(self, end: int) -> None:
+        self._go_to(self.total - 1 if end else 0)
+
+    def _go_to(self, index: int) -> None:
+        if not self.total:
+            return
+        index = max(0, min(self.total - 1, index))
+        page = self.capacity
+        offset = (index // page) * page
+        old = self.view.cursor
+        self.view.cursor = index - offset
+        if offset != self.view.offset:
+            self.load_page(self.view.source, offset, page)
+            return
+        if self.list_mode:
+            self.query_one(ResultList).move_cursor(row=self.view.cursor)
+        else:
+            grid = self.query_one(ThumbGrid)
+            grid.move_cursor(old, self.view.cursor, self.items, self.app.selection)  # type: ignore[attr-defined]
+        self._show_details()
+
+    def on_cell_clicked(self, event: Cell.Clicked) -> None:
+        self._go_to(self.view.offset + event.index)
+
+    def on_data_table_row_highlighted(self, event: ResultList.RowHighlighted) -> None:
+        if self.list_mode and event.cursor_row != self.view.cursor:
+            self.view.cursor = event.cursor_row
+            self._show_details()
+
+    def action_back(self) -> None:
+        search = self.query_one("#search", Input)
+        if search.display:
+            search.display = False
+            self.query_one("#grid").focus()
+            return
+        if self.history:
+            self.view = self.history.pop()
+            self.reload()
+
+    def action_toggle_view(self) -> None:
+        self.list_mode = not self.list_mode
+        self.query_one(ThumbGrid).display = not self.list_mode
+        self.query_one(ResultList).display = self.list_mode
+        (self.query_one(ResultList) if self.list_mode else self.query_one(ThumbGrid)).focus()
+        index = self.view.offset + self.view.cursor
+        self.call_after_refresh(self._after_toggle, index)
+
+    def _after_toggle(self, index: int) -> None:
+        page = self.capacity
+        self.view.offset, self.view.cursor = (index // page) * page, index % page
+        self.reload()
+
+    def action_toggle_details(self) -> None:
+        pane = self.query_one(DetailPane)
+        pane.display = not pane.display
+        self._show_details()
+
+    # --- selection and tags ----------------------------------------------------------------
+
+    def action_select(self) -> None:
+        item = self.current_item
+        if item is None:
+            return
+        selection: set[int] = self.app.selection  # type: ignore[attr-defined]
+        selection.symmetric_difference_update({item.image_id})
+        self._redraw()
+
+    def action_clear_selection(self) -> None:
+        self.app.selection.clear()  # type: ignore[attr-defined]
+        self._redraw()
+
+    def _redraw(self) -> None:
+        selected = self.app.selection  # type: ignore[attr-defined]
+        if self.list_mode:
+            self.query_one(ResultList).show_page(
+                self.items, self.view.offset, self.view.cursor, selected
+            )
+        else:
+            self.query_one(ThumbGrid).show_page(
+                self.items, self.pictures, self.view.cursor, selected
+            )
+        self._show_status()
+
+    def targets(self) -> list[int]:
+        """What an action applies to: the selection, else the image under the cursor."""
+        selection = self.app.selection  # type: ignore[attr-defined]
+        if selection:
+            return sorted(selection)
+        item = self.current_item
+        return [item.image_id] if item else []
+
+    def _tag_names(self) -> list[tuple[str, str]]:
+        return [(str(t["name"]), str(t["name"])) for t in tags.list_tags(self.app.db)]  # type: ignore[attr-defined]
+
+    def action_tag(self) -> None:
+        ids = self.targets()
+        if not ids:
+            self.notify("nothing to tag: no image here", severity="warning")
+            return
+        known = ", ".join(n for n, _ in self._tag_names()[:8])
+        fields = [Field("tag", "Tag name", placeholder=f"new or existing ({known})")]
+
+        def answered(values: dict[str, Any] | None) -> None:
+            if values:
+                added = tags.tag_images(self.app.db, values["tag"], ids)  # type: ignore[attr-defined]
+                self.notify(f"tagged {added} images {values['tag']!r}")
+                self._show_details()
+
+        self.app.push_screen(FormDialog(f"Tag {len(ids)} images", fields, "Tag"), answered)
+
+    def action_untag(self) -> None:
+        ids = self.targets()
+        names = self._tag_names()
+        if not ids or not names:
+            self.notify("no tag to remove", severity="warning")
+            return
+
+        def answered(values: dict[str, Any] | None) -> None:
+            if values:
+                tags.untag_images(self.app.db, values["tag"], ids)  # type: ignore[attr-defined]
+                self.notify(f"removed tag {values['tag']!r} from {len(ids)} images")
+                self.reload()
+
+        self.app.push_screen(
+            FormDialog(
+                f"Untag {len(ids)} images", [Field("tag", "Tag", "select", None, names)], "Untag"
+            ),
+            answered,
+        )
+
+    def action_accept(self) -> None:
+        source = self.view.source
+        if not isinstance(source, RankedImages) or source.accept_tag is None:
+            self.notify("accept works on recommendations for a tag (r)", severity="warning")
+            return
+        ids = self.targets()
+        tags.tag_images(self.app.db, source.accept_tag, ids)  # type: ignore[attr-defined]
+        accepted = set(ids)
+        source.ranked = [(i, s) for i, s in source.ranked if i not in accepted]
+        self.app.selection.difference_update(accepted)  # type: ignore[attr-defined]
+        self.notify(f"accepted {len(ids)} images into {source.accept_tag!r}")
+        self.reload()
+
+    def action_filter(self) -> None:
+        con = self.app.db  # type: ignore[attr-defined]
+        current = self.view.source.flt if isinstance(self.view.source, AllImages) else None
+        fields = [
+            Field("tag", "Tag (blank: any)", "select", current and current.tag, self._tag_names(),
+                  optional=True),
+            Field("folder", "Folder (blank: any)", "select", current and current.folder,
+                  [(f, f) for f in browse.folders(con)], optional=True),
+        ]  # fmt: skip
+
+        def answered(values: dict[str, Any] | None) -> None:
+            if values is not None:
+                self.show(AllImages(browse.ImageFilter(values["tag"], values["folder"])))
+
+        self.app.push_screen(FormDialog("Show images", fields, "Show"), answered)
+
+    def action_export(self) -> None:
+        self.app.push_screen(export_dialog(self.app.db), self.app.run_export)  # type: ignore[attr-defined]
+
+    # --- exploring -------------------------------------------------------------------------
+
+    def _ask(
+        self,
+        title: str,
+        extra: list[Field],
+        then: Any,
+        need_text: bool = False,
+    ) -> None:
+        """Ask which vector set (and the action's own values), then run ``then(values)``."""
+        set_field = vector_set_field(self.app.db, need_text)  # type: ignore[attr-defined]
+        if set_field is None:
+            what = "that embeds text (clip or siglip)" if need_text else ""
+            self.notify(
+                f"no vector set {what} yet: create one on the Vectors screen (2)",
+                severity="warning",
+            )
+            return
+        self.app.push_screen(
+            FormDialog(title, [set_field, *extra], "Go"),
+            lambda values: values is not None and then(values),
+        )
+
+    def _within(self) -> list[int] | None:
+        """The images a query runs among: those of the filter shown, else all."""
+        source = self.view.source
+        if isinstance(source, AllImages) and (source.flt.tag or source.flt.folder):
+            con = self.app.db  # type: ignore[attr-defined]
+            return [i for i, _ in browse.page_images(con, 0, 10**9, source.flt)]
+        return None
+
+    def _query_job(self, label: str, run: Any, accept_tag: str | None = None) -> None:
+        """Run a query in a job; show its hits when it ends."""
+
+        def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[query.Hit]:
+            return run(cur)
+
+        def done(job: Job) -> None:
+            if job.state == "done":
+                ranked = [(h.image_id, h.score) for h in job.result]
+                self.show(RankedImages(label, ranked, accept_tag))
+                if not ranked:
+                    self.notify(f"{label}: no images found", severity="warning")
+
+        self.app.start_job("query", label, work, done)  # type: ignore[attr-defined]
+
+    def _matrix(self, cur: duckdb.DuckDBPyConnection, set_id: int) -> query.VectorMatrix:
+        vector_set = vectorize.get_set(cur, set_id)
+        return self.app.matrix(cur, set_id, vector_set.count)  # type: ignore[attr-defined]
+
+    def action_similar(self) -> None:
+        item = self.current_item
+        if item is None:
+            return
+        within = self._within()
+
+        def go(values: dict[str, Any]) -> None:
+            set_id, k = values["set_id"], values["k"]
+
+            def run(cur: duckdb.DuckDBPyConnection) -> list[query.Hit]:
+                matrix = self._matrix(cur, set_id)
+                scope = None if within is None else np.array(within, np.int64)
+                return query.similar_to_image(cur, matrix, item.image_id, k, within=scope)
+
+            self._query_job(f"similar to {item.path.rsplit('/', 1)[-1]} (set {set_id})", run)
+
+        self._ask("Similar images", [Field("k", "How many", "int", DEFAULT_K, minimum=1)], go)
+
+    def action_search(self) -> None:
+        search = self.query_one("#search", Input)
+        search.display = True
+        search.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "search" or not event.value.strip():
+            return
+        text = event.value.strip()
+        within = self._within()
+        device = store.get_setting(self.app.db, "device", "auto") or "auto"  # type: ignore[attr-defined]
+
+        def go(values: dict[str, Any]) -> None:
+            set_id, k = values["set_id"], values["k"]
+
+            def run(cur: duckdb.DuckDBPyConnection) -> list[query.Hit]:
+                vector_set = vectorize.get_set(cur, set_id)
+                embedder = self.app.text_embedder(vector_set, device)  # type: ignore[attr-defined]
+                vector = embedder.embed_texts([text])[0]
+                matrix = self.app.matrix(cur, set_id, vector_set.count)  # type: ignore[attr-defined]
+                scope = None if within is None else np.array(within, np.int64)
+                return query.similar_to_vector(cur, matrix, vector, k, within=scope)
+
+            self._query_job(f"search {text!r} (set {set_id})", run)
+
+        self._ask(
+            f"Search: {text}", [Field("k", "How many", "int", DEFAULT_K, minimum=1)], go, True
+        )
+
+    def action_recommend(self) -> None:
+        source = self.view.source
+        selection = sorted(self.app.selection)  # type: ignore[attr-defined]
+        tag = source.flt.tag if isinstance(source, AllImages) else None
+        extra = [Field("k", "How many", "int", DEFAULT_K, minimum=1)]
+        if selection:
+            extra.append(Field("tag", "Accept into tag (a)", default=tag, optional=True))
+            title = f"Recommend images like the {len(selection)} selected"
+        elif tag:
+            title = f"Recommend images for tag {tag}"
+        else:
+            names = self._tag_names()
+            if not names:
+                self.notify("select images (space) or tag some first", severity="warning")
+                return
+            extra.append(Field("tag", "For tag", "select", names[0][1], names))
+            title = "Recommend images for a tag"
+
+        def go(values: dict[str, Any]) -> None:
+            set_id, k = values["set_id"], values["k"]
+            target = values.get("tag", tag)
+
+            def run(cur: duckdb.DuckDBPyConnection) -> list[query.Hit]:
+                group = selection or tags.tag_members(cur, target).tolist()
+                return query.recommend(cur, self._matrix(cur, set_id), group, k)
+
+            label = f"recommended for {target or 'the selection'} (set {set_id})"
+            self._query_job(label, run, accept_tag=target)
+
+        self._ask(title, extra, go)
+
+    def action_cluster(self) -> None:
+        within = self._within()
+        scope = self.view.source.title if within is not None else "all images"
+        fields = [
+            Field("k", "Clusters (blank: choose automatically)", "int", None, minimum=2,
+                  optional=True),
+            Field("name", "Name (blank: made up)", optional=True),
+        ]  # fmt: skip
+        self._ask(f"Cluster {scope}", fields, lambda v: start_clustering(self.app, v, within))
+
+    def action_duplicates(self) -> None:
+        fields = [
+            Field("threshold", "Cosine at least", "float", duplicates.DEFAULT_THRESHOLD, -1, 1)
+        ]
+        self._ask("Find near-duplicates", fields, lambda v: start_duplicates(self.app, v))
+
+    def action_map(self) -> None:
+        fields = [Field("method", "Method", "select", "pca", [("PCA", "pca"), ("t-SNE", "tsne")])]
+        self._ask("2-D map", fields, lambda v: start_map(self.app, v))
+
+
+# --- jobs that end on a screen of their own ----------------------------------------------------
+
+
+def start_clustering(app: Any, values: dict[str, Any], within: list[int] | None) -> None:
+    from panoptui.tui.screens.explore import ClustersScreen
+
+    set_id, k, name = values["set_id"], values["k"], values.get("name")
+
+    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> tuple[str, list[cluster.Cluster]]:
+        scope = None if within is None else np.array(within, np.int64)
+        return cluster.cluster_set(cur, set_id, k, name, scope)
+
+    def done(job: Job) -> None:
+        if job.state == "done":
+            app.push_screen(ClustersScreen(*job.result))
+
+    app.start_job("cluster", f"clustering set {set_id}", work, done)
+
+
+def start_duplicates(app: Any, values: dict[str, Any]) -> None:
+    from panoptui.tui.screens.explore import DuplicatesScreen
+
+    set_id, threshold = values["set_id"], values["threshold"]
+
+    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[list[int]]:
+        matrix = app.matrix(cur, set_id, vectorize.get_set(cur, set_id).count)
+        return duplicates.near_duplicate_groups(matrix, threshold)
+
+    def done(job: Job) -> None:
+        if job.state == "done":
+            app.push_screen(DuplicatesScreen(job.result, set_id, threshold))
+
+    app.start_job("duplicates", f"duplicates in set {set_id}", work, done)
+
+
+def start_map(app: Any, values: dict[str, Any]) -> None:
+    from panoptui.tui.screens.explore import MapScreen
+
+    set_id, method = values["set_id"], values["method"]
+
+    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> Any:
+        ids, points = projection.compute_map(cur, set_id, method)
+        labels = latest_cluster_labels(cur, set_id, ids)
+        return ids, points, labels
+
+    def done(job: Job) -> None:
+        if job.state == "done":
+            app.push_screen(MapScreen(*job.result, title=f"map of set {set_id} ({method})"))
+
+    app.start_job("map", f"{method} map of set {set_id}", work, done)
+
+
+def latest_cluster_labels(cur: duckdb.DuckDBPyConnection, set_id: int, ids: Any) -> Any:
+    """Each image's label in the newest clustering of the set (-1: none), to colour the map."""
+    labels = np.full(len(ids), -1)
+    row = cur.execute(
+        "SELECT name FROM clusterings WHERE set_id = ? ORDER BY id DESC LIMIT 1", [set_id]
+    ).fetchall()
+    if row:
+        for c in cluster.load_clustering(cur, row[0][0]):
+            labels[np.isin(ids, c.ids)] = c.label
+    return labels
+
+
+def export_dialog(con: duckdb.DuckDBPyConnection) -> FormDialog:
+    sets = [(f"{s.id}: {s.model}", s.id) for s in vectorize.list_sets(con)]
+    fields = [
+        Field("file", "File (.csv or .parquet)", placeholder="/tmp/panoptui-export.csv"),
+        Field("set_id", "With vectors of (Parquet only)", "select", None, sets, optional=True),
+        Field("force", "Overwrite an existing file", "check", False),
+    ]
+    return FormDialog("Export images, paths, tags and clusters", fields, "Export")

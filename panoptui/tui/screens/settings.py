@@ -1,0 +1,80 @@
+"""Settings: the project's folders and settings (default vector set, device, batch size,
+thumbnail size, image protocol), saved in the project."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Input, Label, Select, Static
+
+from panoptui.core import browse, settings, store, vectorize
+from panoptui.tui.widgets.navbar import NavBar
+
+
+class SettingsScreen(Screen[None]):
+    BINDINGS = [Binding("ctrl+s", "save", "Save", tooltip="save the settings in the project")]
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("settings")
+        with VerticalScroll(id="settings-body"):
+            yield Static("", id="settings-folders")
+            with Horizontal(classes="setting"):
+                yield Label("Default vector set")
+                yield Select[int](
+                    [], id="default_set", allow_blank=True, prompt="newest complete", compact=True
+                )
+            for key in ("device", "batch_size", "thumb_size"):
+                with Horizontal(classes="setting"):
+                    yield Label(settings.SETTINGS[key][1].capitalize())
+                    yield Input(id=key, compact=True)
+            with Horizontal(classes="setting"):
+                yield Label("Image protocol (from the next start)")
+                yield Select(
+                    [(p, p) for p in settings.IMAGE_PROTOCOLS], id="image_protocol", compact=True,
+                    allow_blank=False,
+                )  # fmt: skip
+            yield Static("", id="settings-message")
+            yield Button("Save (ctrl+s)", variant="primary", id="save")
+        yield Footer()
+
+    def on_screen_resume(self) -> None:
+        con = self.app.db  # type: ignore[attr-defined]
+        folders = browse.folders(con)
+        self.query_one("#settings-folders", Static).update(
+            "[b]Folders[/b] (add or rescan on the Project screen)\n"
+            + ("\n".join(f"  {f}" for f in folders) or "  none yet")
+        )
+        values = settings.load(con)
+        for key in ("device", "batch_size", "thumb_size"):
+            self.query_one(f"#{key}", Input).value = str(values[key])
+        self.query_one("#image_protocol", Select).value = values["image_protocol"]
+        sets = vectorize.list_sets(con)
+        chooser = self.query_one("#default_set", Select)
+        chooser.set_options([(f"{s.id}: {s.model} ({s.status})", s.id) for s in sets])
+        chosen = store.get_setting(con, vectorize.DEFAULT_SET_KEY)
+        if chosen is not None and int(chosen) in {s.id for s in sets}:
+            chooser.value = int(chosen)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+
+    def action_save(self) -> None:
+        con = self.app.db  # type: ignore[attr-defined]
+        message = self.query_one("#settings-message", Static)
+        values = {
+            k: self.query_one(f"#{k}", Input).value for k in ("device", "batch_size", "thumb_size")
+        }
+        values["image_protocol"] = self.query_one("#image_protocol", Select).value
+        try:
+            settings.save(con, values)
+            chosen = self.query_one("#default_set", Select).value
+            if chosen is not Select.NULL:
+                vectorize.set_default(con, int(chosen))  # type: ignore[arg-type]
+        except store.ProjectError as exc:
+            message.update(f"[red]{exc}[/red]")
+            return
+        message.update("saved")
+        self.notify("settings saved in the project")

@@ -1,0 +1,95 @@
+"""Tags: every tag with its size; show a tag's images, rename, delete, export."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from panoptui.core import browse, store, tags
+from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
+from panoptui.tui.sources import AllImages
+from panoptui.tui.widgets.navbar import NavBar
+
+
+class TagsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("enter", "show", "Show", tooltip="show the tag's images"),
+        Binding("R", "rename", "Rename"),
+        Binding("delete", "delete", "Delete"),
+        Binding("e", "export", "Export", tooltip="write CSV or Parquet"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("tags")
+        yield Static("", id="tags-title")
+        yield DataTable(id="tags", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("tag", "images", "parent")
+
+    def on_screen_resume(self) -> None:
+        self.refresh_tags()
+
+    def refresh_tags(self) -> None:
+        self.rows = tags.list_tags(self.app.db)  # type: ignore[attr-defined]
+        table = self.query_one(DataTable)
+        table.clear()
+        for t in self.rows:
+            table.add_row(str(t["name"]), str(t["images"]), str(t["parent"] or ""))
+        selected = len(self.app.selection)  # type: ignore[attr-defined]
+        self.query_one("#tags-title", Static).update(
+            f"{len(self.rows)} tags · {selected} images selected on the Results screen"
+            + ("" if self.rows else " · tag images there with t")
+        )
+
+    @property
+    def highlighted(self) -> str | None:
+        row = self.query_one(DataTable).cursor_row
+        return str(self.rows[row]["name"]) if self.rows and row < len(self.rows) else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_show()
+
+    def action_show(self) -> None:
+        name = self.highlighted
+        if name is not None:
+            self.app.open_results(AllImages(browse.ImageFilter(tag=name)))  # type: ignore[attr-defined]
+
+    def action_rename(self) -> None:
+        name = self.highlighted
+        if name is None:
+            return
+
+        def answered(values: dict[str, Any] | None) -> None:
+            if values:
+                try:
+                    tags.rename_tag(self.app.db, name, values["name"])  # type: ignore[attr-defined]
+                except store.ProjectError as exc:
+                    self.notify(str(exc), severity="error")
+                self.refresh_tags()
+
+        self.app.push_screen(
+            FormDialog(f"Rename tag {name}", [Field("name", "New name", default=name)]), answered
+        )
+
+    def action_delete(self) -> None:
+        name = self.highlighted
+        if name is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                tags.delete_tag(self.app.db, name)  # type: ignore[attr-defined]
+                self.refresh_tags()
+
+        self.app.push_screen(ConfirmDialog(f"Delete tag {name}? (images stay)"), answered)
+
+    def action_export(self) -> None:
+        from panoptui.tui.screens.results import export_dialog
+
+        self.app.push_screen(export_dialog(self.app.db), self.app.run_export)  # type: ignore[attr-defined]

@@ -1,0 +1,224 @@
+"""Vectors: the project's vector sets; create one (model, greyscale, local weights), watch it
+run (images/s, ETA, errors), cancel it, resume a set left incomplete. The job belongs to the App,
+so it goes on while the user browses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, ProgressBar, Static
+
+from panoptui.core import settings, vectorize
+from panoptui.core.models import DEFAULT_MODEL, PRESETS
+from panoptui.tui.jobs import Job
+from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
+from panoptui.tui.widgets.navbar import NavBar
+
+PRESET_HELP = {
+    "clip": "CLIP ViT-B/32 (text search)",
+    "siglip": "SigLIP (text search)",
+    "dinov2": "DINOv2 ViT-S/14",
+    "mobilenet": "MobileNetV3",
+    "pixels": "pixels (no model, instant)",
+}
+
+
+def start_vectors(
+    app: Any,
+    model: str,
+    greyscale: bool,
+    weights: str | None,
+    device: str,
+    batch_size: int,
+    resume_id: int | None = None,
+) -> Job | None:
+    """Load the model and fill a new set (or resume one), as a job of the App."""
+    from panoptui.core.models import load_embedder
+
+    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> vectorize.VectorRunSummary:
+        embedder = load_embedder(model, weights, device)
+        if resume_id is None:
+            job.set_id = vectorize.create_set(cur, embedder, greyscale, weights, batch_size)
+        else:
+            job.set_id = resume_id
+        return vectorize.compute_vectors(
+            cur, job.set_id, embedder, progress=app.job_reporter(job), cancel=job.cancel
+        )
+
+    def done(job: Job) -> None:
+        if job.result is not None:
+            s = job.result
+            how = "stopped; resume it any time" if s.cancelled else "done"
+            app.notify(
+                f"vector set {job.set_id}: {s.done} images embedded, {s.errors} errors ({how})",
+                timeout=8,
+            )
+
+    label = f"vectors ({model})" if resume_id is None else f"resume set {resume_id}"
+    return app.start_job("vectors", label, work, done)
+
+
+class VectorsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("n", "create", "New vectors", tooltip="create a vector set"),
+        Binding("r", "resume", "Resume", tooltip="finish the highlighted set"),
+        Binding("x", "cancel", "Cancel", tooltip="stop the running job (work is kept)"),
+        Binding("d", "make_default", "Default", tooltip="queries use this set by default"),
+        Binding("e", "errors", "Errors", show=False, tooltip="images the set could not embed"),
+        Binding("delete", "delete", "Delete", show=False, tooltip="delete the highlighted set"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield NavBar("vectors")
+        with Vertical(id="vectors-body"):
+            yield DataTable(id="sets", cursor_type="row")
+            yield Static("", id="job-line")
+            yield ProgressBar(id="job-bar", show_eta=False)
+            yield Static("", id="set-errors")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#sets", DataTable).add_columns(
+            "id", "model", "grey", "dim", "vectors", "errors", "status", "default"
+        )
+        self.query_one("#job-bar").display = False
+
+    def on_screen_resume(self) -> None:
+        self.refresh_sets()
+        job = self.app.jobs.get("vectors")  # type: ignore[attr-defined]
+        if job is not None:
+            self.job_changed(job)
+
+    def refresh_sets(self) -> None:
+        con = self.app.db  # type: ignore[attr-defined]
+        table = self.query_one("#sets", DataTable)
+        row = table.cursor_row
+        table.clear()
+        self.sets = vectorize.list_sets(con)
+        default = vectorize.default_set(con).id if self.sets else None
+        for s in self.sets:
+            table.add_row(
+                str(s.id),
+                s.model,
+                "yes" if s.greyscale else "no",
+                str(s.dim),
+                f"{s.count}/{s.total}",
+                str(s.errors),
+                s.status + (" (resume: r)" if s.status == "incomplete" else ""),
+                "✓" if s.id == default else "",
+                key=str(s.id),
+            )
+        if not self.sets:
+            self.query_one("#job-line", Static).update(
+                "No vector sets yet. Press n to create one (pixels is instant; clip enables text "
+                "search)."
+            )
+        elif row is not None and row < len(self.sets):
+            table.move_cursor(row=row)
+
+    def job_changed(self, job: Job) -> None:
+        if job.kind != "vectors":
+            return
+        self.query_one("#job-line", Static).update(job.describe())
+        bar = self.query_one("#job-bar", ProgressBar)
+        bar.display = job.running
+        if job.progress is not None and job.progress.total:
+            bar.update(total=job.progress.total, progress=job.progress.done)
+        if not job.running or (job.progress and job.progress.done == 0):
+            self.refresh_sets()
+
+    @property
+    def highlighted(self) -> vectorize.VectorSet | None:
+        row = self.query_one("#sets", DataTable).cursor_row
+        return self.sets[row] if self.sets and row is not None and row < len(self.sets) else None
+
+    def action_create(self) -> None:
+        prefs = settings.load(self.app.db)  # type: ignore[attr-defined]
+        models = [(PRESET_HELP.get(name, name), name) for name in PRESETS]
+        fields = [
+            Field("model", "Model", "select", DEFAULT_MODEL, models),
+            Field("custom", "…or a custom spec (open_clip:ARCH/TAG, timm:NAME, hf:NAME)",
+                  optional=True),
+            Field("greyscale", "Greyscale (colour-blind similarity)", "check", False),
+            Field("weights", "Local weights file or folder (optional)", optional=True),
+            Field("device", "Device", default=prefs["device"]),
+            Field("batch_size", "Batch size", "int", prefs["batch_size"], minimum=1),
+        ]  # fmt: skip
+
+        def answered(values: dict[str, Any] | None) -> None:
+            if not values:
+                return
+            weights = values["weights"]
+            if weights:
+                path = Path(weights).expanduser()
+                if not path.exists():
+                    self.notify(f"weights {weights}: no such file or folder", severity="error")
+                    return
+                weights = str(path.resolve())
+            try:
+                device = settings.check("device", values["device"])
+            except Exception as exc:
+                self.notify(str(exc), severity="error")
+                return
+            model = values["custom"] or values["model"]
+            start_vectors(
+                self.app, model, values["greyscale"], weights, device, values["batch_size"]
+            )
+
+        self.app.push_screen(FormDialog("Create new vectors", fields, "Create"), answered)
+
+    def action_resume(self) -> None:
+        chosen = self.highlighted
+        if chosen is None:
+            return
+        if chosen.status == "complete":
+            self.notify(f"vector set {chosen.id} is complete", severity="information")
+            return
+        prefs = settings.load(self.app.db)  # type: ignore[attr-defined]
+        start_vectors(
+            self.app, chosen.model, chosen.greyscale, chosen.weights, prefs["device"],
+            chosen.batch_size, resume_id=chosen.id,
+        )  # fmt: skip
+
+    def action_cancel(self) -> None:
+        job = self.app.jobs.get("vectors")  # type: ignore[attr-defined]
+        if job is not None and job.running:
+            job.cancel.set()
+            self.notify("stopping after the current batch; resume later with r")
+
+    def action_make_default(self) -> None:
+        chosen = self.highlighted
+        if chosen is not None:
+            vectorize.set_default(self.app.db, chosen.id)  # type: ignore[attr-defined]
+            self.refresh_sets()
+
+    def action_errors(self) -> None:
+        chosen = self.highlighted
+        if chosen is None:
+            return
+        rows = vectorize.vector_errors(self.app.db, chosen.id)  # type: ignore[attr-defined]
+        text = "\n".join(f"{r['path']}: {r['reason']}" for r in rows[:50]) or "no errors"
+        self.query_one("#set-errors", Static).update(f"[b]Errors of set {chosen.id}[/b]\n{text}")
+
+    def action_delete(self) -> None:
+        chosen = self.highlighted
+        if chosen is None:
+            return
+        if chosen.status == "running":
+            self.notify("cancel the job first (x)", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                vectorize.delete_set(self.app.db, chosen.id)  # type: ignore[attr-defined]
+                self.refresh_sets()
+
+        self.app.push_screen(
+            ConfirmDialog(f"Delete vector set {chosen.id} ({chosen.model})?"), answered
+        )

@@ -1,0 +1,55 @@
+"""What the Results screen shows: every image (or a tag's, or a folder's) paged from DuckDB, or
+a ranked list of images that a query returned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import duckdb
+
+from panoptui.core import browse
+
+
+@dataclass(frozen=True)
+class Item:
+    image_id: int
+    path: str
+    score: float | None = None
+
+
+@dataclass
+class AllImages:
+    """Images in import order, paged straight from the store."""
+
+    flt: browse.ImageFilter = field(default_factory=browse.ImageFilter)
+
+    @property
+    def title(self) -> str:
+        return self.flt.describe()
+
+    def count(self, con: duckdb.DuckDBPyConnection) -> int:
+        return browse.count_images(con, self.flt)
+
+    def page(self, con: duckdb.DuckDBPyConnection, offset: int, limit: int) -> list[Item]:
+        return [Item(i, p) for i, p in browse.page_images(con, offset, limit, self.flt)]
+
+
+@dataclass
+class RankedImages:
+    """A query's answer: image ids with scores (or without: a cluster, a duplicate group).
+    ``accept_tag``: recommendations for this tag, accepted into it with a key."""
+
+    title: str
+    ranked: list[tuple[int, float | None]]
+    accept_tag: str | None = None
+
+    def count(self, con: duckdb.DuckDBPyConnection) -> int:
+        return len(self.ranked)
+
+    def page(self, con: duckdb.DuckDBPyConnection, offset: int, limit: int) -> list[Item]:
+        chunk = self.ranked[offset : offset + limit]
+        paths = browse.paths_of(con, [i for i, _ in chunk])
+        return [Item(i, paths.get(i, ""), s) for i, s in chunk]
+
+
+Source = AllImages | RankedImages

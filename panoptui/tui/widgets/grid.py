@@ -1,0 +1,180 @@
+"""A page of thumbnails in a grid, a page of rows in a list, and the detail pane. They show what
+they are given; the Results screen decides which page, and loads it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image as PILImage
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import DataTable, Label, Static
+
+from panoptui.core.browse import ImageDetails
+from panoptui.tui.sources import Item
+
+# One grid cell in terminal cells, border included: 4 across at 80 columns.
+CELL_WIDTH = 19
+CELL_HEIGHT = 9
+
+
+def caption(item: Item, selected: bool) -> str:
+    mark = "✓ " if selected else ""
+    name = item.path.rsplit("/", 1)[-1] if item.path else f"#{item.image_id}"
+    score = f"{item.score:.3f} " if item.score is not None else ""
+    return f"{mark}{score}{name}"
+
+
+class Picture(Static):
+    """A thumbnail drawn by textual-image, or (``--image-protocol none``) a block of the
+    picture's mean colour, so that the layout and the keys stay the same."""
+
+    def __init__(self, image_widget: type[Any] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.image_widget = image_widget
+
+    def compose(self) -> ComposeResult:
+        if self.image_widget is not None:
+            yield self.image_widget(None, classes="image")
+
+    def set_picture(self, picture: PILImage.Image | None) -> None:
+        if self.image_widget is not None:
+            self.query_one(".image").image = picture
+            return
+        if picture is None:
+            self.update("no preview")
+            self.styles.background = None
+            return
+        r, g, b = picture.convert("RGB").resize((1, 1)).getpixel((0, 0))  # type: ignore[misc]
+        self.styles.background = f"rgb({r},{g},{b})"
+        self.update("")
+
+
+class Cell(Vertical):
+    class Clicked(Message):
+        def __init__(self, index: int) -> None:
+            super().__init__()
+            self.index = index
+
+    def __init__(self, index: int, image_widget: type[Any] | None) -> None:
+        super().__init__(classes="cell")
+        self.index = index
+        self.image_widget = image_widget
+
+    def compose(self) -> ComposeResult:
+        yield Picture(self.image_widget, classes="picture")
+        yield Label("", classes="caption")
+
+    def show(self, item: Item | None, picture: Any, cursor: bool, selected: bool) -> None:
+        self.display = item is not None
+        if item is None:
+            return
+        self.query_one(Picture).set_picture(picture)
+        self.query_one(Label).update(caption(item, selected))
+        self.set_class(cursor, "cursor")
+        self.set_class(selected, "selected")
+
+    def on_click(self, event: events.Click) -> None:
+        self.post_message(self.Clicked(self.index))
+
+
+class ThumbGrid(Widget, can_focus=True):
+    """As many cells as fit; the screen asks ``capacity`` and hands over pages."""
+
+    class Resized(Message):
+        pass
+
+    def __init__(self, image_widget: type[Any] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.image_widget = image_widget
+        self.columns = 1
+        self.rows = 1
+
+    @property
+    def capacity(self) -> int:
+        return self.columns * self.rows
+
+    def on_resize(self, event: events.Resize) -> None:
+        columns = max(1, event.size.width // CELL_WIDTH)
+        rows = max(1, event.size.height // CELL_HEIGHT)
+        if (columns, rows) == (self.columns, self.rows) and self.children:
+            return
+        self.columns, self.rows = columns, rows
+        self.styles.grid_size_columns = columns
+        self.remove_children()
+        self.mount_all([Cell(n, self.image_widget) for n in range(self.capacity)])
+        self.post_message(self.Resized())
+
+    def show_page(
+        self, items: list[Item], pictures: dict[int, Any], cursor: int, selected: set[int]
+    ) -> None:
+        for cell in self.query(Cell):
+            item = items[cell.index] if cell.index < len(items) else None
+            picture = pictures.get(item.image_id) if item else None
+            cell.show(item, picture, cell.index == cursor, bool(item and item.image_id in selected))
+
+    def move_cursor(self, old: int, new: int, items: list[Item], selected: set[int]) -> None:
+        for cell in self.query(Cell):
+            if cell.index in (old, new):
+                cell.set_class(cell.index == new, "cursor")
+
+
+class ResultList(DataTable):
+    """The same page as rows: rank, score, image id, path."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        self.add_columns(" ", "#", "score", "id", "path")
+
+    def show_page(self, items: list[Item], offset: int, cursor: int, selected: set[int]) -> None:
+        self.clear()
+        for n, item in enumerate(items):
+            self.add_row(
+                "✓" if item.image_id in selected else " ",
+                str(offset + n + 1),
+                f"{item.score:.3f}" if item.score is not None else "",
+                str(item.image_id),
+                item.path,
+            )
+        if items:
+            self.move_cursor(row=min(cursor, len(items) - 1))
+
+    @property
+    def capacity(self) -> int:
+        return max(1, self.size.height - 1)
+
+
+class DetailPane(VerticalScroll):
+    """The image under the cursor: a larger preview, metadata, every path, its tags."""
+
+    def __init__(self, image_widget: type[Any] | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.image_widget = image_widget
+
+    def compose(self) -> ComposeResult:
+        yield Picture(self.image_widget, classes="preview")
+        yield Static("", classes="meta")
+
+    def show(self, details: ImageDetails | None, picture: Any, score: float | None) -> None:
+        self.query_one(Picture).set_picture(picture)
+        if details is None:
+            self.query_one(".meta", Static).update("no image")
+            return
+        lines = [
+            f"[b]image {details.image_id}[/b]"
+            + (f"  score {score:.3f}" if score is not None else ""),
+            f"{details.width}×{details.height} {details.format} {details.mode}",
+            f"{details.size / 1024:.0f} KiB"
+            + (f"  ({details.state})" if details.state != "ok" else ""),
+            "[b]paths[/b]",
+            *(_escape(p) for p in details.paths),
+            "[b]tags[/b] " + (", ".join(_escape(t) for t in details.tags) or "none"),
+        ]
+        self.query_one(".meta", Static).update("\n".join(lines))
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")

@@ -11,6 +11,8 @@ from panoptui.core.samples import write_samples
 from panoptui.core.scan import import_folders
 
 IMAGES_PER_FAMILY = 50  # 6 families: 300 images
+# Each family keeps a band of hues, so that the demo's pixels vectors group families visibly.
+HUE_SPREAD = 0.12
 
 
 def build_demo(
@@ -30,7 +32,7 @@ def build_demo(
             return project
         if not images.is_dir():
             try:
-                write_samples(images, per_family=per_family)
+                write_samples(images, per_family=per_family, hue_spread=HUE_SPREAD)
             except OSError as exc:
                 raise store.ProjectError(
                     f"cannot write the demo to {root}: {exc.strerror}"

@@ -13,16 +13,24 @@ from PIL import Image, ImageDraw
 FAMILIES = ("stripes", "circles", "checker", "gradient", "noise", "triangles")
 
 
-def family_image(family: str, seed: int, size: tuple[int, int] = (320, 240)) -> Image.Image:
-    """One RGB image of a family; images of one family look alike, families look different."""
+def family_image(
+    family: str, seed: int, size: tuple[int, int] = (320, 240), hue_spread: float = 1.0
+) -> Image.Image:
+    """One RGB image of a family; images of one family look alike, families look different.
+
+    ``hue_spread``: how far the hues of a family's images wander from the family's own, as a
+    fraction of the colour wheel. 1.0 (the default, for tests): spread by the golden ratio over
+    the whole wheel, so images of a family never share colours by chance. Small (the demo):
+    a family keeps its palette, so that colour-based vectors (pixels) group it too."""
     rng = random.Random(f"{family}-{seed}")
     width, height = size
-    # Hues spread by the golden ratio: images of a family never share colours by chance.
-    hue = (
-        (FAMILIES.index(family) / len(FAMILIES) + seed * 0.6180339887) % 1.0
-        if (family in FAMILIES)
-        else rng.random()
-    )
+    if family in FAMILIES:
+        wander = (seed * 0.6180339887) % 1.0
+        if hue_spread < 1.0:
+            wander = (wander - 0.5) * hue_spread
+        hue = (FAMILIES.index(family) / len(FAMILIES) + wander) % 1.0
+    else:
+        hue = rng.random()
     base = tuple(int(255 * c) for c in _hsv(hue, 0.7, 0.9))
     other = tuple(int(255 * c) for c in _hsv((hue + 0.5) % 1, 0.8, 0.4))
     img = Image.new("RGB", size, base)
@@ -90,8 +98,11 @@ def with_orientation(img: Image.Image, orientation: int) -> tuple[Image.Image, b
     return stored, exif.tobytes()
 
 
-def write_samples(folder: str | Path, per_family: int = 8) -> list[Path]:
-    """Write a varied corpus below ``folder`` (one sub-folder per family) and return the paths."""
+def write_samples(
+    folder: str | Path, per_family: int = 8, hue_spread: float = 1.0
+) -> list[Path]:
+    """Write a varied corpus below ``folder`` (one sub-folder per family) and return the paths.
+    ``hue_spread``: see family_image."""
     root = Path(folder)
     written: list[Path] = []
     formats = [
@@ -109,7 +120,7 @@ def write_samples(folder: str | Path, per_family: int = 8) -> list[Path]:
         sub.mkdir(parents=True, exist_ok=True)
         for i in range(per_family):
             size = [(320, 240), (240, 320), (640, 480), (200, 200)][i % 4]
-            img = family_image(family, i, size)
+            img = family_image(family, i, size, hue_spread)
             ext, mode = formats[i % len(formats)]
             path = sub / f"{family}_{i:03d}.{ext}"
             if ext == "jpg":

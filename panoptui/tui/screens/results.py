@@ -441,6 +441,8 @@ class ResultsScreen(Screen[None]):
         if event.input.id != "search" or not event.value.strip():
             return
         text = event.value.strip()
+        event.input.display = False  # the results' title keeps the text
+        self.query_one("#grid").focus()
         within = self._within()
         device = store.get_setting(self.app.db, "device", "auto") or "auto"  # type: ignore[attr-defined]
 

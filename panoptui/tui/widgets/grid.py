@@ -123,11 +123,12 @@ class ThumbGrid(Widget, can_focus=True):
 
 
 class ResultList(DataTable):
-    """The same page as rows: rank, score, image id, path."""
+    """The same page as rows: rank, score, image id, file name and folder (the name first: it
+    stays in view on a narrow terminal)."""
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns(" ", "#", "score", "id", "path")
+        self.add_columns(" ", "#", "score", "id", "name", "folder")
 
     def show_page(self, items: list[Item], offset: int, cursor: int, selected: set[int]) -> None:
         self.clear()
@@ -137,7 +138,7 @@ class ResultList(DataTable):
                 str(offset + n + 1),
                 f"{item.score:.3f}" if item.score is not None else "",
                 str(item.image_id),
-                item.path,
+                *(item.path.rsplit("/", 1)[::-1] if "/" in item.path else (item.path, "")),
             )
         if items:
             self.move_cursor(row=min(cursor, len(items) - 1))

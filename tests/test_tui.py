@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from model_fixtures import tiny_open_clip_dir
 from tui_helpers import SIZE, demo_project, fill_form, make_app, screen_text, settle, wait_for
@@ -50,6 +50,11 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def sorted_ids(con) -> list[int]:
     return [r[0] for r in con.execute("SELECT id FROM images ORDER BY id").fetchall()]
+
+
+def notices(app) -> str:
+    """Every notification the app has shown (and still holds)."""
+    return "\n".join(n.message for n in app._notifications)
 
 
 def family(path: str) -> str:
@@ -196,3 +201,332 @@ def test_workflow_vectors_similar_search_cluster_tag_export(project, tiny_clip, 
     assert len(rows) == 36
     assert {int(r["image_id"]) for r in rows if "keepers" in (r["tags"] or "")} == tagged
     assert all("six=" in r["clusters"] for r in rows)
+
+
+def test_project_screen_errors_add_folder_and_rescan(project, tmp_path):
+    extra = tmp_path / "more"
+    extra.mkdir()
+    from panoptui.core.samples import family_image
+
+    family_image("circles", 99).save(extra / "new.png")
+    (extra / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (extra / "empty.png").write_bytes(b"")
+
+    async def scenario():
+        app = make_app(project, start="project")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            assert isinstance(app.screen, ProjectScreen)
+            text = screen_text(app)
+            assert "36 images" in text and "Import errors (0)" in text
+            await pilot.press("a")
+            await fill_form(pilot, {"folder": extra})
+            await settle(pilot)
+            text = screen_text(app)
+            assert "37 images" in text and "Import errors (2)" in text
+            assert "broken.jpg" in text and "empty.png" in text
+            table = app.screen.query_one("#errors")
+            reasons = [table.get_row_at(r)[1] for r in range(table.row_count)]
+            assert all(reasons) and len(reasons) == 2
+            # A file removed, then a rescan: it is counted missing.
+            (extra / "new.png").unlink()
+            await pilot.press("r")
+            await settle(pilot)
+            assert "1 missing" in screen_text(app)
+            # A folder that does not exist is refused with a message, nothing imported.
+            await pilot.press("a")
+            await fill_form(pilot, {"folder": tmp_path / "nowhere"})
+            await settle(pilot)
+            assert not app.running_jobs()
+            assert "is not a folder" in notices(app)
+            assert "36 images" in screen_text(app)  # the removed file's image is not counted
+
+    run(scenario())
+
+
+@pytest.fixture
+def slow_batches(monkeypatch):
+    """Vector batches that take a while to commit: time to browse, cancel and quit mid-job."""
+    original = vectorize._commit_batch
+
+    def slow(*args, **kwargs):
+        time.sleep(0.15)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(vectorize, "_commit_batch", slow)
+
+
+async def create_set(pilot, model: str, batch_size: int) -> None:
+    await pilot.press("2")
+    await pilot.press("n")
+    await fill_form(pilot, {"model": model, "device": "cpu", "batch_size": batch_size})
+    await wait_for(pilot, lambda: pilot.app.jobs["vectors"].set_id is not None, what="set made")
+
+
+def test_vector_job_survives_browsing_cancels_and_resumes(project, slow_batches):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await create_set(pilot, "pixels", batch_size=2)
+            job = app.jobs["vectors"]
+            await wait_for(pilot, lambda: job.progress and job.progress.done >= 2)
+            # Browse elsewhere: the job goes on (it belongs to the App, not the screen).
+            for key in "3142":
+                await pilot.press(key)
+                await pilot.pause(0.1)
+            assert job.running
+            done_before = job.progress.done
+            await wait_for(pilot, lambda: job.progress.done > done_before, what="progress")
+            assert "vectors (pixels):" in screen_text(app)  # the live progress line
+            await pilot.press("x")
+            await settle(pilot)
+            assert job.state == "cancelled"
+            stopped = vectorize.get_set(app.db, job.set_id)
+            assert stopped.status == "incomplete" and 0 < stopped.count < 36
+            assert "resume: r" in screen_text(app)
+            # Resume the highlighted (newest) set.
+            await pilot.press("end", "r")
+            await settle(pilot)
+            resumed = vectorize.get_set(app.db, job.set_id)
+            assert (resumed.count, resumed.status) == (36, "complete")
+            assert "36/36" in screen_text(app)
+
+    run(scenario())
+
+
+def test_quit_during_a_job_asks_and_leaves_it_resumable(project, slow_batches):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await create_set(pilot, "pixels", batch_size=1)
+            job = app.jobs["vectors"]
+            await pilot.press("q")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmDialog)
+            assert "still running" in screen_text(app)
+            await pilot.press("n")  # keep working
+            await pilot.pause()
+            assert job.running and not isinstance(app.screen, ConfirmDialog)
+            await pilot.press("q")
+            await pilot.pause()
+            await pilot.press("y")
+            await wait_for(pilot, lambda: not app.is_running, what="exit")
+        return job
+
+    job = run(scenario())
+    assert job.state == "cancelled"
+    con = store.open_project(project, read_only=True)
+    try:
+        vector_set = vectorize.get_set(con, job.set_id)
+    finally:
+        con.close()
+    assert vector_set.status == "incomplete" and 0 < vector_set.count < 36
+
+
+def test_settings_are_checked_and_saved_in_the_project(project):
+    from textual.widgets import Input
+
+    from panoptui.core import settings
+
+    async def scenario():
+        app = make_app(project, start="settings")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, SettingsScreen)
+            assert screen.query_one("#batch_size", Input).value == "32"
+            screen.query_one("#batch_size", Input).value = "lots"
+            await pilot.press("ctrl+s")
+            assert "a number 1-4096" in screen_text(app)
+            assert settings.load(app.db)["batch_size"] == 32  # nothing stored
+            screen.query_one("#batch_size", Input).value = "16"
+            screen.query_one("#device", Input).value = "cpu"
+            screen.query_one("#thumb_size", Input).value = "128"
+            screen.query_one("#image_protocol").value = "none"
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert "saved" in screen_text(app)
+
+    run(scenario())
+    con = store.open_project(project, read_only=True)
+    try:
+        saved = settings.load(con)
+    finally:
+        con.close()
+    assert saved == {"device": "cpu", "batch_size": 16, "thumb_size": 128, "image_protocol": "none"}
+
+
+def test_tags_screen_shows_renames_deletes_and_filters(project):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            results = app.screen
+            await pilot.press("space", "right", "space", "t")
+            await fill_form(pilot, {"tag": "pair"})
+            await settle(pilot)
+            chosen = {i.image_id for i in results.items[:2]}
+            assert set(tags.tag_members(app.db, "pair").tolist()) == chosen
+            await pilot.press("4")
+            await settle(pilot)
+            assert isinstance(app.screen, TagsScreen)
+            assert "pair" in screen_text(app) and "2 images selected" in screen_text(app)
+            await pilot.press("R")
+            await fill_form(pilot, {"name": "duo"})
+            await settle(pilot)
+            assert "duo" in screen_text(app)
+            await pilot.press("enter")  # show the tag's images
+            await settle(pilot)
+            assert app.screen is results and results.total == 2
+            assert {i.image_id for i in results.items} == chosen
+            # Untag one of them, from the Results screen.
+            await pilot.press("x")  # clear the selection: act on the cursor's image
+            await pilot.press("u")
+            await fill_form(pilot, {"tag": "duo"})
+            await settle(pilot)
+            assert len(tags.tag_members(app.db, "duo")) == 1
+            await pilot.press("4")
+            await settle(pilot)
+            await pilot.press("delete")
+            await pilot.press("y")
+            await settle(pilot)
+            assert tags.list_tags(app.db) == []
+
+    run(scenario())
+
+
+def test_recommend_for_a_tag_and_accept(project):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            results = app.screen
+            first = results.items[0]
+            tags.tag_images(app.db, "mine", [first.image_id])
+            await pilot.press("f")
+            await fill_form(pilot, {"tag": "mine"})
+            await settle(pilot)
+            assert results.total == 1
+            await pilot.press("r")
+            await fill_form(pilot, {"k": 4})
+            await settle(pilot)
+            source = results.view.source
+            assert isinstance(source, RankedImages) and source.accept_tag == "mine"
+            assert len(source.ranked) == 4 and first.image_id not in [i for i, _ in source.ranked]
+            assert "a: accept into mine" in screen_text(app)
+            best = results.current_item.image_id
+            await pilot.press("a")
+            await settle(pilot)
+            assert set(tags.tag_members(app.db, "mine").tolist()) == {first.image_id, best}
+            assert len(source.ranked) == 3 and best not in [i for i, _ in source.ranked]
+
+    run(scenario())
+
+
+def test_duplicates_and_map_screens(project):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot)
+            results = app.screen
+            await pilot.press("d")
+            await fill_form(pilot, {"threshold": 0.5})
+            await settle(pilot)
+            assert isinstance(app.screen, DuplicatesScreen)
+            groups = app.screen.groups
+            assert groups and all(len(g) >= 2 for g in groups)
+            assert f"{len(groups)} groups of near-duplicates" in screen_text(app)
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.screen is results and results.total == len(groups[0])
+            await pilot.press("m")
+            await fill_form(pilot, {"method": "pca"})
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, MapScreen) and len(screen.ids) == 36
+            scatter = screen.query_one("#scatter")
+            before = scatter.cursor
+            shown = screen.query_one("#map-details .meta").render()
+            await pilot.press("left", "left", "up")
+            await pilot.pause()
+            assert scatter.cursor == (before[0] - 2, before[1] - 1)
+            assert "image " in str(screen.query_one("#map-details .meta").render())
+            assert shown is not None
+            await pilot.press("enter")
+            await settle(pilot)
+            assert app.screen is results and results.total >= 1
+
+    run(scenario())
+
+
+def test_bad_values_in_a_dialog_are_said_and_the_dialog_stays(project):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("s")
+            await fill_form(pilot, {"k": "many"})
+            assert isinstance(app.screen, FormDialog)
+            assert "'many' is not a whole number" in screen_text(app)
+            await fill_form(pilot, {"k": "0"})
+            assert "at least 1" in screen_text(app)
+            await pilot.press("escape")
+            assert not isinstance(app.screen, FormDialog)
+            # Text search with no set that embeds text: a message, no dialog.
+            await pilot.press("slash", *"cat", "enter")
+            await pilot.pause()
+            assert not isinstance(app.screen, FormDialog)
+            assert "embeds text" in notices(app)
+
+    run(scenario())
+
+
+def test_help_lists_every_binding_and_the_palette_every_action(project):
+    from textual.binding import Binding
+
+    from panoptui.tui.app import PanoptuiApp
+
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=(100, 60)) as pilot:
+            await settle(pilot)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert isinstance(app.screen, HelpScreen)
+            assert "Everywhere" in screen_text(app)
+            text = str(app.screen.query_one("#help-text").render())  # all of it, scrolled or not
+            for cls in [PanoptuiApp, *PanoptuiApp.MODES.values()]:
+                for b in cls.BINDINGS:
+                    if isinstance(b, Binding) and b.description:
+                        assert b.description in text, (cls.__name__, b.description)
+            await pilot.press("escape")
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for needed in ("Project screen", "Vectors screen", "Similar", "Search", "Cluster",
+                           "Duplicates", "Map", "Tag", "Export", "Help", "Quit"):  # fmt: skip
+                assert needed in titles, needed
+
+    run(scenario())
+
+
+def test_a_folder_of_images_is_offered_a_project(tmp_path):
+    from panoptui.core.samples import write_samples
+
+    folder = tmp_path / "photos"
+    write_samples(folder, per_family=2)
+    project = tmp_path / "photos" / ".panoptui"
+
+    async def scenario():
+        app = make_app(project, folder=str(folder))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmDialog)
+            assert "is not a panoptui project" in screen_text(app)
+            await pilot.press("y")
+            await settle(pilot)
+            assert isinstance(app.screen, ProjectScreen)
+            assert "12 images" in screen_text(app)
+
+    run(scenario())
+    assert store.is_project(project)

@@ -16,6 +16,7 @@ from panoptui.tui.images import prepare
 
 SIZE = (80, 24)  # the smallest terminal the app is made for
 
+
 def demo_project(base: Path, tmp_path: Path) -> Path:
     """A fresh copy of the demo project built once in ``base`` (tests change their copy)."""
     from panoptui.core import store

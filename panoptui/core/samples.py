@@ -98,9 +98,7 @@ def with_orientation(img: Image.Image, orientation: int) -> tuple[Image.Image, b
     return stored, exif.tobytes()
 
 
-def write_samples(
-    folder: str | Path, per_family: int = 8, hue_spread: float = 1.0
-) -> list[Path]:
+def write_samples(folder: str | Path, per_family: int = 8, hue_spread: float = 1.0) -> list[Path]:
     """Write a varied corpus below ``folder`` (one sub-folder per family) and return the paths.
     ``hue_spread``: see family_image."""
     root = Path(folder)

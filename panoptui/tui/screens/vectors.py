@@ -88,6 +88,7 @@ class VectorsScreen(Screen[None]):
             "id", "model", "grey", "dim", "vectors", "errors", "status", "default"
         )
         self.query_one("#job-bar").display = False
+        self.query_one("#sets", DataTable).focus()
 
     def on_screen_resume(self) -> None:
         self.refresh_sets()
@@ -119,6 +120,11 @@ class VectorsScreen(Screen[None]):
                 "No vector sets yet. Press n to create one (pixels is instant; clip enables text "
                 "search)."
             )
+            return
+        job = self.app.jobs.get("vectors")  # type: ignore[attr-defined]
+        ids = [s.id for s in self.sets]
+        if job is not None and job.running and job.set_id in ids:
+            table.move_cursor(row=ids.index(job.set_id))  # the set being computed
         elif row is not None and row < len(self.sets):
             table.move_cursor(row=row)
 

@@ -530,3 +530,27 @@ def test_a_folder_of_images_is_offered_a_project(tmp_path):
 
     run(scenario())
     assert store.is_project(project)
+
+
+def test_filter_by_folder_and_query_within_it(project):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            results = app.screen
+            stripes = str(project.parent / "images" / "stripes")
+            await pilot.press("f")
+            options = [v for _, v in app.screen.query_one("#field-folder")._options]
+            assert stripes in options and str(project.parent / "images") in options
+            await fill_form(pilot, {"folder": stripes})
+            await settle(pilot)
+            assert results.total == PER_FAMILY
+            assert all(family(i.path) == "stripes" for i in results.items)
+            await pilot.press("s")
+            await fill_form(pilot, {"k": 50})
+            await settle(pilot)
+            ranked = results.view.source.ranked
+            assert len(ranked) == PER_FAMILY - 1  # the rest of the folder, nothing outside
+            assert all(family(i.path) == "stripes" for i in results.items)
+
+    run(scenario())

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
+import numpy as np
 
 from panoptui.core import store
 from panoptui.core.query import paths_of
@@ -62,6 +63,13 @@ def _where(flt: ImageFilter) -> tuple[str, list[Any]]:
 def count_images(con: duckdb.DuckDBPyConnection, flt: ImageFilter = ImageFilter()) -> int:
     where, params = _where(flt)
     return int(store.scalar(con, f"SELECT count(*) FROM images i WHERE {where}", params) or 0)
+
+
+def filter_ids(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> np.ndarray:
+    """Ids of every image a filter shows (to run a query among them)."""
+    where, params = _where(flt)
+    rows = con.execute(f"SELECT i.id FROM images i WHERE {where} ORDER BY i.id", params).fetchall()
+    return np.array([r[0] for r in rows], np.int64)
 
 
 def page_images(
@@ -119,4 +127,16 @@ def image_details(con: duckdb.DuckDBPyConnection, image_id: int) -> ImageDetails
 
 
 def folders(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The project's folders."""
     return [r[0] for r in con.execute("SELECT path FROM folders ORDER BY path").fetchall()]
+
+
+def directories(con: duckdb.DuckDBPyConnection, limit: int = 1000) -> list[str]:
+    """The project's folders and every directory holding images below them (the first
+    ``limit``, in order), to filter by."""
+    rows = con.execute(
+        "SELECT path FROM folders UNION SELECT DISTINCT parse_dirpath(path) FROM files "
+        "WHERE state = 'ok' ORDER BY 1 LIMIT ?",
+        [limit],
+    ).fetchall()
+    return [r[0] for r in rows]

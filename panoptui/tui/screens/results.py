@@ -352,7 +352,7 @@ class ResultsScreen(Screen[None]):
             Field("tag", "Tag (blank: any)", "select", current and current.tag, self._tag_names(),
                   optional=True),
             Field("folder", "Folder (blank: any)", "select", current and current.folder,
-                  [(f, f) for f in browse.folders(con)], optional=True),
+                  [(f, f) for f in browse.directories(con)], optional=True),
         ]  # fmt: skip
 
         def answered(values: dict[str, Any] | None) -> None:
@@ -387,12 +387,12 @@ class ResultsScreen(Screen[None]):
             lambda values: values is not None and then(values),
         )
 
-    def _within(self) -> list[int] | None:
-        """The images a query runs among: those of the filter shown, else all."""
+    def _within(self) -> browse.ImageFilter | None:
+        """The images a query runs among: those of the filter shown (None: all). The ids are
+        read in the job's thread (``browse.filter_ids``), never on the event loop."""
         source = self.view.source
         if isinstance(source, AllImages) and (source.flt.tag or source.flt.folder):
-            con = self.app.db  # type: ignore[attr-defined]
-            return [i for i, _ in browse.page_images(con, 0, 10**9, source.flt)]
+            return source.flt
         return None
 
     def _query_job(self, label: str, run: Any, accept_tag: str | None = None) -> None:
@@ -425,7 +425,7 @@ class ResultsScreen(Screen[None]):
 
             def run(cur: duckdb.DuckDBPyConnection) -> list[query.Hit]:
                 matrix = self._matrix(cur, set_id)
-                scope = None if within is None else np.array(within, np.int64)
+                scope = None if within is None else browse.filter_ids(cur, within)
                 return query.similar_to_image(cur, matrix, item.image_id, k, within=scope)
 
             self._query_job(f"similar to {item.path.rsplit('/', 1)[-1]} (set {set_id})", run)
@@ -454,7 +454,7 @@ class ResultsScreen(Screen[None]):
                 embedder = self.app.text_embedder(vector_set, device)  # type: ignore[attr-defined]
                 vector = embedder.embed_texts([text])[0]
                 matrix = self.app.matrix(cur, set_id, vector_set.count)  # type: ignore[attr-defined]
-                scope = None if within is None else np.array(within, np.int64)
+                scope = None if within is None else browse.filter_ids(cur, within)
                 return query.similar_to_vector(cur, matrix, vector, k, within=scope)
 
             self._query_job(f"search {text!r} (set {set_id})", run)
@@ -518,13 +518,13 @@ class ResultsScreen(Screen[None]):
 # --- jobs that end on a screen of their own ----------------------------------------------------
 
 
-def start_clustering(app: Any, values: dict[str, Any], within: list[int] | None) -> None:
+def start_clustering(app: Any, values: dict[str, Any], within: browse.ImageFilter | None) -> None:
     from panoptui.tui.screens.explore import ClustersScreen
 
     set_id, k, name = values["set_id"], values["k"], values.get("name")
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> tuple[str, list[cluster.Cluster]]:
-        scope = None if within is None else np.array(within, np.int64)
+        scope = None if within is None else browse.filter_ids(cur, within)
         return cluster.cluster_set(cur, set_id, k, name, scope)
 
     def done(job: Job) -> None:

@@ -554,3 +554,66 @@ def test_filter_by_folder_and_query_within_it(project):
             assert all(family(i.path) == "stripes" for i in results.items)
 
     run(scenario())
+
+
+def test_a_failing_job_is_a_notification_not_a_crash(project, tmp_path):
+    garbage = tmp_path / "weights.pt"
+    garbage.write_bytes(b"not a checkpoint")
+
+    async def scenario():
+        app = make_app(project, start="vectors")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("n")
+            await fill_form(pilot, {"custom": "timm:no_such_model_xyz", "device": "cpu"})
+            await settle(pilot)
+            assert "timm has no model 'no_such_model_xyz'" in notices(app)
+            assert app.jobs["vectors"].state == "failed"
+            await pilot.press("n")
+            await fill_form(pilot, {"weights": tmp_path / "missing.pt"})
+            assert "no such file or folder" in notices(app)
+            await pilot.press("n")
+            await fill_form(pilot, {"custom": "timm:resnet18", "weights": garbage, "device": "cpu"})
+            await settle(pilot)
+            assert app.jobs["vectors"].state == "failed"
+            assert "failed" in screen_text(app)
+            assert [s.model for s in vectorize.list_sets(app.db)] == ["pixels"]  # nothing made
+            assert app.is_running
+
+    run(scenario())
+
+
+def test_without_an_image_protocol_the_grid_still_works(project):
+    async def scenario():
+        app = make_app(project)
+        app.image_widget = None  # --image-protocol none
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            results = app.screen
+            assert "checker_000.jpg" in screen_text(app)
+            picture = results.query(".picture").first()
+            assert picture.styles.background.a > 0  # the image's mean colour
+            await pilot.press("pagedown")
+            await settle(pilot)
+            assert results.view.offset == results.capacity
+
+    run(scenario())
+
+
+def test_a_project_error_in_a_key_handler_is_a_notification(project):
+    async def scenario():
+        app = make_app(project, start="tags")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            # Renaming a tag to a name taken: core says no, the App shows it and carries on.
+            tags.tag_images(app.db, "a", [1])
+            tags.tag_images(app.db, "b", [2])
+            app.screen.refresh_tags()
+            await pilot.press("R")
+            await fill_form(pilot, {"name": "b"})  # the name is taken
+            await settle(pilot)
+            assert "a tag 'b' exists already" in notices(app)
+            assert app.is_running and isinstance(app.screen, TagsScreen)
+            assert {t["name"] for t in tags.list_tags(app.db)} == {"a", "b"}
+
+    run(scenario())

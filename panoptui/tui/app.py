@@ -215,6 +215,15 @@ class PanoptuiApp(App[None]):
         if event.state == WorkerState.ERROR and event.worker.error is not None:
             self.notify(str(event.worker.error), title="error", severity="error")
 
+    def _handle_exception(self, error: Exception) -> None:
+        # A problem the user can cause (a project error, a model that cannot load, a database
+        # refusal) raised by a key's handler is a notification, not the end of the session.
+        # Anything else is a bug: Textual's own handling shows it and exits.
+        if isinstance(error, (store.ProjectError, ModelError, duckdb.Error)):
+            self.notify(str(error).splitlines()[0], severity="error", timeout=10)
+            return
+        super()._handle_exception(error)
+
     # --- shared data -----------------------------------------------------------------------
 
     def matrix(self, cursor: duckdb.DuckDBPyConnection, set_id: int, count: int) -> VectorMatrix:

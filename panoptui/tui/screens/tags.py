@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from panoptui.core import browse, store, tags
+from panoptui.core import browse, tags
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
 from panoptui.tui.sources import AllImages
 from panoptui.tui.widgets.navbar import NavBar
@@ -67,10 +67,8 @@ class TagsScreen(Screen[None]):
 
         def answered(values: dict[str, Any] | None) -> None:
             if values:
-                try:
-                    tags.rename_tag(self.app.db, name, values["name"])  # type: ignore[attr-defined]
-                except store.ProjectError as exc:
-                    self.notify(str(exc), severity="error")
+                # A taken name raises ProjectError: the App shows it as a notification.
+                tags.rename_tag(self.app.db, name, values["name"])  # type: ignore[attr-defined]
                 self.refresh_tags()
 
         self.app.push_screen(

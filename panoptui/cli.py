@@ -376,10 +376,10 @@ def _run_app(
         protocol = protocol or settings.load(con)["image_protocol"]
     from panoptui.tui.images import prepare
 
-    image_widget = prepare(protocol or "auto")
+    drawing = prepare(protocol or "auto")
     from panoptui.tui.app import PanoptuiApp
 
-    app = PanoptuiApp(project, image_widget=image_widget, start=start, con=con, folder=folder)
+    app = PanoptuiApp(project, drawing=drawing, start=start, con=con, folder=folder)
     app.run()
     return app.return_code or 0
 

@@ -133,7 +133,7 @@ def shots() -> list[tuple[str, tuple[int, int], str, Steps]]:
 async def take(
     project: Path, out: Path, name: str, size: tuple[int, int], start: str, steps: Steps
 ) -> None:
-    app = PanoptuiApp(project, image_widget=prepare("halfcell"), start=start)
+    app = PanoptuiApp(project, drawing=prepare("halfcell"), start=start)
     async with app.run_test(size=size) as pilot:
         for field in app.query(Input):
             field.cursor_blink = False

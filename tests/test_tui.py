@@ -14,6 +14,7 @@ from tui_helpers import SIZE, demo_project, fill_form, make_app, screen_text, se
 
 from panoptui.core import store, tags, vectorize
 from panoptui.core.demo import build_demo
+from panoptui.tui.images import prepare
 from panoptui.tui.screens.dialogs import ConfirmDialog, FormDialog
 from panoptui.tui.screens.explore import ClustersScreen, DuplicatesScreen, MapScreen
 from panoptui.tui.screens.help import HelpScreen
@@ -586,7 +587,7 @@ def test_a_failing_job_is_a_notification_not_a_crash(project, tmp_path):
 def test_without_an_image_protocol_the_grid_still_works(project):
     async def scenario():
         app = make_app(project)
-        app.image_widget = None  # --image-protocol none
+        app.drawing = prepare("none")
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             results = app.screen

@@ -33,7 +33,7 @@ def demo_project(base: Path, tmp_path: Path) -> Path:
 
 
 def make_app(project: Path, **kwargs: Any) -> PanoptuiApp:
-    return PanoptuiApp(project, image_widget=prepare("halfcell"), **kwargs)
+    return PanoptuiApp(project, drawing=prepare("halfcell"), **kwargs)
 
 
 async def settle(pilot: Any, timeout: float = 120) -> None:

@@ -371,11 +371,16 @@ class ImageDataset:
 
 
 def collate(samples: list[tuple[int, Any, str | None]]) -> tuple[list[int], Any, list]:
-    import torch
-
+    """One batch from samples: tensors stacked by torch, numpy arrays (pixels) by numpy."""
     good = [(i, t) for i, t, e in samples if e is None]
     errors = [(i, e) for i, t, e in samples if e is not None]
-    batch = torch.stack([t for _, t in good]) if good else None
+    batch = None
+    if good and isinstance(good[0][1], np.ndarray):
+        batch = np.stack([t for _, t in good])
+    elif good:
+        import torch
+
+        batch = torch.stack([t for _, t in good])
     return [i for i, _ in good], batch, errors
 
 
@@ -466,14 +471,14 @@ class _ForwardBatcher:
         self.size = size
 
     def __call__(self, batch: torch.Tensor) -> np.ndarray:
-        from panoptui.core.models import runtime
-
         out: list[np.ndarray] = []
         start = 0
         while start < len(batch):
             try:
                 out.append(self.embedder.embed_images(batch[start : start + self.size]))
             except Exception as exc:
+                from panoptui.core.models import runtime
+
                 if not runtime.is_out_of_memory(exc) or self.size == 1:
                     raise
                 runtime.free_memory(self.embedder.device)
@@ -503,8 +508,6 @@ def compute_vectors(
     overlapping them makes torch's threads stall on each other (measured: 11 vs 14 images/s
     with ViT-B/32 on 2 cores), so each batch is decoded by a thread per core, then embedded.
     A number forces that many worker processes; 0 decodes in this thread."""
-    from torch.utils.data import DataLoader
-
     vector_set = get_set(con, set_id)
     if vector_set.dim != embedder.dim:
         raise store.ProjectError(
@@ -536,6 +539,8 @@ def compute_vectors(
             elif workers is None and embedder.device == "cpu":
                 loader = _threaded_batches(items, batch_size, embedder, grey, max_pixels)
             else:
+                from torch.utils.data import DataLoader
+
                 processes = default_workers() if workers is None else workers
                 loader = DataLoader(
                     ImageDataset(items, embedder.preprocessor, grey, max_pixels),  # type: ignore

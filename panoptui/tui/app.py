@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from panoptui.core import store
 from panoptui.core.models.base import ModelError
 from panoptui.core.query import VectorMatrix
+from panoptui.tui.images import Drawing
 from panoptui.tui.jobs import Job, JobChanged, throttled
 from panoptui.tui.screens.dialogs import ConfirmDialog
 from panoptui.tui.screens.help import HelpScreen
@@ -58,7 +59,7 @@ class PanoptuiApp(App[None]):
         self,
         project: str | Path,
         *,
-        image_widget: type[Any] | None = None,
+        drawing: Drawing | None = None,
         start: str = "results",
         con: duckdb.DuckDBPyConnection | None = None,
         folder: str | None = None,
@@ -71,7 +72,7 @@ class PanoptuiApp(App[None]):
         self.db: duckdb.DuckDBPyConnection = (
             con if con is not None or folder else store.open_project(self.project)
         )  # type: ignore[assignment]
-        self.image_widget = image_widget
+        self.drawing = drawing or Drawing("halfcell")
         self.start_mode = start
         self.jobs: dict[str, Job] = {}
         self.selection: set[int] = set()
@@ -312,10 +313,16 @@ class PanoptuiApp(App[None]):
 
         self.run_worker(wait, thread=True, name="quit", exit_on_error=False)
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
         for job in self.running_jobs():
             job.cancel.set()
+        # Every worker (jobs, page loads) is done with the database before it closes.
+        self.workers.cancel_all()
+        await self.workers.wait_for_complete()
         for job in list(self.jobs.values()):
             job.finished.wait(timeout=60)
         if self.db is not None:
             self.db.close()
+            # Dropped too: a logging handler made while torch was imported can keep the App
+            # alive until the interpreter exits, and the closed connection with it.
+            self.db = None  # type: ignore[assignment]

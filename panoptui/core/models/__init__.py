@@ -59,18 +59,20 @@ def parse_spec(name: str) -> ModelSpec:
 
 def load_embedder(name: str, weights: str | None = None, device: str = "auto") -> Embedder:
     """Load a model ready to embed. Raises ModelError with a message a user can act on."""
-    from panoptui.core.models import runtime
-
     spec = parse_spec(name)
     local = weights_path(weights)
-    chosen = runtime.pick_device(device)
     if spec.family == "pixels":
+        # numpy only: no torch to import (its import holds the interpreter lock for a second,
+        # which would freeze the terminal app when a pixels job starts).
         from panoptui.core.models.pixels import PixelsEmbedder
 
         if local is not None:
             raise ModelError("the pixels descriptor has no weights; leave out --weights")
 
-        return PixelsEmbedder(spec, chosen)
+        return PixelsEmbedder(spec, "cpu")
+    from panoptui.core.models import runtime
+
+    chosen = runtime.pick_device(device)
     if spec.family == "open_clip":
         from panoptui.core.models.openclip_family import OpenClipEmbedder
 

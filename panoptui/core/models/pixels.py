@@ -16,7 +16,6 @@ and a dog on the same lawn are close; mirrored or rotated copies and heavy crops
 from __future__ import annotations
 
 import numpy as np
-import torch
 from PIL import Image
 
 from panoptui.core.models.base import Embedder, ModelSpec, Preprocessor, l2_normalise
@@ -60,8 +59,8 @@ def describe(image: Image.Image) -> np.ndarray:
 class PixelsPreprocessor(Preprocessor):
     input_size = 64  # decode at least this much, so that the 16x16 averages are clean
 
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        return torch.from_numpy(describe(image))
+    def __call__(self, image: Image.Image) -> np.ndarray:  # type: ignore[override]
+        return describe(image)
 
 
 class PixelsEmbedder(Embedder):
@@ -74,5 +73,5 @@ class PixelsEmbedder(Embedder):
         self.device = "cpu"  # nothing to accelerate
         self.preprocessor = PixelsPreprocessor()
 
-    def embed_images(self, batch: torch.Tensor) -> np.ndarray:
-        return l2_normalise(batch.numpy())
+    def embed_images(self, batch: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        return l2_normalise(np.asarray(batch))

@@ -19,7 +19,6 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from panoptui.core import browse, cluster, duplicates, projection
-from panoptui.tui.images import open_thumbnail
 from panoptui.tui.jobs import Job
 from panoptui.tui.screens.dialogs import Field, FormDialog
 from panoptui.tui.sources import RankedImages
@@ -239,7 +238,7 @@ class MapScreen(Screen[None]):
         )
         with Horizontal():
             yield Scatter(self.points, self.labels, id="scatter")
-            yield DetailPane(self.app.image_widget, id="map-details")  # type: ignore[attr-defined]
+            yield DetailPane(self.app.drawing, id="map-details")  # type: ignore[attr-defined]
         yield Footer()
 
     def on_mount(self) -> None:
@@ -271,7 +270,7 @@ class MapScreen(Screen[None]):
         image_id = int(self.ids[index])
         con = self.app.db  # type: ignore[attr-defined]
         jpeg = browse.thumbnails(con, [image_id]).get(image_id)
-        pane.show(browse.image_details(con, image_id), jpeg and open_thumbnail(jpeg), None)
+        pane.show(browse.image_details(con, image_id), jpeg, None)
 
     def action_open(self) -> None:
         scatter = self.query_one(Scatter)

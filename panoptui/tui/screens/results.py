@@ -16,13 +16,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
 
 from panoptui.core import browse, cluster, duplicates, projection, query, store, tags, vectorize
-from panoptui.tui.images import open_thumbnail
 from panoptui.tui.jobs import Job
 from panoptui.tui.screens.dialogs import Field, FormDialog, vector_set_field
 from panoptui.tui.sources import AllImages, Item, RankedImages, Source
-from panoptui.tui.widgets.grid import Cell, DetailPane, ResultList, ThumbGrid
+from panoptui.tui.widgets.grid import PICTURE_SIZE, Cell, DetailPane, ResultList, ThumbGrid
 from panoptui.tui.widgets.navbar import NavBar
 
 DEFAULT_K = 60  # images a query returns
@@ -73,17 +73,20 @@ class ResultsScreen(Screen[None]):
         self.total = 0
         self.list_mode = False
         self.page_shown_at = 0.0  # monotonic time the last page was drawn (benchmarks read it)
+        self.page_request = 0
+        self.pictures: dict[int, Any] = {}
+        self.jpegs: dict[int, bytes] = {}
 
     # --- layout ----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        image_widget = self.app.image_widget  # type: ignore[attr-defined]
+        drawing = self.app.drawing  # type: ignore[attr-defined]
         yield NavBar("results")
         yield Input(placeholder="search by text; Enter to search, Escape to close", id="search")
         with Horizontal(id="results-body"):
-            yield ThumbGrid(image_widget, id="grid")
+            yield ThumbGrid(drawing, id="grid")
             yield ResultList(id="list")
-            yield DetailPane(image_widget, id="details")
+            yield DetailPane(drawing, id="details")
         yield Static("", id="results-status")
         yield Footer()
 
@@ -116,12 +119,19 @@ class ResultsScreen(Screen[None]):
         self.reload()
 
     def reload(self) -> None:
+        if not self.list_mode and not self.query_one(ThumbGrid).sized:
+            return  # its Resized message reloads, with the real page size
         page = self.capacity
         self.view.offset = (self.view.offset // page) * page if page else 0
         self.load_page(self.view.source, self.view.offset, page)
 
-    @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def load_page(self, source: Source, offset: int, limit: int) -> None:
+        """Load a page in a worker; only the latest request is shown."""
+        self.page_request += 1
+        self._load_page(self.page_request, source, offset, limit)
+
+    @work(thread=True, exclusive=True, group="page", exit_on_error=False)
+    def _load_page(self, request: int, source: Source, offset: int, limit: int) -> None:
         cursor = self.app.db.cursor()  # type: ignore[attr-defined]
         try:
             total = source.count(cursor)
@@ -131,15 +141,32 @@ class ResultsScreen(Screen[None]):
             jpegs = browse.thumbnails(cursor, [i.image_id for i in items])
         finally:
             cursor.close()
-        pictures = {i: open_thumbnail(j) for i, j in jpegs.items()}
-        self.app.call_from_thread(self._show_page, source, offset, total, items, pictures)
+        # Pictures are made here, off the event loop, which then only has to draw them.
+        drawing = self.app.drawing  # type: ignore[attr-defined]
+        pictures = {i: drawing.picture(j, *PICTURE_SIZE) for i, j in jpegs.items()}
+        self.app.call_from_thread(
+            self._show_page, request, source, offset, total, items, pictures, jpegs
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # A page that cannot load (the database refused, a bug) is said, not silently blank.
+        if event.state == WorkerState.ERROR and event.worker.error is not None:
+            self.notify(f"cannot show this page: {event.worker.error}", severity="error")
 
     def _show_page(
-        self, source: Source, offset: int, total: int, items: list[Item], pictures: dict
+        self,
+        request: int,
+        source: Source,
+        offset: int,
+        total: int,
+        items: list[Item],
+        pictures: dict[int, Any],
+        jpegs: dict[int, bytes],
     ) -> None:
-        if source is not self.view.source:
+        if request != self.page_request or source is not self.view.source:
             return  # the user moved on while this page loaded
-        self.view.offset, self.total, self.items, self.pictures = offset, total, items, pictures
+        self.view.offset, self.total, self.items = offset, total, items
+        self.pictures, self.jpegs = pictures, jpegs
         self.view.cursor = min(self.view.cursor, max(0, len(items) - 1))
         selected = self.app.selection  # type: ignore[attr-defined]
         if self.list_mode:
@@ -169,7 +196,7 @@ class ResultsScreen(Screen[None]):
         jobs = self.app.running_jobs()  # type: ignore[attr-defined]
         if jobs:
             parts.append(jobs[0].describe())
-        self.query_one("#results-status", Static).update(" · ".join(parts))
+        self.query_one("#results-status", Static).update(" · ".join(parts), layout=False)
 
     def _show_details(self) -> None:
         pane = self.query_one(DetailPane)
@@ -180,7 +207,7 @@ class ResultsScreen(Screen[None]):
             pane.show(None, None, None)
             return
         details = browse.image_details(self.app.db, item.image_id)  # type: ignore[attr-defined]
-        pane.show(details, self.pictures.get(item.image_id), item.score)
+        pane.show(details, self.jpegs.get(item.image_id), item.score)
 
     def job_changed(self, job: Job) -> None:
         if self.is_current:

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from PIL import Image as PILImage
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
 from panoptui.core.browse import ImageDetails
+from panoptui.tui.images import Drawing
 from panoptui.tui.sources import Item
 
 # One grid cell in terminal cells, border included: 4 across at 80 columns.
 CELL_WIDTH = 19
 CELL_HEIGHT = 9
+# Its picture: inside the border, above the caption.
+PICTURE_SIZE = (CELL_WIDTH - 2, CELL_HEIGHT - 3)
 
 
 def caption(item: Item, selected: bool) -> str:
@@ -28,29 +31,34 @@ def caption(item: Item, selected: bool) -> str:
     return f"{mark}{score}{name}"
 
 
-class Picture(Static):
-    """A thumbnail drawn by textual-image, or (``--image-protocol none``) a block of the
-    picture's mean colour, so that the layout and the keys stay the same."""
+class Picture(Widget):
+    """A stored thumbnail, drawn as the app's Drawing says (see images.py): ready-made half-block
+    strips, a textual-image widget, or the picture's mean colour."""
 
-    def __init__(self, image_widget: type[Any] | None, **kwargs: Any) -> None:
+    def __init__(self, drawing: Drawing, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.image_widget = image_widget
+        self.drawing = drawing
+        self.strips: list[Strip] = []
 
     def compose(self) -> ComposeResult:
-        if self.image_widget is not None:
-            yield self.image_widget(None, classes="image")
+        if self.drawing.kind == "graphics":
+            yield self.drawing.widget(None, classes="image")  # type: ignore[misc]
 
-    def set_picture(self, picture: PILImage.Image | None) -> None:
-        if self.image_widget is not None:
+    def set_picture(self, picture: Any) -> None:
+        """``picture``: what ``Drawing.picture`` made (None: nothing to show)."""
+        if self.drawing.kind == "graphics":
             self.query_one(".image").image = picture
-            return
-        if picture is None:
-            self.update("no preview")
-            self.styles.background = None
-            return
-        r, g, b = picture.convert("RGB").resize((1, 1)).getpixel((0, 0))  # type: ignore[misc]
-        self.styles.background = f"rgb({r},{g},{b})"
-        self.update("")
+        elif self.drawing.kind == "none":
+            self.styles.background = "rgb({},{},{})".format(*picture) if picture else None
+        else:
+            self.strips = picture or []
+            self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        if y < len(self.strips):
+            return self.strips[y].crop_extend(0, width, None).apply_style(self.rich_style)
+        return Strip.blank(width, self.rich_style)
 
 
 class Cell(Vertical):
@@ -59,13 +67,13 @@ class Cell(Vertical):
             super().__init__()
             self.index = index
 
-    def __init__(self, index: int, image_widget: type[Any] | None) -> None:
+    def __init__(self, index: int, drawing: Drawing) -> None:
         super().__init__(classes="cell")
         self.index = index
-        self.image_widget = image_widget
+        self.drawing = drawing
 
     def compose(self) -> ComposeResult:
-        yield Picture(self.image_widget, classes="picture")
+        yield Picture(self.drawing, classes="picture")
         yield Label("", classes="caption")
 
     def show(self, item: Item | None, picture: Any, cursor: bool, selected: bool) -> None:
@@ -73,7 +81,7 @@ class Cell(Vertical):
         if item is None:
             return
         self.query_one(Picture).set_picture(picture)
-        self.query_one(Label).update(caption(item, selected))
+        self.query_one(Label).update(caption(item, selected), layout=False)
         self.set_class(cursor, "cursor")
         self.set_class(selected, "selected")
 
@@ -87,15 +95,20 @@ class ThumbGrid(Widget, can_focus=True):
     class Resized(Message):
         pass
 
-    def __init__(self, image_widget: type[Any] | None, **kwargs: Any) -> None:
+    def __init__(self, drawing: Drawing, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.image_widget = image_widget
+        self.drawing = drawing
         self.columns = 1
         self.rows = 1
 
     @property
     def capacity(self) -> int:
         return self.columns * self.rows
+
+    @property
+    def sized(self) -> bool:
+        """Whether the grid knows its size (its cells are made once it does)."""
+        return bool(self.children)
 
     def on_resize(self, event: events.Resize) -> None:
         columns = max(1, event.size.width // CELL_WIDTH)
@@ -105,7 +118,7 @@ class ThumbGrid(Widget, can_focus=True):
         self.columns, self.rows = columns, rows
         self.styles.grid_size_columns = columns
         self.remove_children()
-        self.mount_all([Cell(n, self.image_widget) for n in range(self.capacity)])
+        self.mount_all([Cell(n, self.drawing) for n in range(self.capacity)])
         self.post_message(self.Resized())
 
     def show_page(
@@ -151,16 +164,19 @@ class ResultList(DataTable):
 class DetailPane(VerticalScroll):
     """The image under the cursor: a larger preview, metadata, every path, its tags."""
 
-    def __init__(self, image_widget: type[Any] | None, **kwargs: Any) -> None:
+    def __init__(self, drawing: Drawing, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.image_widget = image_widget
+        self.drawing = drawing
 
     def compose(self) -> ComposeResult:
-        yield Picture(self.image_widget, classes="preview")
+        yield Picture(self.drawing, classes="preview")
         yield Static("", classes="meta")
 
-    def show(self, details: ImageDetails | None, picture: Any, score: float | None) -> None:
-        self.query_one(Picture).set_picture(picture)
+    def show(self, details: ImageDetails | None, jpeg: bytes | None, score: float | None) -> None:
+        """An image's details and its stored thumbnail (one picture: made here, quickly)."""
+        preview = self.query_one(Picture)
+        width, height = preview.size.width or 30, preview.size.height or 14
+        preview.set_picture(self.drawing.picture(jpeg, width, height))
         if details is None:
             self.query_one(".meta", Static).update("no image")
             return

@@ -15,8 +15,9 @@ half-cell images). Prints, each with its baseline and the ratio:
    (``page_shown_at``) and until it is drawn (the screen's next refresh), against the core page
    queries (``browse.page_images`` + ``browse.thumbnails``) timed directly: target < 200 ms;
 3. the worst event-loop stall (the lateness of a 10 ms timer) while a ``pixels`` vector job
-   runs for 10 s and the grid pages every 0.2 s, against the timer idle (and, for reference,
-   while paging without a job): target < 100 ms.
+   runs: for 5 s with the user only watching its progress, then for 10 s while the grid pages
+   every 0.2 s; against the timer idle (and, for reference, paging without a job):
+   target < 100 ms.
 Nothing here asserts on time.
 """
 
@@ -205,7 +206,7 @@ async def page_figures(app, screen) -> tuple[list[float], list[float], list[floa
         drawn.append(time.monotonic() - pressed)
         offsets.append(screen.view.offset)
         await asyncio.sleep(0.05)
-    cursor, limit = app.db.cursor(), screen.capacity
+    cursor, limit = app.cursor(), screen.capacity
     core = []
     for offset in offsets:
         started = time.monotonic()
@@ -255,18 +256,21 @@ async def stall_figures(app) -> dict:
     await paging(app, 3)
     t2 = time.monotonic()
     job = start_vectors(app, "pixels", False, None, "cpu", 32)
+    await asyncio.sleep(5)  # the job runs, its progress shows; the user reads
+    t_quiet = time.monotonic()
     await paging(app, 10, job)
     t3 = time.monotonic()
     job.cancel.set()
     await asyncio.to_thread(job.finished.wait, 60)
     if job.state == "failed":
         print(f"the vector job failed: {job.message}")
-    busy, at = ticker.worst(t2, t3)
+    busy, at = ticker.worst(t_quiet, t3)
     return {
         "idle": ticker.worst(t0, t1)[0],
+        "job_quiet": ticker.worst(t2, t_quiet)[0],
         "paging": ticker.worst(t1, t2)[0],
         "job": busy,
-        "job_at": at - t2,
+        "job_at": at - t_quiet,
         "embedded": job.progress.done if job.progress else 0,
         "seconds": t3 - t2,
     }
@@ -310,11 +314,13 @@ def main() -> None:
         row(f"2. next page {name}, median", statistics.median(times), statistics.median(core),
             "< 200 ms; core page queries")  # fmt: skip
         row(f"   next page {name}, max", max(times), max(core), "< 200 ms; core page queries")
-    row("3. worst stall, paging + vector job", stall["job"], stall["idle"], "< 100 ms; idle")
+    row("3. worst stall, vector job", stall["job_quiet"], stall["idle"], "< 100 ms; idle")
+    row("   worst stall, vector job + paging", stall["job"], stall["idle"], "< 100 ms; idle")
     row("   worst stall, paging, no job", stall["paging"], stall["idle"], "< 100 ms; idle")
     print(
         f"\nthe pixels job embedded {stall['embedded']:,} images in {stall['seconds']:.1f} s "
-        f"while the grid paged; its worst stall began {stall['job_at']:.2f} s after its start"
+        f"(the last 10 s while the grid paged every 0.2 s; the worst stall then began "
+        f"{stall['job_at']:.2f} s into the paging)"
     )
     print(f"whole benchmark: {time.perf_counter() - started:.0f} s")
 

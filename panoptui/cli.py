@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from panoptui import __version__
-from panoptui.core import store
+from panoptui.core import settings, store
 from panoptui.core.decode import DEFAULT_MAX_PIXELS
 from panoptui.core.duplicates import DEFAULT_THRESHOLD
 from panoptui.core.models import DEFAULT_MODEL
@@ -184,13 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
             "--weights", metavar="PATH", help="local weights: a checkpoint file or model folder"
         )
         command.add_argument(
-            "--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, mps"
+            "--device",
+            default=None,
+            help="auto (cuda, then mps, then cpu), cpu, cuda, mps (default: the project's "
+            "setting, else auto)",
         )
         command.add_argument(
             "--batch-size",
             type=_positive_int,
             default=None,
-            help=f"images per batch (default {DEFAULT_BATCH_SIZE}; resume: the set's own)",
+            help=f"images per batch (default: the project's setting, else {DEFAULT_BATCH_SIZE}; "
+            "resume: the set's own)",
         )
         command.add_argument(
             "--workers",
@@ -438,6 +442,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 con,
                 folders or None,
                 max_pixels=args.max_pixels,
+                thumb_size=settings.load(con)["thumb_size"],
                 workers=args.workers,
                 progress=printer,
                 cancel=cancel,
@@ -550,9 +555,10 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
             print(
                 f"loading model {model} ...", file=sys.stderr if not sys.stdout.isatty() else None
             )
-        embedder = load_embedder(model, weights, args.device)
+        prefs = settings.load(con)
+        embedder = load_embedder(model, weights, args.device or prefs["device"])
         if resume_id is None:
-            batch_size = args.batch_size or DEFAULT_BATCH_SIZE
+            batch_size = args.batch_size or prefs["batch_size"]
             set_id = vectorize.create_set(con, embedder, greyscale, weights, batch_size)
         else:
             set_id = resume_id

@@ -145,3 +145,30 @@ def test_names_that_are_not_utf8_or_not_projects(tmp_path):
     blocks.mkdir()
     (blocks / "project.duckdb").write_text("junk")
     assert_one_line_error(run_cli("status", str(blocks)), 1, "cannot open project")
+
+
+def test_project_settings_are_the_commands_defaults(tmp_path):
+    from PIL import Image
+
+    from panoptui.core import scan, settings, store, vectorize
+
+    assert settings.SETTINGS["batch_size"][0] == vectorize.DEFAULT_BATCH_SIZE
+    assert settings.SETTINGS["thumb_size"][0] == scan.DEFAULT_THUMB_SIZE
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("RGB", (640, 480), (200, 30, 30)).save(folder / "red.png")
+    project = tmp_path / "project"
+    con = store.open_project(project, create=True)
+    settings.save(con, {"thumb_size": 128, "batch_size": 7})
+    con.close()
+    assert run_cli("import", str(project), str(folder)).returncode == 0
+    assert run_cli("vectors", "create", str(project), "--model", "pixels").returncode == 0
+    con = store.open_project(project, read_only=True)
+    try:
+        width, height = con.execute("SELECT width, height FROM thumbnails").fetchall()[0]
+        assert max(width, height) == 128
+        assert vectorize.list_sets(con)[0].batch_size == 7
+    finally:
+        con.close()
+    wrong = run_cli("vectors", "create", str(project), "--model", "pixels", "--device", "gpu9")
+    assert wrong.returncode == 1 and "gpu9" in wrong.stderr

@@ -88,7 +88,7 @@ def test_results_pages_moves_and_shows_details(project):
             assert screen.view.cursor == 1 + columns
             # The detail pane (hidden at 80 columns) shows metadata, paths and tags.
             await pilot.press("i")
-            await pilot.pause()
+            await settle(pilot)
             item = screen.current_item
             assert f"image {item.image_id}" in screen_text(app)
             # List view: the same images with paths.
@@ -439,6 +439,11 @@ def test_duplicates_and_map_screens(project):
             groups = app.screen.groups
             assert groups and all(len(g) >= 2 for g in groups)
             assert f"{len(groups)} groups of near-duplicates" in screen_text(app)
+            await pilot.press("t")  # one tag per group, under duplicates-SET
+            made = {t["name"]: t["images"] for t in tags.list_tags(app.db)}
+            assert [made[f"duplicates-1/{n}"] for n in range(1, len(groups) + 1)] == [
+                len(g) for g in groups
+            ]
             await pilot.press("enter")
             await settle(pilot)
             assert app.screen is results and results.total == len(groups[0])
@@ -451,7 +456,7 @@ def test_duplicates_and_map_screens(project):
             before = scatter.cursor
             shown = screen.query_one("#map-details .meta").render()
             await pilot.press("left", "left", "up")
-            await pilot.pause()
+            await settle(pilot)
             assert scatter.cursor == (before[0] - 2, before[1] - 1)
             assert "image " in str(screen.query_one("#map-details .meta").render())
             assert shown is not None
@@ -616,5 +621,38 @@ def test_a_project_error_in_a_key_handler_is_a_notification(project):
             assert "a tag 'b' exists already" in notices(app)
             assert app.is_running and isinstance(app.screen, TagsScreen)
             assert {t["name"] for t in tags.list_tags(app.db)} == {"a", "b"}
+
+    run(scenario())
+
+
+def test_clusters_auto_recluster_inside_one_and_save_as_tags(project):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("c")
+            await fill_form(pilot, {"name": "auto"})  # k left blank: chosen automatically
+            await settle(pilot)
+            top = app.screen
+            assert isinstance(top, ClustersScreen) and len(top.clusters) >= 2
+            assert sum(c.size for c in top.clusters) == 36
+            biggest = max(range(len(top.clusters)), key=lambda n: top.clusters[n].size)
+            for _ in range(biggest):
+                await pilot.press("down")
+            chosen = top.clusters[biggest]
+            await pilot.press("r")
+            await fill_form(pilot, {"k": 2})
+            await settle(pilot)
+            inner = app.screen
+            assert isinstance(inner, ClustersScreen) and inner is not top
+            assert len(inner.clusters) == 2
+            assert sorted(i for c in inner.clusters for i in c.ids) == sorted(chosen.ids)
+            assert inner.clustering.startswith(f"auto:{chosen.label}/2")
+            await pilot.press("t")
+            await settle(pilot)
+            made = {t["name"]: t["images"] for t in tags.list_tags(app.db)}
+            assert made[f"{inner.clustering}/0"] + made[f"{inner.clustering}/1"] == chosen.size
+            await pilot.press("escape")  # back to the first clustering
+            assert app.screen is top
 
     run(scenario())

@@ -3,17 +3,18 @@ stored as text in the project's settings table, checked on the way in."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import duckdb
 
 from panoptui.core import store
+from panoptui.core.models.base import DEVICE_NAME
 
 IMAGE_PROTOCOLS = ("auto", "kitty", "sixel", "halfcell", "none")
-DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
-# key: (default, what it is)
+# key: (default, what it is). The defaults are those of vectorize.DEFAULT_BATCH_SIZE and
+# scan.DEFAULT_THUMB_SIZE (a test keeps them equal; importing those modules here would load
+# Arrow and Pillow for every command).
 SETTINGS: dict[str, tuple[Any, str]] = {
     "device": ("auto", "where models run: auto, cpu, cuda, cuda:N or mps"),
     "batch_size": (32, "images per model batch for new vector sets"),
@@ -26,7 +27,7 @@ def check(key: str, value: Any) -> Any:
     """The value, typed, or ProjectError with a one-line reason."""
     text = str(value).strip().lower()
     if key == "device":
-        if not DEVICE_PATTERN.match(text):
+        if not DEVICE_NAME.match(text):
             raise store.ProjectError(f"device {value!r}: choose auto, cpu, cuda, cuda:N or mps")
         return text
     if key in ("batch_size", "thumb_size"):

@@ -13,6 +13,7 @@ Every picture comes from the thumbnail stored at import: the UI never decodes an
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,17 @@ def open_thumbnail(jpeg: bytes) -> PILImage.Image | None:
         return None
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _colour(r: int, g: int, b: int) -> Color:
+    return Color.from_rgb(r, g, b)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _style(r: int, g: int, b: int, r2: int, g2: int, b2: int) -> Style:
+    # Rich makes colours and styles slowly (~20 us each); thumbnails repeat them a lot.
+    return Style(color=_colour(r, g, b), bgcolor=_colour(r2, g2, b2))
+
+
 def halfcell_strips(img: PILImage.Image, width: int, height: int) -> list[Strip]:
     """The image fitted (aspect kept, centred) into width x height cells of upper half blocks:
     each cell shows two pixels, the top one as the foreground, the bottom one as background."""
@@ -90,8 +102,7 @@ def halfcell_strips(img: PILImage.Image, width: int, height: int) -> list[Strip]
             continue
         segments = [Segment(" " * left)] if left else []
         for upper, lower in zip(pixels[2 * r].tolist(), pixels[2 * r + 1].tolist(), strict=True):
-            style = Style(color=Color.from_rgb(*upper), bgcolor=Color.from_rgb(*lower))
-            segments.append(Segment("▀", style))
+            segments.append(Segment("▀", _style(*upper, *lower)))
         if right:
             segments.append(Segment(" " * right))
         strips.append(Strip(segments, width))

@@ -14,7 +14,13 @@ Custom: ``open_clip:ARCH/PRETRAINED`` (or ``open_clip:ARCH`` with --weights, or
 
 from __future__ import annotations
 
-from panoptui.core.models.base import Embedder, ModelError, ModelSpec, weights_path
+from panoptui.core.models.base import (
+    Embedder,
+    ModelError,
+    ModelSpec,
+    check_device_name,
+    weights_path,
+)
 
 DEFAULT_MODEL = "clip"
 
@@ -61,6 +67,7 @@ def load_embedder(name: str, weights: str | None = None, device: str = "auto") -
     """Load a model ready to embed. Raises ModelError with a message a user can act on."""
     spec = parse_spec(name)
     local = weights_path(weights)
+    check_device_name(device)
     if spec.family == "pixels":
         # numpy only: no torch to import (its import holds the interpreter lock for a second,
         # which would freeze the terminal app when a pixels job starts).

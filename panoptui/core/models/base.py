@@ -9,6 +9,7 @@ the model.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -25,6 +26,16 @@ if TYPE_CHECKING:
 
 class ModelError(Exception):
     """A model that cannot be had or used; the message says what is missing and how to fix it."""
+
+
+# The device names a user can give (whether the machine has that device is runtime's question).
+DEVICE_NAME = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def check_device_name(device: str) -> str:
+    if not DEVICE_NAME.match(device.strip().lower()):
+        raise ModelError(f"unknown device {device!r}; choose auto, cpu, cuda, cuda:N or mps")
+    return device.strip().lower()
 
 
 @dataclass(frozen=True)

@@ -264,13 +264,7 @@ class MapScreen(Screen[None]):
     def _show_under_cursor(self) -> None:
         index = self.nearest()
         pane = self.query_one(DetailPane)
-        if index is None:
-            pane.show(None, None, None)
-            return
-        image_id = int(self.ids[index])
-        con = self.app.db  # type: ignore[attr-defined]
-        jpeg = browse.thumbnails(con, [image_id]).get(image_id)
-        pane.show(browse.image_details(con, image_id), jpeg, None)
+        pane.request(None if index is None else int(self.ids[index]), None, None)
 
     def action_open(self) -> None:
         scatter = self.query_one(Scatter)

@@ -132,7 +132,7 @@ class ResultsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def _load_page(self, request: int, source: Source, offset: int, limit: int) -> None:
-        cursor = self.app.db.cursor()  # type: ignore[attr-defined]
+        cursor = self.app.cursor()  # type: ignore[attr-defined]
         try:
             total = source.count(cursor)
             if offset >= total and total:
@@ -204,10 +204,9 @@ class ResultsScreen(Screen[None]):
             return
         item = self.current_item
         if item is None:
-            pane.show(None, None, None)
+            pane.request(None, None, None)
             return
-        details = browse.image_details(self.app.db, item.image_id)  # type: ignore[attr-defined]
-        pane.show(details, self.jpegs.get(item.image_id), item.score)
+        pane.request(item.image_id, self.jpegs.get(item.image_id), item.score)
 
     def job_changed(self, job: Job) -> None:
         if self.is_current:
@@ -460,6 +459,7 @@ class ResultsScreen(Screen[None]):
         self._ask("Similar images", [Field("k", "How many", "int", DEFAULT_K, minimum=1)], go)
 
     def action_search(self) -> None:
+        self.app.warm_up_models()  # type: ignore[attr-defined]
         search = self.query_one("#search", Input)
         search.display = True
         search.focus()

@@ -145,6 +145,7 @@ class VectorsScreen(Screen[None]):
         return self.sets[row] if self.sets and row is not None and row < len(self.sets) else None
 
     def action_create(self) -> None:
+        self.app.warm_up_models()  # type: ignore[attr-defined]
         prefs = settings.load(self.app.db)  # type: ignore[attr-defined]
         models = [(PRESET_HELP.get(name, name), name) for name in PRESETS]
         fields = [

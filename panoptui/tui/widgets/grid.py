@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import events
+from textual import events, work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
@@ -13,6 +13,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
+from panoptui.core import browse
 from panoptui.core.browse import ImageDetails
 from panoptui.tui.images import Drawing
 from panoptui.tui.sources import Item
@@ -39,6 +40,7 @@ class Picture(Widget):
         super().__init__(**kwargs)
         self.drawing = drawing
         self.strips: list[Strip] = []
+        self._ready: tuple[int, list[Strip]] | None = None  # (width, strips fitted to it)
 
     def compose(self) -> ComposeResult:
         if self.drawing.kind == "graphics":
@@ -51,14 +53,17 @@ class Picture(Widget):
         elif self.drawing.kind == "none":
             self.styles.background = "rgb({},{},{})".format(*picture) if picture else None
         else:
-            self.strips = picture or []
+            self.strips, self._ready = picture or [], None
             self.refresh()
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        if y < len(self.strips):
-            return self.strips[y].crop_extend(0, width, None).apply_style(self.rich_style)
-        return Strip.blank(width, self.rich_style)
+        if self._ready is None or self._ready[0] != width:
+            style = self.rich_style
+            fitted = [s.crop_extend(0, width, None).apply_style(style) for s in self.strips]
+            self._ready = (width, fitted)
+        lines = self._ready[1]
+        return lines[y] if y < len(lines) else Strip.blank(width, self.rich_style)
 
 
 class Cell(Vertical):
@@ -167,16 +172,48 @@ class DetailPane(VerticalScroll):
     def __init__(self, drawing: Drawing, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.drawing = drawing
+        self.requests = 0
 
     def compose(self) -> ComposeResult:
         yield Picture(self.drawing, classes="preview")
         yield Static("", classes="meta")
 
-    def show(self, details: ImageDetails | None, jpeg: bytes | None, score: float | None) -> None:
-        """An image's details and its stored thumbnail (one picture: made here, quickly)."""
+    def request(self, image_id: int | None, jpeg: bytes | None, score: float | None) -> None:
+        """Show an image: its details and preview are read and made in a worker thread (the
+        stored thumbnail is looked up there too when ``jpeg`` is None)."""
+        self.requests += 1
+        if image_id is None:
+            self.show(None, None, None)
+            return
         preview = self.query_one(Picture)
-        width, height = preview.size.width or 30, preview.size.height or 14
-        preview.set_picture(self.drawing.picture(jpeg, width, height))
+        size = (preview.size.width or 30, preview.size.height or 14)
+        self._load(self.requests, image_id, jpeg, score, size)
+
+    @work(thread=True, exclusive=True, group="details", exit_on_error=False)
+    def _load(
+        self,
+        request: int,
+        image_id: int,
+        jpeg: bytes | None,
+        score: float | None,
+        size: tuple[int, int],
+    ) -> None:
+        cursor = self.app.cursor()  # type: ignore[attr-defined]
+        try:
+            details = browse.image_details(cursor, image_id)
+            if jpeg is None:
+                jpeg = browse.thumbnails(cursor, [image_id]).get(image_id)
+        finally:
+            cursor.close()
+        picture = self.drawing.picture(jpeg, *size)
+        self.app.call_from_thread(self._shown, request, details, picture, score)
+
+    def _shown(self, request: int, details: Any, picture: Any, score: float | None) -> None:
+        if request == self.requests:  # else the cursor has moved on
+            self.show(details, picture, score)
+
+    def show(self, details: ImageDetails | None, picture: Any, score: float | None) -> None:
+        self.query_one(Picture).set_picture(picture)
         if details is None:
             self.query_one(".meta", Static).update("no image")
             return

@@ -899,9 +899,15 @@ COMMANDS = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    # `panoptui PATH`: the first word that is neither an option nor a command is a path to open.
+    # `panoptui PATH`: a first word that is not a command but a path (one that exists, or one
+    # written with a slash) is opened; anything else is a mistyped command, for argparse to say.
     words = [a for a in argv if not a.startswith("-")]
-    if words and words[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version"):
+    if (
+        words
+        and words[0] not in COMMANDS
+        and argv[0] not in ("-h", "--help", "--version")
+        and ("/" in words[0] or os.path.exists(words[0]))
+    ):
         argv = ["open", *argv]
     args = parser.parse_args(argv)
     try:

@@ -67,7 +67,7 @@ def load_embedder(name: str, weights: str | None = None, device: str = "auto") -
     """Load a model ready to embed. Raises ModelError with a message a user can act on."""
     spec = parse_spec(name)
     local = weights_path(weights)
-    check_device_name(device)
+    device = check_device_name(device)
     if spec.family == "pixels":
         # numpy only: no torch to import (its import holds the interpreter lock for a second,
         # which would freeze the terminal app when a pixels job starts).
@@ -75,7 +75,10 @@ def load_embedder(name: str, weights: str | None = None, device: str = "auto") -
 
         if local is not None:
             raise ModelError("the pixels descriptor has no weights; leave out --weights")
+        if device not in ("auto", "cpu"):
+            from panoptui.core.models import runtime
 
+            runtime.pick_device(device)  # a device asked for must exist, even if unused
         return PixelsEmbedder(spec, "cpu")
     from panoptui.core.models import runtime
 

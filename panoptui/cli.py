@@ -372,7 +372,8 @@ def _run_app(
 ) -> int:
     """Open the terminal app. textual-image probes the terminal when imported, which must happen
     before Textual takes the terminal over: hence the order here."""
-    from panoptui.core import settings
+    import gc
+    from multiprocessing import resource_tracker
 
     con = None
     if folder is None:
@@ -381,10 +382,18 @@ def _run_app(
     from panoptui.tui.images import prepare
 
     drawing = prepare(protocol or "auto")
+    # Textual replaces sys.stderr by an object without a file descriptor, and multiprocessing
+    # cannot start its resource tracker from inside the app (import and decoding workers would
+    # fail with "bad value(s) in fds_to_keep"): start it now, while stderr is real.
+    resource_tracker.ensure_running()
     from panoptui.tui.app import PanoptuiApp
 
     app = PanoptuiApp(project, drawing=drawing, start=start, con=con, folder=folder)
     app.run()
+    # The app froze its objects out of the collector's way (see PanoptuiApp.on_mount): hand them
+    # back, so that everything it held, database connections included, is freed before exit.
+    gc.unfreeze()
+    gc.collect()
     return app.return_code or 0
 
 
@@ -896,12 +905,17 @@ COMMANDS = {
 }
 
 
+def _option_value(argv: list[str], n: int) -> bool:
+    """Whether argv[n] is the value of the option before it (``--image-protocol none``)."""
+    return n > 0 and argv[n - 1] == "--image-protocol"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # `panoptui PATH`: a first word that is not a command but a path (one that exists, or one
     # written with a slash) is opened; anything else is a mistyped command, for argparse to say.
-    words = [a for a in argv if not a.startswith("-")]
+    words = [a for n, a in enumerate(argv) if not a.startswith("-") and not _option_value(argv, n)]
     if (
         words
         and words[0] not in COMMANDS

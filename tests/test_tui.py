@@ -439,14 +439,24 @@ def test_duplicates_and_map_screens(project):
             groups = app.screen.groups
             assert groups and all(len(g) >= 2 for g in groups)
             assert f"{len(groups)} groups of near-duplicates" in screen_text(app)
-            await pilot.press("t")  # one tag per group, under duplicates-SET
-            made = {t["name"]: t["images"] for t in tags.list_tags(app.db)}
-            assert [made[f"duplicates-1/{n}"] for n in range(1, len(groups) + 1)] == [
-                len(g) for g in groups
-            ]
-            await pilot.press("enter")
+            await pilot.press("t")  # one tag per group, under duplicates-SET-THRESHOLD
             await settle(pilot)
-            assert app.screen is results and results.total == len(groups[0])
+            await pilot.press("t")  # a second time: tags of their own, not merged
+            await settle(pilot)
+            made = {t["name"]: t["images"] for t in tags.list_tags(app.db)}
+            sizes = [len(g) for g in groups]
+            for name in ("duplicates-1-0.5", "duplicates-1-0.5-2"):
+                assert [made[f"{name}/{n}"] for n in range(1, len(groups) + 1)] == sizes
+            await pilot.press("down", "enter")  # the second group
+            await settle(pilot)
+            assert app.screen is results and results.total == len(groups[1])
+            assert "group 2" in screen_text(app)
+            await pilot.press("escape")  # back to the groups, on the same one
+            await settle(pilot)
+            assert isinstance(app.screen, DuplicatesScreen)
+            assert app.screen.query_one("#duplicates").highlighted == 1
+            await pilot.press("escape")
+            await settle(pilot)
             await pilot.press("m")
             await fill_form(pilot, {"method": "pca"})
             await settle(pilot)
@@ -510,7 +520,7 @@ def test_help_lists_every_binding_and_the_palette_every_action(project):
             await pilot.press("escape")
             titles = [c.title for c in app.get_system_commands(app.screen)]
             for needed in ("Project screen", "Vectors screen", "Similar", "Search", "Cluster",
-                           "Duplicates", "Map", "Tag", "Export", "Help", "Quit"):  # fmt: skip
+                           "Dups", "Map", "Tag", "Export", "Help", "Quit"):  # fmt: skip
                 assert needed in titles, needed
 
     run(scenario())
@@ -656,3 +666,106 @@ def test_clusters_auto_recluster_inside_one_and_save_as_tags(project):
             assert app.screen is top
 
     run(scenario())
+
+
+def test_accepting_recommendations_made_from_a_selection(project):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            results = app.screen
+            seeds = [i.image_id for i in results.items[:2]]
+            await pilot.press("space", "right", "space", "r")
+            await fill_form(pilot, {"k": 5, "tag": "good"})
+            await settle(pilot)
+            assert app.selection == set()  # the seeds are not what the user picks next
+            ranked = [i for i, _ in results.view.source.ranked]
+            assert not set(seeds) & set(ranked)
+            await pilot.press("a")  # accept the image under the cursor
+            await settle(pilot)
+            assert tags.tag_members(app.db, "good").tolist() == [ranked[0]]
+            await pilot.press("space", "right", "space", "a")  # accept two selected ones
+            await settle(pilot)
+            assert set(tags.tag_members(app.db, "good").tolist()) == set(ranked[:3])
+
+    run(scenario())
+
+
+def test_list_view_pages_with_the_usual_keys_and_quick_keys_add_up(project):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            results = app.screen
+            await pilot.press("g")
+            await settle(pilot)
+            page = results.capacity
+            assert results.list_mode and page < 36
+            await pilot.press("pagedown")
+            await settle(pilot)
+            assert results.view.offset == page
+            await pilot.press("home")
+            await settle(pilot)
+            for _ in range(page):  # down past the last row of the page: the next page
+                await pilot.press("down")
+            await settle(pilot)
+            assert results.view.offset == page and results.view.cursor == 0
+            await pilot.press("g")
+            await settle(pilot)
+            # Keys pressed before a page arrives count from where the user is going.
+            results.action_edge(0)
+            await settle(pilot)
+            grid_page = results.capacity
+            results.action_page(1)
+            results.action_page(1)
+            await settle(pilot)
+            assert results.view.offset == 2 * grid_page
+
+    run(scenario())
+
+
+def test_findings_open_on_results_and_escape_goes_back_to_them(project):
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("c")
+            await fill_form(pilot, {"k": 3}, submit=False)
+            await pilot.click("#ok")
+            await pilot.press("2")  # elsewhere when the clustering ends
+            await settle(pilot)
+            assert app.current_mode == "results" and isinstance(app.screen, ClustersScreen)
+            clusters = app.screen
+            await pilot.press("down", "enter")
+            await settle(pilot)
+            assert isinstance(app.screen, ResultsScreen)
+            assert app.screen.total == clusters.clusters[1].size
+            await pilot.press("escape")
+            await settle(pilot)
+            assert isinstance(app.screen, ClustersScreen)
+            assert app.screen.clusters == clusters.clusters
+            assert app.screen.query_one("#clusters").highlighted == 1
+
+    run(scenario())
+
+
+def test_no_screen_opens_before_the_project_exists(tmp_path):
+    from panoptui.core.samples import write_samples
+
+    folder = tmp_path / "photos"
+    write_samples(folder, per_family=1)
+
+    async def scenario():
+        app = make_app(folder / ".panoptui", folder=str(folder))
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            app.action_screen("settings")
+            await pilot.press("4")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmDialog)
+            assert [c.title for c in app.get_system_commands(app.screen)] == ["Quit"]
+            await pilot.press("n")
+            await wait_for(pilot, lambda: not app.is_running, what="exit")
+
+    run(scenario())
+    assert not store.is_project(folder / ".panoptui")

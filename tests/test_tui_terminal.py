@@ -86,10 +86,23 @@ def test_demo_in_tmux_shows_the_corpus_finds_similar_images_and_quits(tmp_path):
         assert "Everywhere" in term.wait_for("Everywhere")
         term.keys("Escape", "q")
         screen = term.wait_for("EXIT-STATUS=0")
+        assert "Traceback" not in screen and "leaked" not in screen  # a clean exit
     finally:
         term.close()
-    # The second start opens the finished demo straight away.
-    assert (tmp_path / "demo" / "project" / "project.duckdb").is_file()
+    # Opened again: straight to the images. A rescan from the app starts import worker
+    # processes from inside a real terminal (which Textual has taken over).
+    term = Tmux(tmp_path)
+    try:
+        term.start(f"{PANOPTUI} {tmp_path / 'demo' / 'project'}")
+        term.wait_for("300 images")
+        term.keys("1", "r")
+        screen = term.wait_for("rescan: done")
+        assert "300 images" in screen and "failed" not in screen
+        term.keys("q")
+        screen = term.wait_for("EXIT-STATUS=0")
+        assert "Traceback" not in screen and "leaked" not in screen
+    finally:
+        term.close()
 
 
 def test_opening_a_wrong_path_says_why_in_one_line(tmp_path):
@@ -101,6 +114,8 @@ def test_opening_a_wrong_path_says_why_in_one_line(tmp_path):
     result = run_cli(str(a_file))
     assert result.returncode == 1 and "is a file" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    option_first = run_cli("--image-protocol", "none", str(tmp_path / "nowhere"))
+    assert option_first.returncode == 1 and "does not exist" in option_first.stderr
     wrong = run_cli("demo", str(tmp_path / "d"), "--image-protocol", "braille")
     assert wrong.returncode == 2 and "invalid choice: 'braille'" in wrong.stderr
     assert "Traceback" not in wrong.stderr and "usage:" in wrong.stderr

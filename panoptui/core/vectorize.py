@@ -209,6 +209,11 @@ def set_default(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
     store.set_setting(con, DEFAULT_SET_KEY, str(set_id))
 
 
+def clear_default(con: duckdb.DuckDBPyConnection) -> None:
+    """Queries go back to the newest complete set."""
+    con.execute("DELETE FROM settings WHERE key = ?", [DEFAULT_SET_KEY])
+
+
 def delete_set(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
     get_set(con, set_id)  # a clear error if there is no such set
     with store.transaction(con):

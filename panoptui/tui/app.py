@@ -133,6 +133,8 @@ class PanoptuiApp(App[None]):
     # --- screens ---------------------------------------------------------------------------
 
     def action_screen(self, mode: str) -> None:
+        if self.db is None:
+            return  # no project yet: the folder's question is still open
         if self.current_mode != mode:
             self.switch_mode(mode)
 
@@ -141,6 +143,9 @@ class PanoptuiApp(App[None]):
             self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        if self.db is None:  # no project yet
+            yield SystemCommand("Quit", "quit panoptui (q)", self.action_quit)
+            return
         for mode, key, title in SCREENS:
             yield SystemCommand(
                 f"{title} screen", f"switch to the {title} screen ({key})", self._switcher(mode)
@@ -272,18 +277,26 @@ class PanoptuiApp(App[None]):
             self._embedders[vector_set.id] = embedder
         return embedder
 
-    def open_results(self, source: Any) -> None:
-        """Show images on the Results screen (from a tag, a cluster, a map cell...)."""
+    def open_results(self, source: Any, came_from: Callable[[], Screen] | None = None) -> None:
+        """Show images on the Results screen (from a tag, a cluster, a map cell...).
+        ``came_from`` makes the screen they came from again when the user goes back (Escape)."""
         while len(self.screen_stack) > 1:
             self.pop_screen()
         if self.current_mode != "results":
             self.switch_mode("results")
-        self.call_after_refresh(self._show_on_results, source)
+        self.call_after_refresh(self._show_on_results, source, came_from)
 
-    def _show_on_results(self, source: Any) -> None:
+    def _show_on_results(self, source: Any, came_from: Callable[[], Screen] | None) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, ResultsScreen):
-                screen.show(source)
+                screen.show(source, came_from=came_from)
+
+    def show_found(self, screen: Screen) -> None:
+        """A job's findings (clusters, duplicates, a map) open over the Results screen, wherever
+        the user is when the job ends."""
+        if self.current_mode != "results":
+            self.switch_mode("results")
+        self.push_screen(screen)
 
     def run_export(self, values: dict[str, Any] | None) -> None:
         """Export (the values of the export dialog) as a job."""
@@ -336,7 +349,7 @@ class PanoptuiApp(App[None]):
         jobs = self.running_jobs()
         for job in jobs:
             job.cancel.set()
-        self.notify("stopping: saving the current batch…", timeout=30)
+        self.notify("stopping: waiting for the running work to reach a safe point…", timeout=30)
 
         def wait() -> None:
             for job in jobs:

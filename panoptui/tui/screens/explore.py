@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from panoptui.core import browse, cluster, duplicates, projection
+from panoptui.core import browse, cluster, duplicates, projection, tags
 from panoptui.tui.jobs import Job
 from panoptui.tui.screens.dialogs import Field, FormDialog
 from panoptui.tui.sources import RankedImages
@@ -34,10 +34,11 @@ class ClustersScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
-    def __init__(self, name: str, clusters: list[cluster.Cluster]) -> None:
+    def __init__(self, name: str, clusters: list[cluster.Cluster], highlighted: int = 0) -> None:
         super().__init__()
         self.clustering = name
         self.clusters = clusters
+        self.start_at = highlighted
 
     def compose(self) -> ComposeResult:
         yield NavBar("results")
@@ -58,6 +59,12 @@ class ClustersScreen(Screen[None]):
         )
         yield Footer()
 
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        if self.clusters:
+            options.highlighted = min(self.start_at, len(self.clusters) - 1)
+        options.focus()
+
     @property
     def highlighted(self) -> cluster.Cluster | None:
         index = self.query_one(OptionList).highlighted
@@ -71,7 +78,12 @@ class ClustersScreen(Screen[None]):
         if chosen is None:
             return
         title = f"{self.clustering}:{chosen.label} ({chosen.size} images)"
-        self.app.open_results(RankedImages(title, [(i, None) for i in chosen.ids]))  # type: ignore[attr-defined]
+        index = self.clusters.index(chosen)
+        name, clusters = self.clustering, self.clusters
+        self.app.open_results(  # type: ignore[attr-defined]
+            RankedImages(title, [(i, None) for i in chosen.ids]),
+            came_from=lambda: ClustersScreen(name, clusters, index),
+        )
 
     def action_recluster(self) -> None:
         chosen = self.highlighted
@@ -101,15 +113,23 @@ class ClustersScreen(Screen[None]):
 
             def done(job: Job) -> None:
                 if job.state == "done":
-                    self.app.push_screen(ClustersScreen(*job.result))
+                    self.app.show_found(ClustersScreen(*job.result))  # type: ignore[attr-defined]
 
             self.app.start_job("cluster", f"re-clustering {name}", work, done)  # type: ignore[attr-defined]
 
         self.app.push_screen(FormDialog(f"Re-cluster cluster {chosen.label}", fields, "Go"), go)
 
     def action_save_tags(self) -> None:
-        made = cluster.tags_from_clustering(self.app.db, self.clustering)  # type: ignore[attr-defined]
-        self.notify(f"made {len(made)} tags under {self.clustering!r}")
+        name = self.clustering
+
+        def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[str]:
+            return cluster.tags_from_clustering(cur, name)
+
+        def done(job: Job) -> None:
+            if job.state == "done":
+                self.app.notify(f"made {len(job.result)} tags under {name!r}")
+
+        self.app.start_job("tags", f"tags from {name}", work, done)  # type: ignore[attr-defined]
 
 
 def unique_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -127,9 +147,12 @@ class DuplicatesScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
-    def __init__(self, groups: list[list[int]], set_id: int, threshold: float) -> None:
+    def __init__(
+        self, groups: list[list[int]], set_id: int, threshold: float, highlighted: int = 0
+    ) -> None:
         super().__init__()
         self.groups, self.set_id, self.threshold = groups, set_id, threshold
+        self.start_at = highlighted
 
     def compose(self) -> ComposeResult:
         yield NavBar("results")
@@ -142,11 +165,17 @@ class DuplicatesScreen(Screen[None]):
         yield OptionList(
             *(
                 Option(f"group {n:>4}  {len(g):>4} images   {paths.get(g[0], '')}", id=str(n))
-                for n, g in enumerate(self.groups)
+                for n, g in enumerate(self.groups, 1)
             ),
             id="duplicates",
         )
         yield Footer()
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        if self.groups:
+            options.highlighted = min(self.start_at, len(self.groups) - 1)
+        options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.action_open()
@@ -156,13 +185,31 @@ class DuplicatesScreen(Screen[None]):
         if index is None:
             return
         group = self.groups[index]
-        title = f"near-duplicate group {index} ({len(group)} images)"
-        self.app.open_results(RankedImages(title, [(i, None) for i in group]))  # type: ignore[attr-defined]
+        title = f"near-duplicate group {index + 1} ({len(group)} images)"
+        args = (self.groups, self.set_id, self.threshold, index)
+        self.app.open_results(  # type: ignore[attr-defined]
+            RankedImages(title, [(i, None) for i in group]),
+            came_from=lambda: DuplicatesScreen(*args),
+        )
 
     def action_save_tags(self) -> None:
-        name = f"duplicates-{self.set_id}"
-        made = duplicates.tag_groups(self.app.db, name, self.groups)  # type: ignore[attr-defined]
-        self.notify(f"made {len(made)} tags under {name!r}")
+        groups = self.groups
+        base = f"duplicates-{self.set_id}-{self.threshold:g}"
+
+        def work(cur: duckdb.DuckDBPyConnection, job: Job) -> str:
+            # A tag of its own for each run: groups of another run never merge into these.
+            taken = {str(t["name"]) for t in tags.list_tags(cur)}
+            name, n = base, 2
+            while name in taken:
+                name, n = f"{base}-{n}", n + 1
+            duplicates.tag_groups(cur, name, groups)
+            return name
+
+        def done(job: Job) -> None:
+            if job.state == "done":
+                self.app.notify(f"made {len(groups)} tags under {job.result!r}")
+
+        self.app.start_job("tags", "tags from duplicates", work, done)  # type: ignore[attr-defined]
 
 
 class Scatter(Widget, can_focus=True):
@@ -178,13 +225,16 @@ class Scatter(Widget, can_focus=True):
         colours = projection.palette(int(labels.max()) + 1 if len(labels) else 1)
         self.colours = [f"rgb({r},{g},{b})" for r, g, b in colours]
         self.cells = np.zeros((0, 2), int)
+        self.start_cursor: tuple[int, int] | None = None  # where the cursor was, coming back
 
     def on_resize(self, event: events.Resize) -> None:
         w, h = max(1, event.size.width), max(1, event.size.height)
         self.cells = np.column_stack(
             [np.round(self.unit[:, 0] * (w - 1)), np.round((1 - self.unit[:, 1]) * (h - 1))]
         ).astype(int)
-        if self.cursor == (0, 0) and len(self.cells):
+        if self.start_cursor is not None:
+            self.cursor, self.start_cursor = self.start_cursor, None
+        elif self.cursor == (0, 0) and len(self.cells):
             self.cursor = (w // 2, h // 2)
 
     def points_at(self, x: int, y: int) -> np.ndarray:
@@ -225,9 +275,17 @@ class MapScreen(Screen[None]):
         Binding("escape", "app.pop_screen", "Back"),
     ]
 
-    def __init__(self, ids: np.ndarray, points: np.ndarray, labels: np.ndarray, title: str) -> None:
+    def __init__(
+        self,
+        ids: np.ndarray,
+        points: np.ndarray,
+        labels: np.ndarray,
+        title: str,
+        cursor: tuple[int, int] | None = None,
+    ) -> None:
         super().__init__()
         self.ids, self.points, self.labels, self.map_title = ids, points, labels, title
+        self.start_cursor = cursor
 
     def compose(self) -> ComposeResult:
         yield NavBar("results")
@@ -242,7 +300,10 @@ class MapScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(Scatter).focus()
+        scatter = self.query_one(Scatter)
+        scatter.focus()
+        if self.start_cursor is not None:
+            scatter.start_cursor = self.start_cursor
         self.call_after_refresh(self._show_under_cursor)
 
     def action_move(self, dx: int, dy: int) -> None:
@@ -275,4 +336,8 @@ class MapScreen(Screen[None]):
         if not len(inside):
             return
         ranked = [(int(self.ids[i]), None) for i in inside]
-        self.app.open_results(RankedImages(f"map cell ({len(ranked)} images)", ranked))  # type: ignore[attr-defined]
+        data, cursor = (self.ids, self.points, self.labels, self.map_title), scatter.cursor
+        self.app.open_results(  # type: ignore[attr-defined]
+            RankedImages(f"map cell ({len(ranked)} images)", ranked),
+            came_from=lambda: MapScreen(*data[:3], title=data[3], cursor=cursor),
+        )

@@ -18,7 +18,16 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from panoptui.core import browse, cluster, duplicates, projection, query, store, tags, vectorize
+from panoptui.core import (
+    browse,
+    cluster,
+    duplicates,
+    projection,
+    query,
+    settings,
+    tags,
+    vectorize,
+)
 from panoptui.tui.jobs import Job
 from panoptui.tui.screens.dialogs import Field, FormDialog, vector_set_field
 from panoptui.tui.sources import AllImages, Item, RankedImages, Source
@@ -35,6 +44,7 @@ class View:
     source: Source
     offset: int = 0
     cursor: int = 0
+    came_from: Any = None  # makes the screen these results were opened from (back: Escape)
 
 
 class ResultsScreen(Screen[None]):
@@ -43,7 +53,7 @@ class ResultsScreen(Screen[None]):
         Binding("slash", "search", "Search", tooltip="text-to-image search"),
         Binding("r", "recommend", "Recommend", tooltip="images for the selection or the tag"),
         Binding("c", "cluster", "Cluster", tooltip="cluster the images shown (k or auto)"),
-        Binding("d", "duplicates", "Duplicates", tooltip="groups of near-identical images"),
+        Binding("d", "duplicates", "Dups", tooltip="groups of near-identical images"),
         Binding("m", "map", "Map", tooltip="a 2-D map of a vector set"),
         Binding("t", "tag", "Tag", tooltip="tag the selection (or the image under the cursor)"),
         Binding("u", "untag", "Untag", show=False, tooltip="remove a tag from the selection"),
@@ -111,11 +121,11 @@ class ResultsScreen(Screen[None]):
 
     # --- loading pages ---------------------------------------------------------------------
 
-    def show(self, source: Source, remember: bool = True) -> None:
-        """Show new results; Escape comes back to the current ones."""
-        if remember:
-            self.history.append(self.view)
-        self.view = View(source)
+    def show(self, source: Source, came_from: Any = None) -> None:
+        """Show new results; Escape comes back to the current ones (or to the screen they were
+        opened from, ``came_from``: a cluster list, a map)."""
+        self.history.append(self.view)
+        self.view = View(source, came_from=came_from)
         self.reload()
 
     def reload(self) -> None:
@@ -240,6 +250,9 @@ class ResultsScreen(Screen[None]):
         old = self.view.cursor
         self.view.cursor = index - offset
         if offset != self.view.offset:
+            # The new page is where the user is from now on, also for keys pressed before it
+            # arrives; until then no image is under the cursor.
+            self.view.offset, self.items = offset, []
             self.load_page(self.view.source, offset, page)
             return
         if self.list_mode:
@@ -264,8 +277,11 @@ class ResultsScreen(Screen[None]):
             self.query_one("#grid").focus()
             return
         if self.history:
+            came_from = self.view.came_from
             self.view = self.history.pop()
             self.reload()
+            if came_from is not None:
+                self.app.push_screen(came_from())
 
     def action_toggle_view(self) -> None:
         self.list_mode = not self.list_mode
@@ -363,7 +379,10 @@ class ResultsScreen(Screen[None]):
         if not isinstance(source, RankedImages) or source.accept_tag is None:
             self.notify("accept works on recommendations for a tag (r)", severity="warning")
             return
-        ids = self.targets()
+        shown = {i for i, _ in source.ranked}
+        selected = sorted(self.app.selection & shown)  # type: ignore[attr-defined]
+        item = self.current_item
+        ids = selected or ([item.image_id] if item else [])
         tags.tag_images(self.app.db, source.accept_tag, ids)  # type: ignore[attr-defined]
         accepted = set(ids)
         source.ranked = [(i, s) for i, s in source.ranked if i not in accepted]
@@ -471,7 +490,7 @@ class ResultsScreen(Screen[None]):
         event.input.display = False  # the results' title keeps the text
         self.query_one("#grid").focus()
         within = self._within()
-        device = store.get_setting(self.app.db, "device", "auto") or "auto"  # type: ignore[attr-defined]
+        device = settings.load(self.app.db)["device"]  # type: ignore[attr-defined]
 
         def go(values: dict[str, Any]) -> None:
             set_id, k = values["set_id"], values["k"]
@@ -517,13 +536,19 @@ class ResultsScreen(Screen[None]):
                 return query.recommend(cur, self._matrix(cur, set_id), group, k)
 
             label = f"recommended for {target or 'the selection'} (set {set_id})"
+            if selection:  # the seeds: what the user selects next is among the recommended
+                self.app.selection.difference_update(selection)  # type: ignore[attr-defined]
             self._query_job(label, run, accept_tag=target)
 
         self._ask(title, extra, go)
 
     def action_cluster(self) -> None:
-        within = self._within()
-        scope = self.view.source.title if within is not None else "all images"
+        source = self.view.source
+        # What is shown: a filter's images, or a list (a cluster, a query's answer), else all.
+        within: Any = self._within()
+        if isinstance(source, RankedImages):
+            within = [i for i, _ in source.ranked]
+        scope = source.title if within is not None else "all images"
         fields = [
             Field("k", "Clusters (blank: choose automatically)", "int", None, minimum=2,
                   optional=True),
@@ -545,18 +570,23 @@ class ResultsScreen(Screen[None]):
 # --- jobs that end on a screen of their own ----------------------------------------------------
 
 
-def start_clustering(app: Any, values: dict[str, Any], within: browse.ImageFilter | None) -> None:
+def start_clustering(
+    app: Any, values: dict[str, Any], within: browse.ImageFilter | list[int] | None
+) -> None:
     from panoptui.tui.screens.explore import ClustersScreen
 
     set_id, k, name = values["set_id"], values["k"], values.get("name")
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> tuple[str, list[cluster.Cluster]]:
-        scope = None if within is None else browse.filter_ids(cur, within)
+        if isinstance(within, browse.ImageFilter):
+            scope = browse.filter_ids(cur, within)
+        else:
+            scope = None if within is None else np.array(within, np.int64)
         return cluster.cluster_set(cur, set_id, k, name, scope)
 
     def done(job: Job) -> None:
         if job.state == "done":
-            app.push_screen(ClustersScreen(*job.result))
+            app.show_found(ClustersScreen(*job.result))
 
     app.start_job("cluster", f"clustering set {set_id}", work, done)
 
@@ -572,7 +602,7 @@ def start_duplicates(app: Any, values: dict[str, Any]) -> None:
 
     def done(job: Job) -> None:
         if job.state == "done":
-            app.push_screen(DuplicatesScreen(job.result, set_id, threshold))
+            app.show_found(DuplicatesScreen(job.result, set_id, threshold))
 
     app.start_job("duplicates", f"duplicates in set {set_id}", work, done)
 
@@ -589,7 +619,7 @@ def start_map(app: Any, values: dict[str, Any]) -> None:
 
     def done(job: Job) -> None:
         if job.state == "done":
-            app.push_screen(MapScreen(*job.result, title=f"map of set {set_id} ({method})"))
+            app.show_found(MapScreen(*job.result, title=f"map of set {set_id} ({method})"))
 
     app.start_job("map", f"{method} map of set {set_id}", work, done)
 

@@ -27,7 +27,8 @@ class SettingsScreen(Screen[None]):
                 )
             for key in ("device", "batch_size", "thumb_size"):
                 with Horizontal(classes="setting"):
-                    yield Label(settings.SETTINGS[key][1].capitalize())
+                    about = settings.SETTINGS[key][1]
+                    yield Label(about[0].upper() + about[1:])
                     yield Input(id=key, compact=True)
             with Horizontal(classes="setting"):
                 yield Label("Image protocol (from the next start)")
@@ -71,7 +72,9 @@ class SettingsScreen(Screen[None]):
         try:
             settings.save(con, values)
             chosen = self.query_one("#default_set", Select).value
-            if chosen is not Select.NULL:
+            if chosen is Select.NULL:  # blank: the newest complete set
+                vectorize.clear_default(con)
+            else:
                 vectorize.set_default(con, int(chosen))  # type: ignore[arg-type]
         except store.ProjectError as exc:
             message.update(f"[red]{exc}[/red]")

@@ -155,7 +155,7 @@ class VectorsScreen(Screen[None]):
             Field("greyscale", "Greyscale (colour-blind similarity)", "check", False),
             Field("weights", "Local weights file or folder (optional)", optional=True),
             Field("device", "Device", default=prefs["device"]),
-            Field("batch_size", "Batch size", "int", prefs["batch_size"], minimum=1),
+            Field("batch_size", "Batch size", "int", prefs["batch_size"], minimum=1, maximum=4096),
         ]  # fmt: skip
 
         def answered(values: dict[str, Any] | None) -> None:

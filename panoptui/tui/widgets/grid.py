@@ -7,6 +7,7 @@ from typing import Any
 
 from textual import events, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.strip import Strip
@@ -142,7 +143,17 @@ class ThumbGrid(Widget, can_focus=True):
 
 class ResultList(DataTable):
     """The same page as rows: rank, score, image id, file name and folder (the name first: it
-    stays in view on a narrow terminal)."""
+    stays in view on a narrow terminal). Moving past the page's rows, and paging, are the
+    Results screen's: the table holds one page only."""
+
+    BINDINGS = [
+        Binding("up", "screen.move(0, -1)", show=False),
+        Binding("down", "screen.move(0, 1)", show=False),
+        Binding("pagedown", "screen.page(1)", show=False),
+        Binding("pageup", "screen.page(-1)", show=False),
+        Binding("home", "screen.edge(0)", show=False),
+        Binding("end", "screen.edge(1)", show=False),
+    ]
 
     def on_mount(self) -> None:
         self.cursor_type = "row"

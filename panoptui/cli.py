@@ -390,9 +390,8 @@ def _run_app(
 
     app = PanoptuiApp(project, drawing=drawing, start=start, con=con, folder=folder)
     app.run()
-    # The app froze its objects out of the collector's way (see PanoptuiApp.on_mount): hand them
-    # back, so that everything it held, database connections included, is freed before exit.
-    gc.unfreeze()
+    # Everything the app held, database connections included, is freed before the interpreter
+    # exits (else DuckDB's bindings report them as leaked).
     gc.collect()
     return app.return_code or 0
 

@@ -372,3 +372,4 @@ class PanoptuiApp(App[None]):
             # Dropped too: a logging handler made while torch was imported can keep the App
             # alive until the interpreter exits, and the closed connections with it.
             self.db = self._root = None  # type: ignore[assignment]
+        gc.unfreeze()  # what on_mount froze can go, now that the app does

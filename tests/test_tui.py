@@ -724,15 +724,31 @@ def test_list_view_pages_with_the_usual_keys_and_quick_keys_add_up(project):
     run(scenario())
 
 
-def test_findings_open_on_results_and_escape_goes_back_to_them(project):
+def test_findings_open_on_results_and_escape_goes_back_to_them(project, monkeypatch):
+    import threading
+
+    from panoptui.core import cluster
+
+    # The clustering waits for the test's go: the user is on another screen when it ends.
+    go = threading.Event()
+    original = cluster.cluster_set
+
+    def held(*args, **kwargs):
+        go.wait(30)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(cluster, "cluster_set", held)
+
     async def scenario():
         app = make_app(project)
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot)
             await pilot.press("c")
-            await fill_form(pilot, {"k": 3}, submit=False)
-            await pilot.click("#ok")
-            await pilot.press("2")  # elsewhere when the clustering ends
+            await fill_form(pilot, {"k": 3})
+            await pilot.press("2")
+            await pilot.pause()
+            assert app.current_mode == "vectors" and app.jobs["cluster"].running
+            go.set()
             await settle(pilot)
             assert app.current_mode == "results" and isinstance(app.screen, ClustersScreen)
             clusters = app.screen

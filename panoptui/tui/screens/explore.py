@@ -7,13 +7,15 @@ from typing import Any
 
 import duckdb
 import numpy as np
-from rich.text import Text
+from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
@@ -212,6 +214,9 @@ class DuplicatesScreen(Screen[None]):
         self.app.start_job("tags", "tags from duplicates", work, done)  # type: ignore[attr-defined]
 
 
+WHITE = Style(color="white")
+
+
 class Scatter(Widget, can_focus=True):
     """Points in terminal cells, coloured by cluster; a cursor cell moves with the arrows."""
 
@@ -223,15 +228,18 @@ class Scatter(Widget, can_focus=True):
         self.unit = (points - lo) / np.where(hi > lo, hi - lo, 1)  # 0..1 on both axes
         self.labels = labels
         colours = projection.palette(int(labels.max()) + 1 if len(labels) else 1)
-        self.colours = [f"rgb({r},{g},{b})" for r, g, b in colours]
+        self.colours = [Style(color=f"rgb({r},{g},{b})") for r, g, b in colours]
         self.cells = np.zeros((0, 2), int)
         self.start_cursor: tuple[int, int] | None = None  # where the cursor was, coming back
+        self._counted: tuple[tuple[int, int], np.ndarray, np.ndarray] | None = None
+        self._rows: dict[int, Strip] = {}
 
     def on_resize(self, event: events.Resize) -> None:
         w, h = max(1, event.size.width), max(1, event.size.height)
         self.cells = np.column_stack(
             [np.round(self.unit[:, 0] * (w - 1)), np.round((1 - self.unit[:, 1]) * (h - 1))]
         ).astype(int)
+        self._counted = None
         if self.start_cursor is not None:
             self.cursor, self.start_cursor = self.start_cursor, None
         elif self.cursor == (0, 0) and len(self.cells):
@@ -243,26 +251,43 @@ class Scatter(Widget, can_focus=True):
             return np.zeros(0, int)
         return np.flatnonzero((self.cells[:, 0] == x) & (self.cells[:, 1] == y))
 
-    def render(self) -> Text:
+    def _grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Points per cell and the label drawn there, for the current size (made once)."""
         w, h = self.size.width, self.size.height
-        count = np.zeros((h, w), int)
-        label = np.full((h, w), -1)
-        if len(self.cells):
-            np.add.at(count, (self.cells[:, 1], self.cells[:, 0]), 1)
-            label[self.cells[:, 1], self.cells[:, 0]] = self.labels
-        text = Text()
+        if self._counted is None or self._counted[0] != (w, h):
+            count = np.zeros((h, w), int)
+            label = np.full((h, w), -1)
+            inside = (self.cells[:, 0] < w) & (self.cells[:, 1] < h)
+            cells, labels = self.cells[inside], self.labels[inside]
+            np.add.at(count, (cells[:, 1], cells[:, 0]), 1)
+            label[cells[:, 1], cells[:, 0]] = labels
+            self._counted = ((w, h), count, label)
+            self._rows: dict[int, Strip] = {}
+        return self._counted[1], self._counted[2]
+
+    def _row(self, y: int, cursor_x: int | None) -> Strip:
+        count, label = self._grid()
+        segments = []
+        for x in range(self.size.width):
+            n = count[y, x]
+            glyph = " " if n == 0 else "·" if n == 1 else "•" if n < 5 else "●"
+            style = self.colours[label[y, x] % len(self.colours)] if label[y, x] >= 0 else WHITE
+            if x == cursor_x:
+                glyph, style = ("+" if n == 0 else glyph), Style(reverse=True, bold=True)
+            segments.append(Segment(glyph, style))
+        return Strip(segments, self.size.width)
+
+    def render_line(self, y: int) -> Strip:
+        # Rows are made once per size; only the cursor's row is made again as it moves.
+        if y >= self.size.height:
+            return Strip.blank(self.size.width)
         cx, cy = self.cursor
-        for y in range(h):
-            for x in range(w):
-                n = count[y, x]
-                glyph = " " if n == 0 else "·" if n == 1 else "•" if n < 5 else "●"
-                style = self.colours[label[y, x] % len(self.colours)] if label[y, x] >= 0 else ""
-                if (x, y) == (cx, cy):
-                    glyph, style = ("+" if n == 0 else glyph), "reverse bold"
-                text.append(glyph, style=style or "white")
-            if y < h - 1:
-                text.append("\n")
-        return text
+        if y == cy:
+            return self._row(y, cx)
+        self._grid()
+        if y not in self._rows:
+            self._rows[y] = self._row(y, None)
+        return self._rows[y]
 
 
 class MapScreen(Screen[None]):

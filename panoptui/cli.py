@@ -559,11 +559,11 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
             model, greyscale = args.model, args.greyscale
             weights = str(Path(args.weights).expanduser().resolve()) if args.weights else None
         quiet = args.json
+        prefs = settings.load(con)
         if not quiet:
             print(
                 f"loading model {model} ...", file=sys.stderr if not sys.stdout.isatty() else None
             )
-        prefs = settings.load(con)
         embedder = load_embedder(model, weights, args.device or prefs["device"])
         if resume_id is None:
             batch_size = args.batch_size or prefs["batch_size"]
@@ -934,5 +934,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `panoptui errors P | head`
         return 0
     except KeyboardInterrupt:  # outside a job (loading a model, opening a project)
+        print("panoptui: interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        # Ctrl-C during a DuckDB query: DuckDB stops the query and raises this instead of
+        # KeyboardInterrupt.
+        if str(exc) != "Query interrupted":
+            raise
         print("panoptui: interrupted", file=sys.stderr)
         return 130

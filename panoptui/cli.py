@@ -23,7 +23,7 @@ from panoptui.core.decode import DEFAULT_MAX_PIXELS
 from panoptui.core.duplicates import DEFAULT_THRESHOLD
 from panoptui.core.models import DEFAULT_MODEL
 from panoptui.core.models.base import ModelError
-from panoptui.core.progress import Progress
+from panoptui.core.progress import Progress, eta_text
 from panoptui.core.vectorize import DEFAULT_BATCH_SIZE
 
 EXIT_ERROR = 1
@@ -53,7 +53,7 @@ class ProgressPrinter:
         self.last = now
         if event.total:
             fraction = event.done / event.total
-            eta = _duration(event.eta) if event.eta is not None else "--:--"
+            eta = eta_text(event)
             text = (
                 f"{event.stage} {event.done}/{event.total} {fraction:4.0%} "
                 f"{event.rate:6.1f} {UNITS.get(event.stage, 'files')}/s  ETA {eta}  "
@@ -75,12 +75,6 @@ class ProgressPrinter:
         if self.drawn:
             self.stream.write("\r\x1b[2K")
             self.stream.flush()
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def _positive_int(text: str) -> int:

@@ -152,6 +152,14 @@ def save_clustering(
     return clustering_id
 
 
+def clustering_set(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    """The vector set a clustering was made from."""
+    set_id = store.scalar(con, "SELECT set_id FROM clusterings WHERE name = ?", [name])
+    if set_id is None:
+        raise store.ProjectError(f"no clustering named {name!r} in this project")
+    return int(set_id)
+
+
 def load_clustering(con: duckdb.DuckDBPyConnection, name: str) -> list[Cluster]:
     clustering_id = store.scalar(con, "SELECT id FROM clusterings WHERE name = ?", [name])
     if clustering_id is None:

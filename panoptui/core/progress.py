@@ -25,6 +25,14 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
+def eta_text(event: Progress) -> str:
+    """The time left as H:MM:SS or M:SS ("--:--" while unknown)."""
+    if event.eta is None:
+        return "--:--"
+    hours, rest = divmod(int(event.eta), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
 def no_progress(event: Progress) -> None:
     """The callback for callers that don't watch."""
 

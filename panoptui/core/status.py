@@ -42,10 +42,14 @@ def project_status(con: duckdb.DuckDBPyConnection, project: str | Path) -> dict[
     }
 
 
-def import_errors(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
+def import_errors(
+    con: duckdb.DuckDBPyConnection, limit: int | None = None
+) -> list[dict[str, object]]:
+    """The files that could not be imported, by path (the first ``limit`` of them)."""
     return [
         {"path": path, "reason": reason, "failed_at": at.isoformat(sep=" ", timespec="seconds")}
         for path, reason, at in con.execute(
-            "SELECT path, reason, failed_at FROM import_errors ORDER BY path"
+            "SELECT path, reason, failed_at FROM import_errors ORDER BY path LIMIT ?",
+            [limit if limit is not None else 2**62],
         ).fetchall()
     ]

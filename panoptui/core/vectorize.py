@@ -186,12 +186,17 @@ def create_set(
 DEFAULT_SET_KEY = "default_vector_set"
 
 
-def default_set(con: duckdb.DuckDBPyConnection, requested: int | None = None) -> VectorSet:
+def default_set(
+    con: duckdb.DuckDBPyConnection,
+    requested: int | None = None,
+    sets: list[VectorSet] | None = None,
+) -> VectorSet:
     """The set a query uses: the one asked for, else the project's default (``vectors default``),
-    else the newest complete set, else the newest."""
+    else the newest complete set, else the newest. ``sets``: list_sets' answer, when the caller
+    has it already."""
     if requested is not None:
         return get_set(con, requested)
-    sets = list_sets(con)
+    sets = list_sets(con) if sets is None else sets
     if not sets:
         raise store.ProjectError(
             "this project has no vector sets yet; create one: panoptui vectors create PROJECT"

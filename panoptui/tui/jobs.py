@@ -12,7 +12,7 @@ from typing import Any
 
 from textual.message import Message
 
-from panoptui.core.progress import Progress
+from panoptui.core.progress import Progress, eta_text
 
 # Progress messages reach the event loop at most this often (about ten a second).
 PROGRESS_INTERVAL = 0.1
@@ -43,10 +43,9 @@ class Job:
             return f"{self.label}: {self.state}" + (f" ({self.message})" if self.message else "")
         if p is None or not p.total:
             return f"{self.label}: {p.stage if p else 'starting'}…"
-        eta = f"{int(p.eta // 60)}:{int(p.eta % 60):02d}" if p.eta is not None else "--:--"
         return (
             f"{self.label}: {p.done}/{p.total} {p.done / p.total:4.0%}  {p.rate:.1f}/s  "
-            f"ETA {eta}  errors {p.errors}"
+            f"ETA {eta_text(p)}  errors {p.errors}"
         )
 
 

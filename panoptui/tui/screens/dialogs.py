@@ -153,15 +153,13 @@ class FormDialog(ModalScreen[dict[str, Any] | None]):
 def vector_set_field(con: Any, need_text: bool = False) -> Field | None:
     """The form field that asks which vector set to use, on the project's default; None when the
     project has no set (or none that embeds text, with ``need_text``)."""
-    from panoptui.core import store, vectorize
+    from panoptui.core import vectorize
 
-    sets = [s for s in vectorize.list_sets(con) if s.embeds_text or not need_text]
+    every = vectorize.list_sets(con)
+    sets = [s for s in every if s.embeds_text or not need_text]
     if not sets:
         return None
-    try:
-        default = vectorize.default_set(con).id
-    except store.ProjectError:
-        default = sets[-1].id
+    default = vectorize.default_set(con, sets=every).id
     if default not in {s.id for s in sets}:
         default = sets[-1].id
     options = [
@@ -173,3 +171,16 @@ def vector_set_field(con: Any, need_text: bool = False) -> Field | None:
         for s in sets
     ]
     return Field("set_id", "Vector set", "select", default, options)
+
+
+def export_dialog(con: Any) -> FormDialog:
+    """Asks where to export (CSV or Parquet), and whether with a vector set's vectors."""
+    from panoptui.core import vectorize
+
+    sets = [(f"{s.id}: {s.model}", s.id) for s in vectorize.list_sets(con)]
+    fields = [
+        Field("file", "File (.csv or .parquet)", placeholder="/tmp/panoptui-export.csv"),
+        Field("set_id", "With vectors of (Parquet only)", "select", None, sets, optional=True),
+        Field("force", "Overwrite an existing file", "check", False),
+    ]
+    return FormDialog("Export images, paths, tags and clusters", fields, "Export")

@@ -92,11 +92,7 @@ class ClustersScreen(Screen[None]):
         if chosen is None or chosen.size < 3:
             self.notify("pick a cluster of 3 images or more", severity="warning")
             return
-        set_id = int(
-            self.app.db.execute(  # type: ignore[attr-defined]
-                "SELECT set_id FROM clusterings WHERE name = ?", [self.clustering]
-            ).fetchall()[0][0]
-        )
+        set_id = cluster.clustering_set(self.app.db, self.clustering)  # type: ignore[attr-defined]
         fields = [
             Field("k", "Clusters (blank: choose automatically)", "int", None, minimum=2,
                   optional=True),
@@ -262,7 +258,7 @@ class Scatter(Widget, can_focus=True):
             np.add.at(count, (cells[:, 1], cells[:, 0]), 1)
             label[cells[:, 1], cells[:, 0]] = labels
             self._counted = ((w, h), count, label)
-            self._rows: dict[int, Strip] = {}
+            self._rows = {}
         return self._counted[1], self._counted[2]
 
     def _row(self, y: int, cursor_x: int | None) -> Strip:

@@ -86,11 +86,9 @@ class ProjectScreen(Screen[None]):
         self.query_one("#project-summary", Static).update("\n".join(lines))
         table = self.query_one("#errors", DataTable)
         table.clear()
-        rows = con.execute(
-            "SELECT path, reason FROM import_errors ORDER BY path LIMIT ?", [ERRORS_SHOWN]
-        ).fetchall()
-        for path, reason in rows:
-            table.add_row(path, reason)
+        rows = status.import_errors(con, ERRORS_SHOWN)
+        for row in rows:
+            table.add_row(row["path"], row["reason"])
         more = int(s["errors"]) - len(rows)  # type: ignore[call-overload]
         title = f"[b]Import errors[/b] ({s['errors']})"
         if more > 0:

@@ -29,7 +29,7 @@ from panoptui.core import (
     vectorize,
 )
 from panoptui.tui.jobs import Job
-from panoptui.tui.screens.dialogs import Field, FormDialog, vector_set_field
+from panoptui.tui.screens.dialogs import Field, FormDialog, export_dialog, vector_set_field
 from panoptui.tui.sources import AllImages, Item, RankedImages, Source
 from panoptui.tui.widgets.grid import PICTURE_SIZE, Cell, DetailPane, ResultList, ThumbGrid
 from panoptui.tui.widgets.navbar import NavBar
@@ -178,13 +178,8 @@ class ResultsScreen(Screen[None]):
         self.view.offset, self.total, self.items = offset, total, items
         self.pictures, self.jpegs = pictures, jpegs
         self.view.cursor = min(self.view.cursor, max(0, len(items) - 1))
-        selected = self.app.selection  # type: ignore[attr-defined]
-        if self.list_mode:
-            self.query_one(ResultList).show_page(items, offset, self.view.cursor, selected)
-        else:
-            self.query_one(ThumbGrid).show_page(items, pictures, self.view.cursor, selected)
+        self._redraw()
         self._show_details()
-        self._show_status()
         self.page_shown_at = time.monotonic()
 
     def _show_status(self) -> None:
@@ -258,8 +253,7 @@ class ResultsScreen(Screen[None]):
         if self.list_mode:
             self.query_one(ResultList).move_cursor(row=self.view.cursor)
         else:
-            grid = self.query_one(ThumbGrid)
-            grid.move_cursor(old, self.view.cursor, self.items, self.app.selection)  # type: ignore[attr-defined]
+            self.query_one(ThumbGrid).move_cursor(old, self.view.cursor)
         self._show_details()
 
     def on_cell_clicked(self, event: Cell.Clicked) -> None:
@@ -316,6 +310,7 @@ class ResultsScreen(Screen[None]):
         self._redraw()
 
     def _redraw(self) -> None:
+        """Draw the page held (its images, the cursor, the selection) and the status line."""
         selected = self.app.selection  # type: ignore[attr-defined]
         if self.list_mode:
             self.query_one(ResultList).show_page(
@@ -634,13 +629,3 @@ def latest_cluster_labels(cur: duckdb.DuckDBPyConnection, set_id: int, ids: Any)
         for c in cluster.load_clustering(cur, row[0][0]):
             labels[np.isin(ids, c.ids)] = c.label
     return labels
-
-
-def export_dialog(con: duckdb.DuckDBPyConnection) -> FormDialog:
-    sets = [(f"{s.id}: {s.model}", s.id) for s in vectorize.list_sets(con)]
-    fields = [
-        Field("file", "File (.csv or .parquet)", placeholder="/tmp/panoptui-export.csv"),
-        Field("set_id", "With vectors of (Parquet only)", "select", None, sets, optional=True),
-        Field("force", "Overwrite an existing file", "check", False),
-    ]
-    return FormDialog("Export images, paths, tags and clusters", fields, "Export")

@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from panoptui.core import browse, tags
-from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
+from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog, export_dialog
 from panoptui.tui.sources import AllImages
 from panoptui.tui.widgets.navbar import NavBar
 
@@ -88,6 +88,4 @@ class TagsScreen(Screen[None]):
         self.app.push_screen(ConfirmDialog(f"Delete tag {name}? (images stay)"), answered)
 
     def action_export(self) -> None:
-        from panoptui.tui.screens.results import export_dialog
-
         self.app.push_screen(export_dialog(self.app.db), self.app.run_export)  # type: ignore[attr-defined]

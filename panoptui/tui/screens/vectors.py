@@ -102,7 +102,7 @@ class VectorsScreen(Screen[None]):
         row = table.cursor_row
         table.clear()
         self.sets = vectorize.list_sets(con)
-        default = vectorize.default_set(con).id if self.sets else None
+        default = vectorize.default_set(con, sets=self.sets).id if self.sets else None
         for s in self.sets:
             table.add_row(
                 str(s.id),

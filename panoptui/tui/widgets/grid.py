@@ -135,7 +135,7 @@ class ThumbGrid(Widget, can_focus=True):
             picture = pictures.get(item.image_id) if item else None
             cell.show(item, picture, cell.index == cursor, bool(item and item.image_id in selected))
 
-    def move_cursor(self, old: int, new: int, items: list[Item], selected: set[int]) -> None:
+    def move_cursor(self, old: int, new: int) -> None:
         for cell in self.query(Cell):
             if cell.index in (old, new):
                 cell.set_class(cell.index == new, "cursor")

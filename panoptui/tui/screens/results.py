@@ -344,7 +344,7 @@ class ResultsScreen(Screen[None]):
         def answered(values: dict[str, Any] | None) -> None:
             if values:
                 added = tags.tag_images(self.app.db, values["tag"], ids)  # type: ignore[attr-defined]
-                self.notify(f"tagged {added} images {values['tag']!r}")
+                self.notify(f"tagged {added} image{'' if added == 1 else 's'} {values['tag']!r}")
                 self._show_details()
 
         self.app.push_screen(FormDialog(f"Tag {len(ids)} images", fields, "Tag"), answered)

@@ -367,7 +367,6 @@ def _run_app(
     """Open the terminal app. textual-image probes the terminal when imported, which must happen
     before Textual takes the terminal over: hence the order here."""
     import gc
-    from multiprocessing import resource_tracker
 
     con = None
     if folder is None:
@@ -376,10 +375,6 @@ def _run_app(
     from panoptui.tui.images import prepare
 
     drawing = prepare(protocol or "auto")
-    # Textual replaces sys.stderr by an object without a file descriptor, and multiprocessing
-    # cannot start its resource tracker from inside the app (import and decoding workers would
-    # fail with "bad value(s) in fds_to_keep"): start it now, while stderr is real.
-    resource_tracker.ensure_running()
     from panoptui.tui.app import PanoptuiApp
 
     app = PanoptuiApp(project, drawing=drawing, start=start, con=con, folder=folder)

@@ -225,10 +225,12 @@ def test_project_screen_errors_add_folder_and_rescan(project, tmp_path):
             await settle(pilot)
             text = screen_text(app)
             assert "37 images" in text and "Import errors (2)" in text
-            assert "broken.jpg" in text and "empty.png" in text
             table = app.screen.query_one("#errors")
-            reasons = [table.get_row_at(r)[1] for r in range(table.row_count)]
+            rows = [table.get_row_at(r) for r in range(table.row_count)]
+            assert [Path(path).name for _, path in rows] == ["broken.jpg", "empty.png"]
+            reasons = [reason for reason, _ in rows]
             assert all(reasons) and len(reasons) == 2
+            assert all(reason in text for reason in reasons)  # in view at 80 columns
             # A file removed, then a rescan: it is counted missing.
             (extra / "new.png").unlink()
             await pilot.press("r")

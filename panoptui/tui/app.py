@@ -9,6 +9,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterable
+from multiprocessing import resource_tracker
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,10 @@ class PanoptuiApp(App[None]):
         folder: str | None = None,
     ) -> None:
         super().__init__()
+        # Textual replaces sys.stderr by an object without a file descriptor, and multiprocessing
+        # cannot start its resource tracker from inside the app (import and decoding workers
+        # would fail with "bad value(s) in fds_to_keep"): start it now, while stderr is real.
+        resource_tracker.ensure_running()
         self.project = Path(project).expanduser().absolute()
         # ``folder``: a folder of images that is no project yet; the app offers to make one.
         self.folder = folder

@@ -61,7 +61,8 @@ class ProjectScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#errors", DataTable).add_columns("file", "reason")
+        # The reason first: it stays in view at 80 columns, where long paths would push it off.
+        self.query_one("#errors", DataTable).add_columns("reason", "file")
         self.query_one("#job-bar").display = False
 
     def on_screen_resume(self) -> None:
@@ -88,7 +89,7 @@ class ProjectScreen(Screen[None]):
         table.clear()
         rows = status.import_errors(con, ERRORS_SHOWN)
         for row in rows:
-            table.add_row(row["path"], row["reason"])
+            table.add_row(row["reason"], row["path"])
         more = int(s["errors"]) - len(rows)  # type: ignore[call-overload]
         title = f"[b]Import errors[/b] ({s['errors']})"
         if more > 0:

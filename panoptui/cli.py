@@ -2,32 +2,56 @@
 headless command.
 
 Every problem a user can cause ends as one line on stderr and a non-zero exit code:
-1 for a bad project, folder or value, 2 for a wrong argument or a project held by another process.
+1 for a bad project, folder or value (a full disk too), 2 for a wrong argument or a project held
+by another process, 130 for Ctrl-C ("panoptui: interrupted", at any moment, however often).
+
+Text from files and users is printed through ``text.shown`` (terminal escapes in a file name are
+shown, never run); --json output keeps the exact text. Suggested commands are shell-quoted.
+
+This module imports only the standard library at load time: DuckDB, Arrow and numpy take a few
+tenths of a second to import, and a Ctrl-C then must already meet main's handling (_load_core).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
 import json
 import os
+import re
+import shlex
+import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from panoptui import __version__
-from panoptui.core import settings, store
-from panoptui.core.decode import DEFAULT_MAX_PIXELS
-from panoptui.core.duplicates import DEFAULT_THRESHOLD
-from panoptui.core.models import DEFAULT_MODEL
-from panoptui.core.models.base import ModelError
-from panoptui.core.progress import Progress, eta_text
-from panoptui.core.vectorize import DEFAULT_BATCH_SIZE
+from panoptui.core.text import shown
+
+if TYPE_CHECKING:
+    from panoptui.core import settings, store
+    from panoptui.core.progress import Progress
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2  # argparse's code for a wrong argument; also a project locked by another process
+EXIT_INTERRUPTED = 130
+
+
+def _load_core() -> None:
+    """Import the modules every command uses (DuckDB, Arrow: slow) into this module's globals;
+    main calls it once Ctrl-C is handled."""
+    global settings, store
+    from panoptui.core import settings, store
+
+
+def command_line(*words: object) -> str:
+    """A command to suggest, as a user can paste it: each word shell-quoted, then shown."""
+    return shown(" ".join(shlex.quote(str(w)) for w in ("panoptui", *words)))
 
 
 UNITS = {"embedding": "images"}
@@ -52,6 +76,8 @@ class ProgressPrinter:
             return
         self.last = now
         if event.total:
+            from panoptui.core.progress import eta_text
+
             fraction = event.done / event.total
             eta = eta_text(event)
             text = (
@@ -113,7 +139,21 @@ MODEL_HELP = (
 )
 
 
+def _batch_size(text: str) -> int:
+    from panoptui.core.vectorize import MAX_BATCH_SIZE
+
+    value = _positive_int(text)
+    if value > MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_BATCH_SIZE}, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from panoptui.core.decode import DEFAULT_MAX_PIXELS
+    from panoptui.core.duplicates import DEFAULT_THRESHOLD
+    from panoptui.core.models import DEFAULT_MODEL
+    from panoptui.core.vectorize import DEFAULT_BATCH_SIZE
+
     parser = argparse.ArgumentParser(
         prog="panoptui",
         description="Explore large image corpora with deep-learning embeddings, from a terminal.",
@@ -140,11 +180,31 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument(
         "--workers", type=_positive_int, default=None, help="worker processes (default: all cores)"
     )
+    imp.add_argument(
+        "--follow-links",
+        action="store_true",
+        help="follow symbolic links that lead out of the imported folders (default: only links "
+        "that stay inside them)",
+    )
     imp.add_argument("--json", action="store_true", help="print the summary as JSON")
 
     status = commands.add_parser("status", help="print what a project holds")
     status.add_argument("project", metavar="PROJECT")
     status.add_argument("--json", action="store_true", help="print one JSON object")
+
+    folders = commands.add_parser(
+        "folders",
+        help="list a project's folders; remove one, or record that one moved",
+        description="List the folders of PROJECT. --remove forgets a folder and its files; "
+        "--move records that a folder now lives elsewhere, keeping its images, tags and vectors.",
+    )
+    folders.add_argument("project", metavar="PROJECT")
+    change = folders.add_mutually_exclusive_group()
+    change.add_argument("--remove", metavar="PATH", help="forget this folder and its files")
+    change.add_argument(
+        "--move", nargs=2, metavar=("OLD", "NEW"), help="the folder OLD is now at NEW"
+    )
+    folders.add_argument("--json", action="store_true", help="print a JSON list")
 
     errors = commands.add_parser("errors", help="list the files that could not be imported")
     errors.add_argument("project", metavar="PROJECT")
@@ -185,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument(
             "--batch-size",
-            type=_positive_int,
+            type=_batch_size,
             default=None,
             help=f"images per batch (default: the project's setting, else {DEFAULT_BATCH_SIZE}; "
             "resume: the set's own)",
@@ -267,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     map_.add_argument("--vectors", type=_positive_int, metavar="ID", help="vector set")
     map_.add_argument("--method", choices=("pca", "tsne"), default="pca")
     map_.add_argument("--png", metavar="FILE", help="draw the map to a PNG file")
+    map_.add_argument("--force", action="store_true", help="overwrite the PNG file if it exists")
     colour = map_.add_mutually_exclusive_group()
     colour.add_argument("--by-clustering", metavar="NAME", help="colour dots by cluster")
     colour.add_argument("--by-tag", metavar="TAG", help="colour by the tags under TAG")
@@ -280,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--vectors", type=_positive_int, metavar="ID", help="add a vector set's vectors (Parquet)"
     )
     export.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    export.add_argument(
+        "--csv-raw",
+        action="store_true",
+        help="write CSV cells exactly; by default a cell starting with = + - @ (a formula to a "
+        "spreadsheet) gets a leading single quote",
+    )
     tag = commands.add_parser("tag", help="tag images (or untag them with --remove)")
     tag.add_argument("project", metavar="PROJECT")
     tag.add_argument("name", metavar="NAME")
@@ -369,15 +436,18 @@ def _run_app(
     import gc
 
     con = None
+    read_only = False
     if folder is None:
-        con = store.open_project(project)
+        con, read_only = store.open_project_as_permitted(project)
         protocol = protocol or settings.load(con)["image_protocol"]
     from panoptui.tui.images import prepare
 
     drawing = prepare(protocol or "auto")
     from panoptui.tui.app import PanoptuiApp
 
-    app = PanoptuiApp(project, drawing=drawing, start=start, con=con, folder=folder)
+    app = PanoptuiApp(
+        project, drawing=drawing, start=start, con=con, folder=folder, read_only=read_only
+    )
     app.run()
     # Everything the app held, database connections included, is freed before the interpreter
     # exits (else DuckDB's bindings report them as leaked).
@@ -388,11 +458,40 @@ def _run_app(
 def default_project_for(folder: Path) -> Path:
     """Where a project for a folder of images goes: hidden inside it (the import skips hidden
     folders, and the project moves with the images), or in the user's data folder when the
-    folder is read-only."""
+    folder is read-only, named after the folder and a hash of its full path (two read-only
+    folders named alike get two projects)."""
     if os.access(folder, os.W_OK):
         return folder / ".panoptui"
-    data = Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser()
-    return data / "panoptui" / "projects" / folder.name
+    folder = folder.expanduser().absolute()
+    projects = Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser()
+    projects = projects / "panoptui" / "projects"
+    legacy = projects / folder.name
+    if _holds_folder(legacy, folder):  # made by an earlier version, named by the folder only
+        return legacy
+    key = hashlib.sha256(os.fsencode(folder)).hexdigest()[:12]
+    # Letters, digits, . _ - only: a project path must be valid UTF-8, and DuckDB takes a
+    # backslash for a separator. The hash keeps names that this folds together apart.
+    name = re.sub(r"[^\w.-]+", "_", folder.name).strip("._") or "folder"
+    return projects / f"{name}-{key}"
+
+
+def _holds_folder(project: Path, folder: Path) -> bool:
+    """Whether ``project`` exists and imported ``folder`` (False when it cannot be read)."""
+    import duckdb
+
+    if not store.is_project(project):
+        return False
+    try:
+        con = store.open_project(project, read_only=True)
+    except store.ProjectError:
+        return False
+    try:
+        found = store.scalar(con, "SELECT count(*) FROM folders WHERE path = ?", [str(folder)])
+    except duckdb.Error:
+        found = 0
+    finally:
+        con.close()
+    return bool(found)
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -413,7 +512,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """A newcomer's first minute: a synthetic corpus, imported, with pixels vectors, opened."""
     from panoptui.core.demo import build_demo
 
-    print(f"preparing the demo in {args.folder} ...", file=sys.stderr)
+    print(f"preparing the demo in {shown(args.folder)} ...", file=sys.stderr)
     printer = ProgressPrinter()
     project = build_demo(args.folder, progress=printer)
     printer.close()
@@ -430,7 +529,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         if not folders and not store.scalar(con, "SELECT count(*) FROM folders"):
             raise store.ProjectError(
                 f"project {args.project} has no folders yet; give one: "
-                f"panoptui import {args.project} FOLDER"
+                f"{command_line('import', args.project)} FOLDER"
             )
         printer = ProgressPrinter(quiet=args.json)
         cancel = threading.Event()
@@ -443,15 +542,15 @@ def cmd_import(args: argparse.Namespace) -> int:
                 workers=args.workers,
                 progress=printer,
                 cancel=cancel,
+                follow_links=args.follow_links,
             )
         except KeyboardInterrupt:
             printer.close()
-            print(
+            say_interrupted(
                 "panoptui: import interrupted; what was read is saved. "
-                "Run the same command again to finish it.",
-                file=sys.stderr,
+                "Run the same command again to finish it."
             )
-            return 130
+            return EXIT_INTERRUPTED
         printer.close()
     finally:
         con.close()
@@ -459,17 +558,47 @@ def cmd_import(args: argparse.Namespace) -> int:
         print(json.dumps(summary.as_dict()))
         return 0
     for folder in summary.folders_not_found:
-        print(f"warning: folder {folder} not found; its files are marked missing", file=sys.stderr)
+        print(
+            f"warning: folder {shown(folder)} not found; its files are marked missing",
+            file=sys.stderr,
+        )
     for problem in summary.folders_unreadable:
-        print(f"warning: cannot read folder {problem}; it was not scanned", file=sys.stderr)
+        print(f"warning: cannot read folder {shown(problem)}; it was not scanned", file=sys.stderr)
     print(
         f"imported in {summary.seconds:.1f}s: {summary.new} new, {summary.changed} changed, "
         f"{summary.restored} back, {summary.unchanged} unchanged, {summary.missing} missing, "
         f"{summary.failed} failed"
     )
+    for line in _skipped_lines(summary):
+        print(line)
     if summary.failed:
-        print(f"see why with: panoptui errors {args.project}")
+        print(f"see why with: {command_line('errors', args.project)}")
     return 0
+
+
+def _skipped_lines(summary: Any) -> list[str]:
+    """What the import left alone: files it does not read, by extension, and links it did not
+    follow."""
+    lines = []
+    skipped = dict(summary.skipped)  # by extension; scan.NO_EXTENSION for none
+    if skipped:
+        total = sum(skipped.values())
+        counts = ", ".join(
+            f"{n} {shown(ext)}"
+            for ext, n in sorted(skipped.items(), key=lambda item: (-item[1], item[0]))
+        )
+        lines.append(f"skipped {total} {_plural(total, 'file')} panoptui does not read: {counts}")
+    if summary.links_not_followed:
+        n = summary.links_not_followed
+        lines.append(
+            f"did not follow {n} {_plural(n, 'link')} leading out of the imported folders "
+            "(--follow-links follows them)"
+        )
+    return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return word if n == 1 else word + "s"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -487,7 +616,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         status["vector_sets"] = [v.as_dict() for v in sets]
         print(json.dumps(status))
         return 0
-    print(f"project  {status['project']}")
+    print(f"project  {shown(status['project'])}")
     print(f"images   {status['images']}  ({status['files']} files on disk)")
     print(f"missing  {status['missing']} files")
     if status["stale"]:
@@ -498,7 +627,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"folders  {len(status['folders'])}")  # type: ignore[arg-type]
     for folder in status["folder_details"]:  # type: ignore[attr-defined]
         last = folder["last_import"] or "never completed"
-        print(f"  {folder['path']}  {folder['files']} files, last import {last}")
+        print(f"  {shown(folder['path'])}  {folder['files']} files, last import {last}")
     print(f"vectors  {len(sets)} sets")
     if sets:
         _print_sets(sets)
@@ -519,7 +648,7 @@ def cmd_errors(args: argparse.Namespace) -> int:
     if not rows:
         print("no import errors")
     for row in rows:
-        print(f"{row['path']}\n    {row['reason']}")
+        print(f"{shown(row['path'])}\n    {shown(row['reason'])}")
     return 0
 
 
@@ -531,7 +660,8 @@ def _print_sets(sets: list) -> None:
     for v in sets:
         done = f"{v.count}/{v.total}"
         grey = "yes" if v.greyscale else "no"
-        print(f"{v.id:>3}  {v.model:<24} {grey:<5} {v.dim:>5} {done:>15} {v.errors:>6}  {v.status}")
+        model = shown(v.model)
+        print(f"{v.id:>3}  {model:<24} {grey:<5} {v.dim:>5} {done:>15} {v.errors:>6}  {v.status}")
 
 
 def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
@@ -551,7 +681,8 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
         prefs = settings.load(con)
         if not quiet:
             print(
-                f"loading model {model} ...", file=sys.stderr if not sys.stdout.isatty() else None
+                f"loading model {shown(model)} ...",
+                file=sys.stderr if not sys.stdout.isatty() else None,
             )
         embedder = load_embedder(model, weights, args.device or prefs["device"])
         if resume_id is None:
@@ -571,12 +702,11 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
             )
         except KeyboardInterrupt:
             printer.close()
-            print(
-                f"panoptui: interrupted; the vectors computed so far are saved. "
-                f"Finish with: panoptui vectors resume {args.project} {set_id}",
-                file=sys.stderr,
+            say_interrupted(
+                "panoptui: interrupted; the vectors computed so far are saved. "
+                f"Finish with: {command_line('vectors', 'resume', args.project, set_id)}"
             )
-            return 130
+            return EXIT_INTERRUPTED
         printer.close()
         result = vectorize.get_set(con, set_id)
     finally:
@@ -586,13 +716,13 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
         return 0
     rate = summary.done / summary.seconds if summary.seconds else 0.0
     print(
-        f"vector set {set_id} ({result.model}{', greyscale' if result.greyscale else ''}, "
+        f"vector set {set_id} ({shown(result.model)}{', greyscale' if result.greyscale else ''}, "
         f"{result.dim}-d on {embedder.device}): {summary.done} images embedded in "
         f"{summary.seconds:.1f}s ({rate:.1f} images/s), {summary.errors} errors; "
         f"{result.count}/{result.total} done, {result.status}"
     )
     if result.errors:
-        print(f"see why with: panoptui vectors errors {args.project} {set_id}")
+        print(f"see why with: {command_line('vectors', 'errors', args.project, set_id)}")
     return 0
 
 
@@ -619,7 +749,7 @@ def cmd_vectors(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(rows))
             for row in [] if args.json else rows:
-                print(f"{row['path']}\n    {row['reason']}")
+                print(f"{shown(row['path'])}\n    {shown(row['reason'])}")
             if not rows and not args.json:
                 print(f"no errors in vector set {args.set_id}")
             return 0
@@ -640,7 +770,7 @@ def _print_hits(hits: list, as_json: bool) -> None:
     if not hits:
         print("no images found")
     for rank, hit in enumerate(hits, 1):
-        print(f"{rank:>3}  {hit.score:6.3f}  {hit.image_id:>7}  {hit.path}")
+        print(f"{rank:>3}  {hit.score:6.3f}  {hit.image_id:>7}  {shown(hit.path)}")
 
 
 def cmd_query(args: argparse.Namespace) -> int:
@@ -717,14 +847,22 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         )
     finally:
         con.close()
+    if args.k and len(clusters) < args.k:
+        # k-means finds no more clusters than there are distinct vectors.
+        print(
+            f"panoptui: found only {len(clusters)} distinct {_plural(len(clusters), 'cluster')} "
+            f"where {args.k} were asked: the images' vectors are identical or too alike",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps([{"clustering": name, **c.as_dict()} for c in clusters]))
         return 0
-    print(f"clustering {name!r}: {len(clusters)} clusters of vector set {vector_set.id}")
+    print(f"clustering {shown(repr(name))}: {len(clusters)} clusters of vector set {vector_set.id}")
     print(f"{'label':>5} {'size':>7} {'score':>6}  first images")
     for c in clusters:
         print(f"{c.label:>5} {c.size:>7} {c.score:6.3f}  {', '.join(map(str, c.ids[:8]))}")
-    print(f"save as tags with: panoptui tag {args.project} {name} --from-clustering {name}")
+    save = command_line("tag", args.project, name, "--from-clustering", name)
+    print(f"save as tags with: {save}")
     return 0
 
 
@@ -752,7 +890,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(exact)} images with identical copies at several paths")
     for group in exact:
-        print(f"  image {group[0]['id']}: " + ", ".join(m["path"] for m in group))
+        print(f"  image {group[0]['id']}: " + ", ".join(shown(m["path"]) for m in group))
     print(
         f"{len(near)} groups of near-duplicates (vector set {vector_set.id}, "
         f"cosine >= {args.threshold})"
@@ -760,7 +898,7 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     for n, group in enumerate(near, 1):
         print(f"  group {n} ({len(group)} images)")
         for member in group:
-            print(f"    {member['id']:>7}  {member['path']}")
+            print(f"    {member['id']:>7}  {shown(member['path'])}")
     return 0
 
 
@@ -769,6 +907,8 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     from panoptui.core import cluster, projection, tags, vectorize
 
+    if args.png:  # checked first: a refused file costs no computing
+        projection.check_png_target(args.png, args.force)
     con = store.open_project(args.project)
     try:
         vector_set = vectorize.default_set(con, args.vectors)
@@ -778,13 +918,14 @@ def cmd_map(args: argparse.Namespace) -> int:
             for c in cluster.load_clustering(con, args.by_clustering):
                 groups[np.isin(ids, c.ids)] = c.label
         elif args.by_tag:
-            children = [t["name"] for t in tags.list_tags(con) if t["parent"] == args.by_tag]
-            for n, name in enumerate(children or [args.by_tag]):
+            parent = tags.clean_name(args.by_tag)
+            children = [str(t["name"]) for t in tags.list_tags(con) if t["parent"] == parent]
+            for n, name in enumerate(children or [parent]):
                 groups[np.isin(ids, tags.tag_members(con, name))] = n
     finally:
         con.close()
     if args.png:
-        projection.draw_png(args.png, points, groups)
+        projection.draw_png(args.png, points, groups, force=args.force)
     if args.json:
         print(
             json.dumps(
@@ -797,7 +938,7 @@ def cmd_map(args: argparse.Namespace) -> int:
         return 0
     print(f"mapped {len(ids)} images of vector set {vector_set.id} with {args.method}")
     if args.png:
-        print(f"drew {args.png}")
+        print(f"drew {shown(args.png)}")
     return 0
 
 
@@ -806,33 +947,36 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     con = store.open_project(args.project, read_only=True)
     try:
-        rows = export(con, args.file, args.vectors, args.force)
+        rows = export(con, args.file, args.vectors, args.force, csv_raw=args.csv_raw)
     finally:
         con.close()
-    print(f"wrote {rows} rows to {args.file}")
+    print(f"wrote {rows} rows to {shown(args.file)}")
     return 0
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
     from panoptui.core import cluster, tags
 
+    name = tags.clean_name(args.name)  # before any work: a blank name is refused
     con = store.open_project(args.project)
     try:
         if args.from_clustering:
-            made = cluster.tags_from_clustering(con, args.from_clustering, args.name)
-            print(f"made {len(made)} tags under {args.name!r}")
+            made = cluster.tags_from_clustering(con, args.from_clustering, name)
+            print(f"made {len(made)} tags under {shown(repr(name))}")
         elif args.from_duplicates:
             from panoptui.core.duplicates import tag_groups
 
             groups = _near_duplicates(con, args.vectors, args.threshold)
-            tag_groups(con, args.name, groups)
-            print(f"made {len(groups)} tags under {args.name!r}, one per near-duplicate group")
+            tag_groups(con, name, groups)
+            print(
+                f"made {len(groups)} tags under {shown(repr(name))}, one per near-duplicate group"
+            )
         elif args.remove:
-            tags.untag_images(con, args.name, args.ids)
-            print(f"untagged {len(args.ids)} images from {args.name!r}")
+            tags.untag_images(con, name, args.ids)
+            print(f"untagged {len(args.ids)} images from {shown(repr(name))}")
         else:
-            added = tags.tag_images(con, args.name, args.ids)
-            print(f"tagged {added} more images {args.name!r}")
+            added = tags.tag_images(con, name, args.ids)
+            print(f"tagged {added} more images {shown(repr(name))}")
     finally:
         con.close()
     return 0
@@ -858,7 +1002,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
         print("no tags yet; tag images with: panoptui tag PROJECT NAME --ids 1,2,3")
     for row in rows:
         indent = "  " if row["parent"] else ""
-        print(f"{indent}{row['name']}  ({row['images']} images)")
+        print(f"{indent}{shown(row['name'])}  ({row['images']} images)")
     return 0
 
 
@@ -869,7 +1013,45 @@ def cmd_samples(args: argparse.Namespace) -> int:
         paths = write_samples(args.folder, args.per_family)
     except OSError as exc:
         raise store.ProjectError(f"cannot write samples to {args.folder}: {exc.strerror}") from None
-    print(f"wrote {len(paths)} images to {args.folder}")
+    print(f"wrote {len(paths)} images to {shown(args.folder)}")
+    return 0
+
+
+def cmd_folders(args: argparse.Namespace) -> int:
+    from panoptui.core import folders
+
+    changing = bool(args.remove or args.move)
+    con = store.open_project(args.project, read_only=not changing)
+    try:
+        # Paths as typed: folders.py finds the folder a user means (it may be gone from disk).
+        if args.remove:
+            removed = folders.remove_folder(con, args.remove)
+            print(f"removed folder {shown(args.remove)} and its {removed} files from the project")
+        elif args.move:
+            moved = folders.move_folder(con, *args.move)
+            old, new = (shown(a) for a in args.move)
+            print(f"folder {old} is now {new} ({moved} files re-pointed)")
+        listed = folders.list_folders(con)
+    finally:
+        con.close()
+    if args.json:
+        print(json.dumps([f.as_dict() for f in listed]))
+        return 0
+    if changing:
+        return 0
+    if not listed:
+        print(f"no folders yet; add one with: {command_line('import', args.project)} FOLDER")
+    for folder in listed:
+        last = (
+            folder.last_import.isoformat(sep=" ", timespec="seconds")
+            if folder.last_import
+            else None
+        )
+        gone = "" if folder.exists else "  (not found: --move it or --remove it)"
+        print(
+            f"{shown(folder.path)}  {folder.files} files, last import {last or 'never completed'}"
+            + gone
+        )
     return 0
 
 
@@ -879,6 +1061,7 @@ COMMANDS = {
     "import": cmd_import,
     "status": cmd_status,
     "errors": cmd_errors,
+    "folders": cmd_folders,
     "samples": cmd_samples,
     "vectors": cmd_vectors,
     "similar": cmd_query,
@@ -898,7 +1081,80 @@ def _option_value(argv: list[str], n: int) -> bool:
     return n > 0 and argv[n - 1] == "--image-protocol"
 
 
+class _Interrupts:
+    """Ctrl-C, as main handles it: the first one raises KeyboardInterrupt, which each command
+    ends cleanly (a job keeps what it committed) and main prints as one line, exit 130. A second
+    one, while that cleanup runs, or any one once the command is over (the interpreter shutting
+    down), ends the process at once with the same line: what is committed is safe (DuckDB
+    survives a SIGKILL as well), and worker processes die with their parent (workers.py)."""
+
+    count = 0
+    said = False
+    command_over = False
+
+
+def say_interrupted(message: str = "panoptui: interrupted") -> None:
+    """Print the interruption's one line (once, whoever gets there first)."""
+    if not _Interrupts.said:
+        _Interrupts.said = True
+        print(message, file=sys.stderr, flush=True)
+    _forget_escaped_interrupt()
+
+
+def _forget_escaped_interrupt() -> None:
+    """CPython notes a KeyboardInterrupt that escapes code it runs through PyRun_* (extension
+    modules run some while they are imported) and, at exit, kills itself with SIGINT, even
+    once the interrupt was handled: the exit status then says "killed by SIGINT", not 130.
+    Each PyRun_* call starts by clearing that note, so an empty one does."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.pythonapi.PyRun_SimpleString(b"")
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    _Interrupts.count += 1
+    if _Interrupts.count == 1 and not _Interrupts.command_over:
+        raise KeyboardInterrupt
+    try:
+        sys.stdout.flush()
+        say_interrupted()
+    except Exception:  # a closed pipe: nothing more to say
+        pass
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _quiet_warnings() -> None:
+    """Library warnings (sklearn, numpy, Pillow) are for developers: a user sees results and
+    one-line errors. -W or PYTHONWARNINGS bring them back. Worker processes inherit the choice
+    through the environment."""
+    if sys.warnoptions:
+        return
+    warnings.simplefilter("ignore")
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _Interrupts.count, _Interrupts.said, _Interrupts.command_over = 0, False, False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # during the imports, or a command's own cleanup
+        say_interrupted()
+        return EXIT_INTERRUPTED
+    finally:
+        _Interrupts.command_over = True
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    _quiet_warnings()
+    _load_core()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # `panoptui PATH`: a first word that is not a command but a path (one that exists, or one
@@ -914,21 +1170,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except store.ProjectLocked as exc:
-        print(f"panoptui: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (store.ProjectError, ModelError) as exc:
-        print(f"panoptui: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    except KeyboardInterrupt:  # outside a job (loading a model, opening a project)
+        say_interrupted()
+        return EXIT_INTERRUPTED
     except BrokenPipeError:  # `panoptui errors P | head`
         return 0
-    except KeyboardInterrupt:  # outside a job (loading a model, opening a project)
-        print("panoptui: interrupted", file=sys.stderr)
-        return 130
-    except RuntimeError as exc:
-        # Ctrl-C during a DuckDB query: DuckDB stops the query and raises this instead of
-        # KeyboardInterrupt.
-        if str(exc) != "Query interrupted":
+    except Exception as exc:
+        code = _reported(exc)
+        if code is None:  # a bug: its traceback is wanted
             raise
-        print("panoptui: interrupted", file=sys.stderr)
-        return 130
+        return code
+
+
+def _reported(exc: Exception) -> int | None:
+    """Print the one line for an exception a user can cause and return the exit code; None
+    for any other exception."""
+    import duckdb
+
+    from panoptui.core.models.base import ModelError
+
+    if _follows_interrupt(exc):
+        say_interrupted()
+        return EXIT_INTERRUPTED
+    if isinstance(exc, store.ProjectLocked):
+        print(f"panoptui: {shown(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if isinstance(exc, store.ProjectError | ModelError):
+        print(f"panoptui: {shown(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    if isinstance(exc, OSError | duckdb.Error) and store.disk_full(exc):
+        # A full disk, during an import or a vector run: what was committed stays, consistent
+        # (each batch is one transaction), and the same command finishes the job later.
+        print(
+            f"panoptui: disk full: {shown(_first_line(exc))}. Free some space, then run the "
+            "same command again to finish",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
+    return None
+
+
+def _follows_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is a Ctrl-C in other clothes: DuckDB stopping a query for it (as a
+    RuntimeError or its InterruptException), or any error raised while one was being handled
+    (a rollback that fails after it, say)."""
+    import duckdb
+
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if isinstance(seen, KeyboardInterrupt | duckdb.InterruptException) or (
+            isinstance(seen, RuntimeError) and str(seen) == "Query interrupted"
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -123,9 +123,6 @@ def write_hostile_files(root: Path) -> dict[str, str]:
     cases["bomb.png"] = "decompression bomb"
     os.symlink(root / "does-not-exist.jpg", root / "broken_link.jpg")
     cases["broken_link.jpg"] = "broken symbolic link"
-    bad_name = os.fsdecode(b"caf\xe9_latin1.jpg")
-    (root / bad_name).write_bytes(jpeg_bytes(photo(64, 64, 12)))
-    cases["caf\\xe9_latin1.jpg"] = "not valid UTF-8"
     os.mkfifo(root / "pipe.png")
     cases["pipe.png"] = "not a regular file"
     random.seed(3)
@@ -136,15 +133,94 @@ def write_hostile_files(root: Path) -> dict[str, str]:
     scan_start = data.index(b"\xff\xda") + 14
     (root / "garbage_pixels.jpg").write_bytes(data[:scan_start] + random.randbytes(5000))
     cases["garbage_pixels.jpg"] = "corrupt image data"
+    (root / "corrupt_mid.png").write_bytes(damaged_in_the_middle(photo(1200, 900, 16)))
+    cases["corrupt_mid.png"] = "corrupt image data"
     return cases
 
 
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    body = kind + data
+    return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+def apng_claiming_frames(frames: int) -> bytes:
+    """A 1x1 APNG whose animation header (acTL) claims ``frames`` frames (93 bytes)."""
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+        + png_chunk(b"acTL", struct.pack(">II", frames, 0))
+        + png_chunk(b"IDAT", zlib.compress(b"\0\0"))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_with_size(data: bytes, width: int, height: int) -> bytes:
+    """A JPEG whose frame header (SOF) claims another size than its data holds."""
+    sof = next(data.index(m) for m in (b"\xff\xc0", b"\xff\xc2") if m in data)
+    return data[: sof + 5] + struct.pack(">HH", height, width) + data[sof + 9 :]
+
+
+def damaged_in_the_middle(img: Image.Image) -> bytes:
+    """A PNG whose compressed pixel data (IDAT) is overwritten with noise half-way."""
+    buffer = io.BytesIO()
+    img.save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    middle = len(data) // 2
+    data[middle : middle + 64] = random.Random(5).randbytes(64)
+    return bytes(data)
+
+
 def read_chunk_crashing_on_marked_files(
-    paths: list[str], max_pixels: int, thumb_size: int
+    paths: list[str], max_pixels: int, thumb_size: int, *budget: int
 ) -> list[dict[str, object]]:
     """A worker's chunk reader that dies like a segfaulting decoder on files named *CRASH*."""
     from panoptui.core.scan import read_image_file
 
     if any("CRASH" in p for p in paths):
         os._exit(139)
-    return [read_image_file(p, max_pixels, thumb_size) for p in paths]
+    return [read_image_file(p, max_pixels, thumb_size, *budget) for p in paths]
+
+
+def read_chunk_hanging_on_marked_files(
+    paths: list[str], max_pixels: int, thumb_size: int, *budget: int
+) -> list[dict[str, object]]:
+    """A worker's chunk reader that never returns on files named *HANG* (a decoder stuck on a
+    hostile file)."""
+    import time
+
+    from panoptui.core.scan import read_image_file
+
+    if any("HANG" in p for p in paths):
+        while True:
+            time.sleep(60)
+    return [read_image_file(p, max_pixels, thumb_size, *budget) for p in paths]
+
+
+def jpeg_with_bad_exif() -> bytes:
+    """A JPEG whose EXIF description tag claims more data than the file holds: Pillow warns
+    ("Tag data larger than file") when it reads the EXIF block."""
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    exif[0x010E] = "a description long enough to be stored out of line"
+    data = bytearray(jpeg_bytes(Image.new("RGB", (32, 32), (1, 2, 3)), exif=exif.tobytes()))
+    start = data.index(b"Exif\0\0") + 6
+    order = "<" if data[start : start + 2] == b"II" else ">"
+    entry = data.index(struct.pack(f"{order}H", 0x010E), start)
+    data[entry + 4 : entry + 8] = struct.pack(f"{order}I", 100_000)
+    return bytes(data)
+
+
+def png_of_zeros(path: Path, width: int, height: int, colour_type: int = 6) -> None:
+    """A valid PNG of zero pixels (RGBA by default), compressed to a few hundred KB whatever its
+    size, written row by row so that making it costs no memory."""
+    bands = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour_type]
+    compressor = zlib.compressobj(1)
+    row = b"\0" * (1 + width * bands)
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n")
+        handle.write(
+            png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0))
+        )
+        data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+        handle.write(png_chunk(b"IDAT", data))
+        handle.write(png_chunk(b"IEND", b""))

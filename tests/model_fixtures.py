@@ -23,13 +23,17 @@ TINY_OPEN_CLIP_PREPROCESS = {
 }
 
 
-def tiny_open_clip_dir(root: Path, seed: int = 0) -> Path:
-    """A folder like an open_clip hub repository: open_clip_config.json and the weights."""
+def tiny_open_clip_dir(root: Path, seed: int = 0, resize_mode: str = "squash") -> Path:
+    """A folder like an open_clip hub repository: open_clip_config.json and the weights.
+    ``resize_mode``: open_clip's "squash" (SigLIP's), "shortest" (CLIP's) or "longest"."""
     import open_clip
 
-    folder = root / "tiny-open-clip"
+    folder = root / (
+        "tiny-open-clip" if resize_mode == "squash" else f"tiny-open-clip-{resize_mode}"
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"model_cfg": TINY_OPEN_CLIP, "preprocess_cfg": TINY_OPEN_CLIP_PREPROCESS}
+    preprocess = {**TINY_OPEN_CLIP_PREPROCESS, "resize_mode": resize_mode}
+    config = {"model_cfg": TINY_OPEN_CLIP, "preprocess_cfg": preprocess}
     (folder / "open_clip_config.json").write_text(json.dumps(config))
     torch.manual_seed(seed)
     model = open_clip.CLIP(**TINY_OPEN_CLIP)

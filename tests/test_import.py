@@ -131,10 +131,10 @@ def test_content_hash_and_duplicates(tmp_path):
         "text.jpg",
         "bomb.png",
         "broken_link.jpg",
-        "caf\\xe9_latin1.jpg",
         "pipe.png",
         "damaged_header.jpg",
         "garbage_pixels.jpg",
+        "corrupt_mid.png",
     ],
 )
 def test_each_hostile_file_is_one_error_with_a_reason(tmp_path, hostile_corpus, name):
@@ -212,7 +212,7 @@ def test_file_deleted_between_scan_and_read(tmp_path):
     assert rows(con, "SELECT count(*) FROM import_errors") == [(0,)]
 
 
-def test_symlink_loops_end_and_linked_folders_are_followed(tmp_path):
+def test_symlink_loops_end_and_only_links_inside_are_followed(tmp_path):
     folder = tmp_path / "loops"
     (folder / "a").mkdir(parents=True)
     family_image("checker", 1).save(folder / "a" / "x.png")
@@ -230,7 +230,13 @@ def test_symlink_loops_end_and_linked_folders_are_followed(tmp_path):
     thread.start()
     thread.join(timeout=60)
     assert not thread.is_alive(), "the walk did not end"
-    assert result[0].new == 2
+    # The link to a folder outside the imported one is not followed, and counted.
+    assert (result[0].new, result[0].links_not_followed) == (1, 1)
+    assert rows(con, "SELECT rel_path FROM files") == [("a/x.png",)]
+    # Asked to, the import follows it.
+    summary = import_folders(con, None, workers=1, follow_links=True)
+    assert (summary.new, summary.unchanged, summary.links_not_followed) == (1, 1, 0)
+    assert rows(con, "SELECT rel_path FROM files ORDER BY id") == [("a/x.png",), ("linked/y.png",)]
 
 
 def test_rescan_detects_unchanged_changed_missing_restored_and_new(tmp_path):
@@ -372,7 +378,7 @@ def test_a_decoder_crash_costs_only_its_file(tmp_path):
 def test_non_utf8_link_target(tmp_path):
     folder = tmp_path / "links"
     folder.mkdir()
-    os.symlink(os.fsdecode(b"/nonexistent/\xff.jpg"), folder / "broken.jpg")
+    os.symlink(os.fsdecode(b"gone/\xff.jpg"), folder / "broken.jpg")  # inside: followed
     family_image("noise", 3).save(folder / "fine.png")
     con = open_new(tmp_path)
     summary = import_folders(con, [str(folder)], workers=1)

@@ -9,11 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+import tui_helpers
 from model_fixtures import tiny_open_clip_dir
-from tui_helpers import SIZE, demo_project, fill_form, make_app, screen_text, settle, wait_for
+from tui_helpers import PER_FAMILY, SIZE, fill_form, make_app, screen_text, settle, wait_for
 
 from panoptui.core import store, tags, vectorize
-from panoptui.core.demo import build_demo
 from panoptui.tui.images import prepare
 from panoptui.tui.screens.dialogs import ConfirmDialog, FormDialog
 from panoptui.tui.screens.explore import ClustersScreen, DuplicatesScreen, MapScreen
@@ -25,23 +25,12 @@ from panoptui.tui.screens.tags import TagsScreen
 from panoptui.tui.screens.vectors import VectorsScreen
 from panoptui.tui.sources import AllImages, RankedImages
 
-PER_FAMILY = 6  # 36 demo images: several pages at 80x24, quick to build
+# The shared fixtures: a demo project built once, a fresh copy of it per test.
+demo_base, project = tui_helpers.demo_base, tui_helpers.project
 
 
 def run(coro):
     return asyncio.run(coro)
-
-
-@pytest.fixture(scope="session")
-def demo_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("demo-base")
-    build_demo(root, per_family=PER_FAMILY)
-    return root
-
-
-@pytest.fixture
-def project(demo_base: Path, tmp_path: Path) -> Path:
-    return demo_project(demo_base, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -227,8 +216,8 @@ def test_project_screen_errors_add_folder_and_rescan(project, tmp_path):
             assert "37 images" in text and "Import errors (2)" in text
             table = app.screen.query_one("#errors")
             rows = [table.get_row_at(r) for r in range(table.row_count)]
-            assert [Path(path).name for _, path in rows] == ["broken.jpg", "empty.png"]
-            reasons = [reason for reason, _ in rows]
+            assert [Path(str(path)).name for _, path in rows] == ["broken.jpg", "empty.png"]
+            reasons = [str(reason) for reason, _ in rows]
             assert all(reasons) and len(reasons) == 2
             assert all(reason in text for reason in reasons)  # in view at 80 columns
             # A file removed, then a rescan: it is counted missing.

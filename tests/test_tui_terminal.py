@@ -119,3 +119,86 @@ def test_opening_a_wrong_path_says_why_in_one_line(tmp_path):
     wrong = run_cli("demo", str(tmp_path / "d"), "--image-protocol", "braille")
     assert wrong.returncode == 2 and "invalid choice: 'braille'" in wrong.stderr
     assert "Traceback" not in wrong.stderr and "usage:" in wrong.stderr
+
+
+def test_hostile_names_in_tmux_are_shown_as_they_are_and_enter_twice_answers_once(tmp_path):
+    from panoptui.core.samples import family_image
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    # A name that would vanish as markup, one that would crash the app (MarkupError), one that
+    # would set the terminal's title (OSC 2) if its control characters reached it.
+    for n, name in enumerate(["[draft]", '[@click=a("]', "title\x1b]2;pwned\x07"]):
+        family_image("circles", n).save(folder / f"{name}.png")
+    project = tmp_path / "project"
+    assert run_cli("import", str(project), str(folder)).returncode == 0
+    term = Tmux(tmp_path)
+    try:
+        term.start(f"{PANOPTUI} {project}")
+        screen = term.wait_for("3 images")
+        assert "[draft].png" in screen and '[@click=a("].png' in screen
+        assert "title\\x1b]2;pwne" in screen  # shown escaped
+        # Tag with a name that is markup, answering the dialog with Enter twice at once.
+        term.keys("t")
+        term.wait_for("Tag name")
+        term.tmux("send-keys", "-t", "main", "-l", "x[/b]")
+        term.tmux("send-keys", "-t", "main", "Enter", "Enter")
+        screen = term.wait_for("tagged 1 image 'x[/b]'")
+        assert "Tag name" not in screen and "3 images" in screen  # the dialog closed, once
+        title = term.tmux("display-message", "-p", "-t", "main", "#{pane_title}")
+        assert "pwned" not in title
+        term.keys("q")
+        screen = term.wait_for("EXIT-STATUS=0")
+        assert "Traceback" not in screen
+    finally:
+        term.close()
+
+
+def test_a_project_file_damaged_under_the_app_is_said_and_quitting_works(tmp_path):
+    from panoptui.core.demo import build_demo
+
+    project = build_demo(tmp_path / "demo", per_family=2)
+    term = Tmux(tmp_path)
+    try:
+        term.start(f"{PANOPTUI} {project}")
+        term.wait_for("12 images")
+        # The file cut short under the running app: what it has not read yet is gone.
+        os.truncate(Path(project) / "project.duckdb", 12288)
+        term.keys("1")
+        screen = term.wait_for("IO Error")
+        assert "Add" in screen and "Rescan" in screen  # the Project screen, drawn
+        term.keys("3")
+        term.wait_for("s Similar")
+        term.keys("q")
+        screen = term.wait_for("EXIT-STATUS=0")
+        assert "Traceback" not in screen
+    finally:
+        term.close()
+
+
+def test_a_project_this_user_cannot_write_opens_read_only_in_tmux(tmp_path):
+    from panoptui.core.demo import build_demo
+
+    project = Path(build_demo(tmp_path / "demo", per_family=2))
+    command = f"{PANOPTUI} {project}"
+    if os.geteuid() == 0:
+        # root writes any file; drop the capabilities that let it, as for any other user.
+        caps = "-dac_override,-dac_read_search,-fowner"
+        command = f"setpriv --inh-caps={caps} --bounding-set={caps} {command}"
+    stamp = (project / "project.duckdb").stat().st_mtime_ns
+    os.chmod(project, 0o555)
+    term = Tmux(tmp_path)
+    try:
+        term.start(command)
+        screen = term.wait_for("12 images")
+        assert "read-only" in screen.splitlines()[0]
+        term.keys("t")  # tag the image under the cursor: a write
+        screen = term.wait_for("read-only project")
+        assert "Traceback" not in screen
+        term.keys("q")
+        screen = term.wait_for("EXIT-STATUS=0")
+        assert "Traceback" not in screen
+    finally:
+        term.close()
+        os.chmod(project, 0o755)
+    assert (project / "project.duckdb").stat().st_mtime_ns == stamp  # nothing written

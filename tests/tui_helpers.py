@@ -1,5 +1,6 @@
-"""Driving the terminal app in tests: a demo project per test, and waits on what the app does in
-its workers (pages, jobs), so that assertions see the settled screen."""
+"""Driving the terminal app in tests: a demo project per test (the fixtures ``demo_base`` and
+``project``: test modules import them), and waits on what the app does in its workers (pages,
+jobs), so that assertions see the settled screen."""
 
 from __future__ import annotations
 
@@ -9,12 +10,28 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Input, Select
 
 from panoptui.tui.app import PanoptuiApp
 from panoptui.tui.images import prepare
 
 SIZE = (80, 24)  # the smallest terminal the app is made for
+PER_FAMILY = 6  # 36 demo images: several pages at 80x24, quick to build
+
+
+@pytest.fixture(scope="session")
+def demo_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from panoptui.core.demo import build_demo
+
+    root = tmp_path_factory.mktemp("demo-base")
+    build_demo(root, per_family=PER_FAMILY)
+    return root
+
+
+@pytest.fixture
+def project(demo_base: Path, tmp_path: Path) -> Path:
+    return demo_project(demo_base, tmp_path)
 
 
 def demo_project(base: Path, tmp_path: Path) -> Path:

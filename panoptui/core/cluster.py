@@ -9,6 +9,7 @@ much of a corpus as "noise", where a user exploring a collection wants every ima
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -42,13 +43,18 @@ class Cluster:
 
 
 def kmeans(vectors: np.ndarray, k: int) -> np.ndarray:
+    """Labels 0..k-1; fewer distinct labels when the vectors hold fewer than k distinct points
+    (callers compare and say so: sklearn's ConvergenceWarning about it is silenced)."""
     from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
 
     k = max(1, min(k, len(vectors)))
     # Three restarts where they are cheap; one (k-means++ seeded) on large sets.
     restarts = 3 if len(vectors) <= 20_000 else 1
     model = KMeans(n_clusters=k, n_init=restarts, random_state=SEED, max_iter=100)
-    return model.fit_predict(vectors)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit_predict(vectors)
 
 
 def choose_k(vectors: np.ndarray) -> int:
@@ -183,14 +189,17 @@ def tags_from_clustering(
     con: duckdb.DuckDBPyConnection, name: str, parent: str | None = None
 ) -> list[str]:
     """One tag per cluster, ``PARENT/LABEL``, under a parent tag (default: the clustering's
-    name)."""
-    parent = parent or name
+    name), in one transaction."""
+    parent = tags.clean_name(name if parent is None else parent)
+    clusters = load_clustering(con, name)
     made = []
-    for cluster in load_clustering(con, name):
-        tag = f"{parent}/{cluster.label}"
-        tags.create_tag(con, tag, parent=parent)
-        tags.tag_images(con, tag, cluster.ids)
-        made.append(tag)
+    # All tags or none: a run killed half-way must not leave some clusters tagged.
+    with store.transaction(con):
+        for cluster in clusters:
+            tag = f"{parent}/{cluster.label}"
+            tags.create_tag(con, tag, parent=parent)
+            tags.tag_images(con, tag, cluster.ids)
+            made.append(tag)
     return made
 
 

@@ -97,13 +97,16 @@ def with_paths(con: duckdb.DuckDBPyConnection, groups: list[list[int]]) -> list[
 
 
 def tag_groups(con: duckdb.DuckDBPyConnection, name: str, groups: list[list[int]]) -> list[str]:
-    """One tag per group, ``NAME/N``, under a parent tag ``NAME``; returns the tags made."""
-    from panoptui.core import tags
+    """One tag per group, ``NAME/N``, under a parent tag ``NAME``, in one transaction (a run
+    killed half-way tags nothing); returns the tags made."""
+    from panoptui.core import store, tags
 
+    name = tags.clean_name(name)
     made = []
-    for n, group in enumerate(groups, 1):
-        tag = f"{name}/{n}"
-        tags.create_tag(con, tag, parent=name)
-        tags.tag_images(con, tag, group)
-        made.append(tag)
+    with store.transaction(con):
+        for n, group in enumerate(groups, 1):
+            tag = f"{name}/{n}"
+            tags.create_tag(con, tag, parent=name)
+            tags.tag_images(con, tag, group)
+            made.append(tag)
     return made

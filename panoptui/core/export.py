@@ -1,16 +1,40 @@
 """Export: the project's images with their metadata, tags and cluster labels, as CSV or Parquet
-(written by DuckDB's COPY); a vector set's vectors too, to Parquet."""
+(written by DuckDB's COPY); a vector set's vectors too, to Parquet.
+
+Every file panoptui writes for a user (exports, map drawings) goes through ``write_beside``: an
+existing file is kept unless the user says --force, the bytes go to a fresh temporary file in
+the same folder, renamed over the target at the end. So an interrupted write leaves no half file,
+and a symbolic link planted at the target is replaced, never written through.
+"""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
 from panoptui.core import store
+from panoptui.core.text import shown
 
 FORMATS = {".csv": "FORMAT csv, HEADER", ".parquet": "FORMAT parquet"}
+
+# The text columns of an export: in CSV, a cell starting with one of FORMULA_STARTS is read as a
+# formula by spreadsheets (CSV injection). OWASP's advice: prefix such a cell with a single quote.
+TEXT_COLUMNS = (
+    "path",
+    "rel_path",
+    "folder",
+    "format",
+    "mode",
+    "content_hash",
+    "perceptual_hash",
+    "tags",
+    "clusters",
+)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 ROWS = """
 SELECT
@@ -28,19 +52,79 @@ ORDER BY f.path
 """
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (os.umask would, for a moment, for every
+    thread of the app)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o022
+
+
+def check_target(target: str, suffixes: tuple[str, ...], force: bool, what: str) -> Path:
+    """The absolute path to write ``target`` to, or ProjectError with one line: a wrong
+    extension, an existing file (or symbolic link, even a dangling one) without ``force``, or a
+    folder that does not exist."""
+    path = Path(target).expanduser().absolute()
+    name = shown(target)
+    if path.suffix.lower() not in suffixes:
+        wanted = " or ".join(suffixes)
+        got = f" (not {shown(path.suffix)})" if path.suffix else ""
+        raise store.ProjectError(f"cannot write {what} to {name}: name a {wanted} file{got}")
+    if os.path.lexists(path) and not force:
+        raise store.ProjectError(f"{name} exists; give --force to overwrite it")
+    if not path.parent.is_dir():
+        raise store.ProjectError(
+            f"cannot write {what} to {name}: folder {shown(path.parent)} does not exist"
+        )
+    return path
+
+
+def write_beside(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write`` with a fresh temporary path in ``path``'s folder, then rename it over
+    ``path``. On any failure (Ctrl-C too) the temporary file is removed and ``path`` is left as
+    it was."""
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    os.close(fd)
+    temp = Path(name)
+    try:
+        write(temp)
+        os.chmod(temp, 0o666 & ~_umask())  # mkstemp's 0600, widened as a plain open would
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _neutralised(query: str) -> str:
+    """``query`` with each text cell that a spreadsheet would run as a formula prefixed with a
+    single quote."""
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
+    replaced = ", ".join(
+        f"CASE WHEN left({c}, 1) IN ({starts}) THEN '''' || {c} ELSE {c} END AS {c}"
+        for c in TEXT_COLUMNS
+    )
+    return f"SELECT * REPLACE ({replaced}) FROM ({query})"
+
+
 def export(
-    con: duckdb.DuckDBPyConnection, target: str, set_id: int | None = None, force: bool = False
+    con: duckdb.DuckDBPyConnection,
+    target: str,
+    set_id: int | None = None,
+    force: bool = False,
+    csv_raw: bool = False,
 ) -> int:
     """Write one row per file present on disk (absolute paths, so rows never collide) and
-    return the number of rows. With a vector set, each row carries the image's vector."""
-    path = Path(target).expanduser().absolute()
-    options = FORMATS.get(path.suffix.lower())
-    if options is None:
-        raise store.ProjectError(f"cannot export to {target}: name a .csv or .parquet file")
-    if path.exists() and not force:
-        raise store.ProjectError(f"{target} exists; give --force to overwrite it")
-    if not path.parent.is_dir():
-        raise store.ProjectError(f"cannot export to {target}: folder {path.parent} does not exist")
+    return the number of rows. With a vector set, each row carries the image's vector.
+
+    CSV cells that a spreadsheet would take for a formula (starting with = + - @, a tab or a
+    carriage return) are prefixed with a single quote, unless ``csv_raw``; Parquet keeps the
+    exact values."""
+    path = check_target(target, tuple(FORMATS), force, "an export")
+    options = FORMATS[path.suffix.lower()]
     vector_column = vector_join = ""
     if set_id is not None:
         if path.suffix.lower() != ".parquet":
@@ -50,14 +134,19 @@ def export(
         vector_column = ", v.vec AS vector"
         vector_join = f"LEFT JOIN {store.vector_table(set_id)} v ON v.image_id = i.id"
     query = ROWS.format(vector_column=vector_column, vector_join=vector_join)
-    # Written beside the target, then renamed: an interrupted export leaves no half file.
-    partial = path.with_name(f".{path.name}.partial")
-    quoted = str(partial).replace("'", "''")
-    try:
+    if path.suffix.lower() == ".csv" and not csv_raw:
+        query = _neutralised(query)
+    rows = 0
+
+    def copy(partial: Path) -> None:
+        nonlocal rows
+        quoted = str(partial).replace("'", "''")
         # COPY answers with the number of rows it wrote.
         rows = int(store.scalar(con, f"COPY ({query}) TO '{quoted}' ({options})") or 0)
-        os.replace(partial, path)
+
+    try:
+        write_beside(path, copy)
     except (duckdb.Error, OSError) as exc:
-        partial.unlink(missing_ok=True)
-        raise store.ProjectError(f"cannot export to {target}: {str(exc).splitlines()[0]}") from None
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise store.ProjectError(f"cannot export to {shown(target)}: {message}") from None
     return rows

@@ -18,11 +18,16 @@ class Progress:
     done: int
     total: int  # 0 while unknown (the walk of a folder)
     errors: int = 0
-    rate: float = 0.0  # items per second, over the last few seconds
+    rate: float = 0.0  # items per second, over the last WINDOW_SECONDS (0 while unknown)
     eta: float | None = None  # seconds left, None while unknown
 
 
 ProgressCallback = Callable[[Progress], None]
+
+# The span the rate is measured over: long enough that one slow batch (a big image, a commit
+# that flushes the log) does not swing the ETA by hours, short enough to follow a real change
+# of speed (an import reaching files it has read before).
+WINDOW_SECONDS = 20.0
 
 
 def eta_text(event: Progress) -> str:
@@ -38,15 +43,30 @@ def no_progress(event: Progress) -> None:
 
 
 class RateMeter:
-    """Items per second over a sliding window, so that the ETA follows the current speed."""
+    """Items per second over a sliding window, so that the ETA follows the current speed.
 
-    def __init__(self, window: float = 5.0) -> None:
+    The rate is measured from the first progress a job reports, not from its start: the time
+    before it (decoding workers starting, the first batch, which pays for warming the model) is
+    start-up, not speed, and the count it starts from (work done before a resume) is not this
+    run's. Measured from the start, the first events of a 3-minute job gave a rate so low that
+    its ETA read 3:30:29. So there is no rate and no ETA until two events have shown progress.
+    ``clock`` is injectable for tests.
+    """
+
+    def __init__(self, window: float = WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic):
         self.window = window
-        self.samples: deque[tuple[float, int]] = deque([(time.monotonic(), 0)])
+        self.clock = clock
+        self.start_done: int | None = None  # the count when the job started (resumed jobs: > 0)
+        self.samples: deque[tuple[float, int]] = deque()  # (time, done) from the first progress
 
     def update(self, done: int) -> float:
-        now = time.monotonic()
+        now = self.clock()
+        if self.start_done is None:
+            self.start_done = done
+        if done <= self.start_done and not self.samples:
+            return 0.0  # still starting up
         self.samples.append((now, done))
+        # Keep one sample older than the window, so the rate spans at least the window.
         while len(self.samples) > 2 and now - self.samples[1][0] > self.window:
             self.samples.popleft()
         start_time, start_done = self.samples[0]

@@ -1,16 +1,21 @@
 """2-D maps of a vector set: PCA (deterministic, any size) or t-SNE (up to 20,000 images), saved
-per set, and drawn to a PNG with Pillow, coloured by cluster or tag."""
+per set, and drawn to a PNG with Pillow, coloured by cluster or tag. A drawing is written like
+an export (export.write_beside): never over an existing file without --force, never through a
+symbolic link, never left half-written."""
 
 from __future__ import annotations
 
 import colorsys
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 
 from panoptui.core import store
+from panoptui.core.export import check_target, write_beside
 from panoptui.core.query import VectorMatrix
+from panoptui.core.text import shown
 
 TSNE_LIMIT = 20_000
 PCA_BLOCK = 65_536
@@ -81,14 +86,23 @@ def palette(n: int) -> list[tuple[int, int, int]]:
     ]  # type: ignore[misc]
 
 
+def check_png_target(path: str, force: bool = False) -> Path:
+    """Where a drawing goes, checked before any work: a .png name, not an existing file (or
+    link) unless ``force``, in a folder that exists."""
+    return check_target(path, (".png",), force, "the map")
+
+
 def draw_png(
     path: str,
     points: np.ndarray,
     groups: np.ndarray | None = None,
     size: int = 1024,
+    force: bool = False,
 ) -> None:
     """A scatter of the map: one dot per image, coloured by group (-1: grey, ungrouped)."""
     from PIL import Image, ImageDraw
+
+    target = check_png_target(path, force)
 
     image = Image.new("RGB", (size, size), (20, 20, 24))
     draw = ImageDraw.Draw(image)
@@ -103,6 +117,7 @@ def draw_png(
         colour = colours[label] if label >= 0 else (150, 150, 150)
         draw.ellipse([x - radius, size - y - radius, x + radius, size - y + radius], fill=colour)
     try:
-        image.save(path)
+        write_beside(target, lambda temp: image.save(temp, format="PNG"))
     except (OSError, ValueError) as exc:
-        raise store.ProjectError(f"cannot write {path}: {exc}") from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise store.ProjectError(f"cannot write {shown(path)}: {reason}") from None

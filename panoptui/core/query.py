@@ -193,8 +193,12 @@ def folder_images(con: duckdb.DuckDBPyConnection, folder: str) -> np.ndarray:
 
 
 def image_at(con: duckdb.DuckDBPyConnection, path: str) -> int | None:
-    """The image a path of the project holds, if any (to leave it out of its own results)."""
+    """The image a path of the project holds, if any (to leave it out of its own results).
+    ``path`` is the operating system's path (a name that is not UTF-8 as Python gives it)."""
+    text, raw = store.stored_path(path)
     rows = con.execute(
-        "SELECT image_id FROM files WHERE path = ? AND state = 'ok'", [path]
+        "SELECT image_id FROM files WHERE path = ? AND raw_path IS NOT DISTINCT FROM ? "
+        "AND state = 'ok'",
+        [text, raw],
     ).fetchall()
     return int(rows[0][0]) if rows and rows[0][0] is not None else None

@@ -4,6 +4,7 @@ benchmarks."""
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
@@ -98,39 +99,61 @@ def with_orientation(img: Image.Image, orientation: int) -> tuple[Image.Image, b
     return stored, exif.tobytes()
 
 
-def write_samples(folder: str | Path, per_family: int = 8, hue_spread: float = 1.0) -> list[Path]:
-    """Write a varied corpus below ``folder`` (one sub-folder per family) and return the paths.
-    ``hue_spread``: see family_image."""
+FORMATS = [
+    ("jpg", "RGB"),
+    ("png", "RGB"),
+    ("webp", "RGB"),
+    ("png", "RGBA"),
+    ("gif", "P"),
+    ("tif", "RGB"),
+    ("bmp", "RGB"),
+    ("png", "L"),
+]
+PILLOW_FORMAT = {"jpg": "JPEG", "png": "PNG", "webp": "WEBP", "gif": "GIF", "tif": "TIFF"}
+
+
+def sample_paths(folder: str | Path, per_family: int = 8) -> list[Path]:
+    """The paths write_samples writes, in order (without writing anything)."""
     root = Path(folder)
-    written: list[Path] = []
-    formats = [
-        ("jpg", "RGB"),
-        ("png", "RGB"),
-        ("webp", "RGB"),
-        ("png", "RGBA"),
-        ("gif", "P"),
-        ("tif", "RGB"),
-        ("bmp", "RGB"),
-        ("png", "L"),
+    return [
+        root / family / f"{family}_{i:03d}.{FORMATS[i % len(FORMATS)][0]}"
+        for family in FAMILIES
+        for i in range(per_family)
     ]
-    for family in FAMILIES:
-        sub = root / family
-        sub.mkdir(parents=True, exist_ok=True)
-        for i in range(per_family):
-            size = [(320, 240), (240, 320), (640, 480), (200, 200)][i % 4]
-            img = family_image(family, i, size, hue_spread)
-            ext, mode = formats[i % len(formats)]
-            path = sub / f"{family}_{i:03d}.{ext}"
-            if ext == "jpg":
-                stored, exif = with_orientation(img, [1, 6, 8, 3][(i // len(formats)) % 4])
-                stored.save(path, quality=90, exif=exif)
-            elif mode == "RGBA":
-                rgba = img.convert("RGBA")
-                rgba.putalpha(200)
-                rgba.save(path)
-            elif mode == "P":
-                img.convert("P", palette=Image.Palette.ADAPTIVE).save(path)
-            else:
-                img.convert(mode).save(path)
-            written.append(path)
+
+
+def write_samples(
+    folder: str | Path, per_family: int = 8, hue_spread: float = 1.0, skip_existing: bool = False
+) -> list[Path]:
+    """Write a varied corpus below ``folder`` (one sub-folder per family) and return the paths.
+    ``hue_spread``: see family_image.
+
+    Each image is written to a hidden temporary name and renamed into place, so a sample that
+    exists is complete: a killed run leaves no half image, and ``skip_existing`` finishes it."""
+    written: list[Path] = []
+    for n, path in enumerate(sample_paths(folder, per_family)):
+        i = n % per_family
+        family = path.parent.name
+        written.append(path)
+        if skip_existing and path.is_file():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = [(320, 240), (240, 320), (640, 480), (200, 200)][i % 4]
+        img = family_image(family, i, size, hue_spread)
+        ext, mode = FORMATS[i % len(FORMATS)]
+        # Hidden: the import skips it, should a kill leave it behind.
+        partial = path.with_name(f".{path.name}.partial")
+        fmt = PILLOW_FORMAT.get(ext, ext.upper())  # named: the temporary name says nothing
+        if ext == "jpg":
+            stored, exif = with_orientation(img, [1, 6, 8, 3][(i // len(FORMATS)) % 4])
+            stored.save(partial, fmt, quality=90, exif=exif)
+        elif mode == "RGBA":
+            rgba = img.convert("RGBA")
+            rgba.putalpha(200)
+            rgba.save(partial, fmt)
+        elif mode == "P":
+            img.convert("P", palette=Image.Palette.ADAPTIVE).save(partial, fmt)
+        else:
+            img.convert(mode).save(partial, fmt)
+        os.replace(partial, path)
     return written

@@ -18,7 +18,8 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -27,12 +28,15 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+from PIL import Image
 
 from panoptui.core import store
 from panoptui.core.decode import (
     DEFAULT_MAX_PIXELS,
-    exif_orientation,
-    load_reduced,
+    HEIF_AVAILABLE,
+    DecodeError,
+    check_jpeg_length,
+    decode_reduced,
     make_thumbnail,
     open_image,
     open_regular_file,
@@ -40,7 +44,14 @@ from panoptui.core.decode import (
     read_error_reason,
 )
 from panoptui.core.progress import ProgressCallback, RateMeter
-from panoptui.core.workers import children_ignore_interrupts, init_worker
+from panoptui.core.workers import (
+    available_memory,
+    children_ignore_interrupts,
+    deferred_interrupts,
+    init_worker,
+    start_resource_tracker,
+    stop_pool,
+)
 
 # Extensions a user expects to be imported, in any case. Files with other extensions are ignored
 # (they are not counted as errors): an archive holds .txt, .xmp and .json side-cars too.
@@ -79,9 +90,19 @@ BATCH_SECONDS = 2.0  # ...or fewer, if that many seconds have passed since the l
 CHUNK_FILES = 8  # files per task sent to a worker process
 
 
+# Extensions pillow-heif reads (iPhone photos), when it is installed.
+HEIF_EXTENSIONS = frozenset([".heic", ".heif", ".hif"])
+if HEIF_AVAILABLE:
+    IMAGE_EXTENSIONS = IMAGE_EXTENSIONS | HEIF_EXTENSIONS
+NO_EXTENSION = "(none)"  # the key of files without an extension in ImportSummary.skipped
+
+
 @dataclass(frozen=True)
 class Found:
-    """A file the walk found: either readable (size/mtime known) or an error already."""
+    """A file the walk found: either readable (size/mtime known) or an error already.
+
+    ``path`` is the path as stored (text: bytes that are not UTF-8 shown as \\xNN escapes),
+    ``os_path`` the path the operating system knows (the same unless the name is not UTF-8)."""
 
     path: str
     folder_id: int
@@ -89,6 +110,11 @@ class Found:
     size: int = 0
     mtime_ns: int = 0
     error: str | None = None
+    os_path: str = ""
+
+    @property
+    def real_path(self) -> str:
+        return self.os_path or self.path
 
 
 @dataclass
@@ -99,6 +125,13 @@ class ImportSummary:
     restored: int = 0  # files marked missing earlier that are back, unchanged
     missing: int = 0  # files newly marked missing by this run
     failed: int = 0  # files of the scanned folders that could not be imported
+    # Files the import does not read (not an image format it knows: .dng, .psd, .mp4, and
+    # side-cars such as .xmp or .json), by lower-case extension ("(none)": no extension).
+    # Hidden files are not counted.
+    skipped: dict[str, int] = field(default_factory=dict)
+    # Symbolic links (to folders or files) leading outside the folder being imported, not
+    # followed (import_folders(..., follow_links=True) follows them).
+    links_not_followed: int = 0
     folders: list[str] = field(default_factory=list)
     folders_not_found: list[str] = field(default_factory=list)
     folders_unreadable: list[str] = field(default_factory=list)
@@ -106,7 +139,7 @@ class ImportSummary:
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, object]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "skipped": dict(self.skipped)}
 
 
 def _display_path(path: str) -> str:
@@ -127,18 +160,44 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
-def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
+@dataclass
+class WalkStats:
+    """What a walk passed over without importing it (see ImportSummary)."""
+
+    skipped: Counter[str] = field(default_factory=Counter)
+    links_not_followed: int = 0
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def walk_folder(
+    root: str, folder_id: int, *, follow_links: bool = False, stats: WalkStats | None = None
+) -> Iterator[Found]:
     """Yield every image file below ``root``, in a fixed order.
 
     Real folders are walked first; folders reached through symbolic links come after, and only
     if not seen already, so a link never claims files from their real path and link loops end.
-    Hidden entries (names starting with a dot) are skipped.
+    A symbolic link (to a folder or a file) is followed only when it leads to a place inside
+    ``root``, unless ``follow_links``: an archive holding ``pics -> /home/user`` must not pull
+    private images in. Hidden entries (names starting with a dot) are skipped. Names that are
+    not UTF-8 are imported: ``path`` shows them escaped, ``os_path`` keeps them exact.
     """
+    stats = stats if stats is not None else WalkStats()
+    real_root = os.path.realpath(root)
     visited: set[tuple[int, int]] = set()
     linked: list[str] = []  # symlinked folders, walked after all real ones
 
-    def rel(path: str) -> str:
-        return _display_path(os.path.relpath(path, root))
+    def found(path: str, size: int = 0, mtime_ns: int = 0, error: str | None = None) -> Found:
+        rel = _display_path(os.path.relpath(path, root))
+        return Found(_display_path(path), folder_id, rel, size, mtime_ns, error, os_path=path)
+
+    def followed(path: str) -> bool:
+        if follow_links or _inside(os.path.realpath(path), real_root):
+            return True
+        stats.links_not_followed += 1
+        return False
 
     def visit(directory: str) -> Iterator[Found]:
         try:
@@ -149,12 +208,7 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: os.fsencode(e.name))
         except OSError as exc:
-            yield Found(
-                _display_path(directory),
-                folder_id,
-                rel(directory),
-                error=f"cannot list folder: {exc.strerror}",
-            )
+            yield found(directory, error=f"cannot list folder: {exc.strerror}")
             return
         for entry in entries:
             name = entry.name
@@ -166,29 +220,17 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
             except OSError:
                 is_dir = False
             if is_dir:
-                if not _is_utf8(name):
-                    yield Found(
-                        _display_path(path),
-                        folder_id,
-                        rel(path),
-                        error="folder name is not valid UTF-8; its contents were skipped "
-                        "(rename the folder to import them)",
-                    )
-                elif entry.is_symlink():
-                    linked.append(path)
+                if entry.is_symlink():
+                    if followed(path):
+                        linked.append(path)
                 else:
                     yield from visit(path)
                 continue
-            if os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+            extension = os.path.splitext(name)[1].lower()
+            if extension not in IMAGE_EXTENSIONS:
+                stats.skipped[_text(extension) or NO_EXTENSION] += 1
                 continue
-            if not _is_utf8(name):
-                yield Found(
-                    _display_path(path),
-                    folder_id,
-                    rel(path),
-                    error="file name is not valid UTF-8 (shown here with \\x escapes); "
-                    "rename the file to import it",
-                )
+            if entry.is_symlink() and not followed(path):
                 continue
             try:
                 st = entry.stat()  # follows symlinks
@@ -198,15 +240,15 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
                     reason = f"broken symbolic link: it points to {target}, which does not exist"
                 else:
                     reason = "file disappeared while the folder was being scanned"
-                yield Found(path, folder_id, rel(path), error=reason)
+                yield found(path, error=reason)
                 continue
             except OSError as exc:
-                yield Found(path, folder_id, rel(path), error=f"cannot stat file: {exc.strerror}")
+                yield found(path, error=f"cannot stat file: {exc.strerror}")
                 continue
             if not stat.S_ISREG(st.st_mode):
-                yield Found(path, folder_id, rel(path), error="not a regular file")
+                yield found(path, error="not a regular file")
                 continue
-            yield Found(path, folder_id, rel(path), st.st_size, st.st_mtime_ns)
+            yield found(path, size=st.st_size, mtime_ns=st.st_mtime_ns)
 
     yield from visit(root)
     while linked:
@@ -216,13 +258,18 @@ def walk_folder(root: str, folder_id: int) -> Iterator[Found]:
 # --- worker side -------------------------------------------------------------------------------
 
 HASH_BLOCK = 1 << 20
+INT32_MAX = 2**31 - 1  # width, height and frames are INTEGER columns
 
 
-def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, object]:
+def read_image_file(
+    path: str, max_pixels: int, thumb_size: int, memory_budget: int | None = None
+) -> dict[str, object]:
     """Read one file: everything the store keeps about it. Never raises.
 
     The header is checked first, so a huge file that is not an image fails without being read;
-    the bytes are hashed in blocks, so memory stays small whatever the file size.
+    the bytes are hashed in blocks, so memory stays small whatever the file size. The first frame
+    is decoded in full (a file damaged half-way must fail here, not later when vectors are made),
+    within ``memory_budget`` bytes of decoded pixels.
     """
     result: dict[str, object] = {"path": path}
     try:
@@ -230,6 +277,8 @@ def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, ob
         with handle:
             result["size"], result["mtime_ns"] = st.st_size, st.st_mtime_ns
             img = open_image(handle, max_pixels)
+            if img.format in ("JPEG", "MPO"):
+                check_jpeg_length(handle, st.st_size, img.size)
             digest = hashlib.sha256()
             handle.seek(0)
             while block := handle.read(HASH_BLOCK):
@@ -237,14 +286,17 @@ def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, ob
             result["content_hash"] = digest.hexdigest()
             handle.seek(0)
             stored_size, stored_mode, fmt = img.size, img.mode, img.format
-            orientation = exif_orientation(img)
-            decoded = load_reduced(img, thumb_size / max(stored_size))
-            frames = int(getattr(img, "n_frames", 1) or 1)  # seeks: while the file is open
+            # Counting frames seeks through the file and back to the first frame: before the
+            # decode, so that nothing reloads the decoded frame from the file afterwards.
+            frames = _frame_count(img)
+            decoded, orientation = decode_reduced(img, thumb_size / max(stored_size), memory_budget)
         # Displayed size: the stored one, swapped when the decoded (oriented) picture turned by
         # 90 degrees. Read from the pixels, since Pillow's readers differ in what `size` reports.
         width, height = stored_size
         if (decoded.width > decoded.height) != (width > height) and width != height:
             width, height = height, width
+        if max(width, height) > INT32_MAX:
+            raise DecodeError(f"image header gives a size of {width}x{height}, too large to store")
         thumb = make_thumbnail(decoded, thumb_size)
         buffer = io.BytesIO()
         thumb.save(buffer, "JPEG", quality=82)
@@ -267,8 +319,20 @@ def read_image_file(path: str, max_pixels: int, thumb_size: int) -> dict[str, ob
     return result
 
 
-def _read_chunk(paths: list[str], max_pixels: int, thumb_size: int) -> list[dict[str, object]]:
-    return [read_image_file(p, max_pixels, thumb_size) for p in paths]
+def _frame_count(img: Image.Image) -> int:
+    """Frames as the header claims them, clamped to what the store holds: an APNG may claim
+    2**31 frames in 93 bytes. A count that cannot be read is 1 (the first frame decoded)."""
+    try:
+        frames = int(getattr(img, "n_frames", 1) or 1)
+    except Exception:  # a damaged later frame; the first one decoded
+        return 1
+    return max(1, min(frames, INT32_MAX))
+
+
+def _read_chunk(
+    paths: list[str], max_pixels: int, thumb_size: int, memory_budget: int | None = None
+) -> list[dict[str, object]]:
+    return [read_image_file(p, max_pixels, thumb_size, memory_budget) for p in paths]
 
 
 # --- store side --------------------------------------------------------------------------------
@@ -323,11 +387,12 @@ FILES_SCHEMA = pa.schema(
         ("image_id", pa.int64()),
         ("state", pa.string()),
         ("seen_at", pa.timestamp("us")),
+        ("raw_path", pa.binary()),  # the exact bytes of a path that is not UTF-8, else NULL
     ]
 )
 
 
-def _refresh_image_states(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> None:
+def refresh_image_states(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> None:
     if not image_ids:
         return
     con.execute(
@@ -363,7 +428,7 @@ def _upsert_files(con: duckdb.DuckDBPyConnection, rows: list[dict[str, object]])
         ON CONFLICT (path) DO UPDATE SET
             folder_id = excluded.folder_id, rel_path = excluded.rel_path, size = excluded.size,
             mtime_ns = excluded.mtime_ns, image_id = excluded.image_id, state = excluded.state,
-            seen_at = excluded.seen_at
+            seen_at = excluded.seen_at, raw_path = excluded.raw_path
         """,
         rows,
         FILES_SCHEMA,
@@ -389,7 +454,36 @@ def _upsert_errors(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, st
 def commit_results(
     con: duckdb.DuckDBPyConnection, found: dict[str, Found], results: list[dict[str, object]]
 ) -> None:
-    """Write one batch of read results in one transaction."""
+    """Write one batch of read results in one transaction.
+
+    No single file may sink a batch: when the batch cannot be stored, its files are stored one
+    at a time, and a file that still cannot be stored becomes an error row with the reason. Only
+    when even that fails (a full disk, a lost database) does the error go up.
+    """
+    try:
+        _commit_batch(con, found, results)
+        return
+    except (duckdb.Error, pa.ArrowException, ValueError, TypeError, OverflowError):
+        if len(results) == 1 and "error" in results[0]:
+            raise
+    for result in results:
+        try:
+            _commit_batch(con, found, [result])
+        except (duckdb.Error, pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            if "error" in result:
+                raise
+            reason = f"cannot store what was read from this file: {_first_line(exc)}"
+            _commit_batch(con, found, [{"path": result["path"], "error": reason}])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _commit_batch(
+    con: duckdb.DuckDBPyConnection, found: dict[str, Found], results: list[dict[str, object]]
+) -> None:
     now = datetime.now()
     paths = [str(r["path"]) for r in results]
     with store.transaction(con):
@@ -461,6 +555,7 @@ def commit_results(
                     "image_id": image_id,
                     "state": state,
                     "seen_at": now,
+                    "raw_path": None if _is_utf8(info.real_path) else os.fsencode(info.real_path),
                 }
             )
         if new_images:
@@ -475,24 +570,52 @@ def commit_results(
             con.execute(
                 "DELETE FROM import_errors WHERE path IN (SELECT unnest(?::VARCHAR[]))", [ok_paths]
             )
-        _refresh_image_states(con, sorted(touched_images))
+        refresh_image_states(con, sorted(touched_images))
 
 
 # --- orchestration -----------------------------------------------------------------------------
 
 
-ChunkReader = Callable[[list[str], int, int], list[dict[str, object]]]
+ChunkReader = Callable[..., list[dict[str, object]]]
+
+# Memory an import worker needs besides decoded pixels: the interpreter, Pillow, numpy, the file
+# being hashed, the thumbnail. Measured: about 90 MB resident per worker; kept with a margin.
+WORKER_OVERHEAD = 160 << 20
+MIN_DECODE_BUDGET = 64 << 20
+
+
+def plan_workers(requested: int | None, max_pixels: int) -> tuple[int, int]:
+    """How many import workers to run and how many bytes of decoded pixels each may hold.
+
+    One worker per core, but no more than the available memory holds when each decodes the
+    largest image the pixel limit lets through (4 bytes a pixel: a 13000x13000 RGBA PNG of
+    657 KB decodes to 676 MB). With little memory, a single worker gets what there is, and an
+    image that needs more is refused with that reason instead of failing with MemoryError.
+    """
+    workers = max(1, requested or os.cpu_count() or 1)
+    budget = max_pixels * 4
+    available = available_memory()
+    if available is None:
+        return workers, budget
+    usable = available * 3 // 4  # the rest for the main process, DuckDB and everyone else
+    workers = max(1, min(workers, usable // (budget + WORKER_OVERHEAD)))
+    budget = max(MIN_DECODE_BUDGET, min(budget, usable // workers - WORKER_OVERHEAD))
+    return workers, budget
 
 
 def _read_isolated(
-    path: str, ctx: multiprocessing.context.BaseContext, read_chunk: ChunkReader, *settings: int
+    path: str, ctx: multiprocessing.context.BaseContext, read_chunk: ChunkReader, *settings: object
 ) -> dict[str, object]:
     """Read one file in a process of its own, so a decoder crash is pinned on that file."""
-    with ProcessPoolExecutor(1, mp_context=ctx, initializer=init_worker) as executor:
-        try:
-            return executor.submit(read_chunk, [path], *settings).result()[0]
-        except BrokenProcessPool:
-            return {"path": path, "error": "the image decoder crashed on this file"}
+    executor = ProcessPoolExecutor(1, mp_context=ctx, initializer=init_worker)
+    try:
+        with children_ignore_interrupts():
+            future = executor.submit(read_chunk, [path], *settings)
+        return future.result()[0]
+    except BrokenProcessPool:
+        return {"path": path, "error": "the image decoder crashed on this file"}
+    finally:
+        stop_pool(executor)
 
 
 def read_files(
@@ -501,17 +624,23 @@ def read_files(
     max_pixels: int,
     thumb_size: int,
     read_chunk: ChunkReader = _read_chunk,
-) -> Iterator[list[dict[str, object]]]:
+    memory_budget: int | None = None,
+) -> Generator[list[dict[str, object]], None, None]:
     """Read files in worker processes; yield results in input order, a chunk at a time.
 
     A worker that dies (a decoder crash on a hostile file) costs only that file: the chunks that
-    were in flight are read again one file per process, and the pool is restarted.
+    were in flight are read again one file per process, and the pool is restarted. Closing the
+    generator (Ctrl-C, a cancel) terminates the workers at once rather than waiting for the
+    chunks in flight: their results were not going to be stored anyway.
     """
-    settings = (max_pixels, thumb_size)
+    settings: tuple[object, ...] = (max_pixels, thumb_size)
+    if memory_budget is not None:
+        settings += (memory_budget,)
     # Always in worker processes, even for one file: a decoder crash on a hostile file must cost
     # that file, not the import (which would then crash on it at every rerun).
     # spawn, not fork: the parent holds DuckDB's threads, and forking a threaded process is unsafe.
     ctx = multiprocessing.get_context("spawn")
+    start_resource_tracker()
     chunks = [paths[i : i + CHUNK_FILES] for i in range(0, len(paths), CHUNK_FILES)]
 
     def new_pool() -> ProcessPoolExecutor:
@@ -531,7 +660,7 @@ def read_files(
             try:
                 result = future.result()
             except BrokenProcessPool:
-                executor.shutdown(wait=False, cancel_futures=True)
+                stop_pool(executor)
                 redo = [chunk] + [c for c, _ in pending]
                 pending.clear()
                 for again in redo:
@@ -540,20 +669,26 @@ def read_files(
                 continue
             yield result
     finally:
-        executor.shutdown(wait=False, cancel_futures=True)
+        # A second Ctrl-C must not interrupt the clean-up half-way (and print a traceback).
+        with deferred_interrupts():
+            stop_pool(executor)
 
 
 def resolve_folder(folder: str | os.PathLike[str]) -> str:
-    if not _is_utf8(str(folder)):
-        raise store.ProjectError(
-            f"folder name {_text(str(folder))} is not valid UTF-8; rename it to import it"
-        )
+    """The absolute, resolved path of a folder to import (the operating system's path: a name
+    that is not UTF-8 is kept as Python gives it). ProjectError when it is not a folder."""
     path = Path(folder).expanduser()
     if not path.exists():
-        raise store.ProjectError(f"folder {folder} does not exist")
+        raise store.ProjectError(f"folder {_text(str(folder))} does not exist")
     if not path.is_dir():
-        raise store.ProjectError(f"{folder} is not a folder")
+        raise store.ProjectError(f"{_text(str(folder))} is not a folder")
     return str(path.resolve())
+
+
+def registered_folders(con: duckdb.DuckDBPyConnection) -> list[tuple[int, str]]:
+    """Every registered folder as (id, the operating system's path), by id."""
+    rows = con.execute("SELECT id, path, raw_path FROM folders ORDER BY id").fetchall()
+    return [(int(i), store.os_path(p, raw)) for i, p, raw in rows]
 
 
 def _walks_into(parent: str, child: str) -> bool:
@@ -571,7 +706,7 @@ def add_folders(con: duckdb.DuckDBPyConnection, folders: list[str]) -> list[tupl
     A folder inside a registered one is already covered: its parent is scanned instead. A folder
     that contains registered ones takes their files over, so every file belongs to one folder.
     """
-    registered = dict(con.execute("SELECT path, id FROM folders").fetchall())
+    registered = {path: folder_id for folder_id, path in registered_folders(con)}
     to_scan: dict[int, str] = {}
     for folder in folders:
         parent = next((p for p in registered if folder == p or _walks_into(p, folder)), None)
@@ -581,9 +716,12 @@ def add_folders(con: duckdb.DuckDBPyConnection, folders: list[str]) -> list[tupl
         children = [p for p in registered if _walks_into(folder, p)]
         with store.transaction(con):
             folder_id = store.next_id(con, "folders")
-            con.execute("INSERT INTO folders (id, path) VALUES (?, ?)", [folder_id, folder])
+            con.execute(
+                "INSERT INTO folders (id, path, raw_path) VALUES (?, ?, ?)",
+                [folder_id, *store.stored_path(folder)],
+            )
             for child in children:
-                prefix = os.path.relpath(child, folder)
+                prefix = _text(os.path.relpath(child, folder))
                 con.execute(
                     "UPDATE files SET folder_id = ?, rel_path = ? || '/' || rel_path "
                     "WHERE folder_id = ?",
@@ -653,7 +791,7 @@ def _mark_gone_and_restored(
             "AND path NOT IN (SELECT path FROM files)",
             [folder_ids],
         )
-        _refresh_image_states(con, touched)
+        refresh_image_states(con, touched)
     return to_read, unchanged, len(restored), len(gone_ok)
 
 
@@ -666,40 +804,43 @@ def import_folders(
     workers: int | None = None,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    follow_links: bool = False,
 ) -> ImportSummary:
     """Import (or rescan) folders into the project. ``folders`` None rescans all registered ones.
 
-    Returns when done or, if ``cancel`` is set, after committing what was read so far.
+    Returns when done or, if ``cancel`` is set, after committing what was read so far. Symbolic
+    links leading outside the folder being imported are followed only with ``follow_links``.
     """
     started = time.monotonic()
     report = progress or (lambda event: None)
     cancel = cancel or threading.Event()
-    workers = workers or os.cpu_count() or 1
+    workers, memory_budget = plan_workers(workers, max_pixels)
     if folders is None:
-        targets = [
-            (int(i), str(p)) for i, p in con.execute("SELECT id, path FROM folders").fetchall()
-        ]
-        targets.sort()
+        targets = registered_folders(con)
     else:
         targets = add_folders(con, [resolve_folder(f) for f in folders])
-    summary = ImportSummary(folders=[p for _, p in targets])
+    # The summary holds text (escaped where not UTF-8); the walk works on the OS's paths.
+    summary = ImportSummary(folders=[_text(p) for _, p in targets])
 
     found: dict[str, Found] = {}
+    stats = WalkStats()
     scan_meter = RateMeter()
     scanned_ids = []
+    not_found_ids = []
     for folder_id, folder in targets:
         if not os.path.isdir(folder):
-            summary.folders_not_found.append(folder)
+            summary.folders_not_found.append(_text(folder))
             scanned_ids.append(folder_id)  # gone: its files are missing
+            not_found_ids.append(folder_id)
             continue
         try:
             os.scandir(folder).close()
         except OSError as exc:
             # Unreadable (permissions, a stale mount): say so, and mark nothing missing.
-            summary.folders_unreadable.append(f"{folder}: {exc.strerror}")
+            summary.folders_unreadable.append(f"{_text(folder)}: {exc.strerror}")
             continue
         scanned_ids.append(folder_id)
-        for info in walk_folder(folder, folder_id):
+        for info in walk_folder(folder, folder_id, follow_links=follow_links, stats=stats):
             found[info.path] = info
             if len(found) % 1000 == 0:
                 report(scan_meter.event("scanning", len(found), 0))
@@ -707,6 +848,8 @@ def import_folders(
                     summary.cancelled = True
                     summary.seconds = time.monotonic() - started
                     return summary
+    summary.skipped = dict(sorted(stats.skipped.items(), key=lambda kv: (-kv[1], kv[0])))
+    summary.links_not_followed = stats.links_not_followed
     folder_ids = scanned_ids
     to_read, summary.unchanged, summary.restored, summary.missing = _mark_gone_and_restored(
         con, folder_ids, found
@@ -728,12 +871,15 @@ def import_folders(
     batch: list[dict[str, object]] = []
     last_commit = time.monotonic()
     report(meter.event("importing", 0, len(to_read)))
-    reader = read_files([f.path for f in to_read], workers, max_pixels, thumb_size)
+    reader = read_files(
+        [f.real_path for f in to_read], workers, max_pixels, thumb_size, memory_budget=memory_budget
+    )
     try:
         for chunk in reader:
-            batch.extend(chunk)
-            done += len(chunk)
             for result in chunk:
+                # Workers saw the path the OS knows; the store keys files by the stored text.
+                result["path"] = to_read[done].path
+                done += 1
                 if result.get("gone") and result["path"] in was_known:
                     summary.missing += 1
                 elif "error" in result:
@@ -742,6 +888,7 @@ def import_folders(
                     summary.changed += 1
                 else:
                     summary.new += 1
+            batch.extend(chunk)
             if len(batch) >= BATCH_FILES or time.monotonic() - last_commit > BATCH_SECONDS:
                 commit_results(con, found, batch)
                 batch, last_commit = [], time.monotonic()
@@ -750,14 +897,17 @@ def import_folders(
                 summary.cancelled = True
                 break
     finally:
-        reader.close()
-        if batch:
-            commit_results(con, found, batch)
+        # Stop the workers and store what was read, even when a second Ctrl-C comes meanwhile:
+        # it is raised once this is done, and a project is left consistent either way.
+        with deferred_interrupts():
+            reader.close()
+            if batch:
+                commit_results(con, found, batch)
     if not summary.cancelled:
         con.execute(
             "UPDATE folders SET last_import = current_localtimestamp() "
             "WHERE id IN (SELECT unnest(?::INTEGER[]))",
-            [[i for i, p in targets if i in scanned_ids and p not in summary.folders_not_found]],
+            [[i for i, _ in targets if i in scanned_ids and i not in not_found_ids]],
         )
     summary.failed = int(
         store.scalar(

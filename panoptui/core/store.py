@@ -13,6 +13,7 @@ Data model (Panoptic's image vs instance):
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -181,9 +182,57 @@ def _v5(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def _v6(con: duckdb.DuckDBPyConnection) -> None:
+    """File names that are not UTF-8: ``files.path`` holds the text shown (undecodable bytes as
+    \\xNN escapes), ``files.raw_path`` the exact bytes, to find the file again (NULL when the
+    path is UTF-8). ``os_path`` turns the pair back into the operating system's path. The same
+    for folders."""
+    con.execute("ALTER TABLE files ADD COLUMN raw_path BLOB")
+    con.execute("ALTER TABLE folders ADD COLUMN raw_path BLOB")
+
+
 # Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# The tables of a project at SCHEMA_VERSION (vector sets add one table each, vectors_<id>).
+TABLES = frozenset(
+    [
+        "schema_meta",
+        "folders",
+        "images",
+        "files",
+        "thumbnails",
+        "import_errors",
+        "settings",
+        "vector_sets",
+        "vector_errors",
+        "tags",
+        "image_tags",
+        "clusterings",
+        "clusters",
+        "cluster_members",
+        "map_points",
+    ]
+)
+
+
+def stored_path(path: str) -> tuple[str, bytes | None]:
+    """A path of the operating system as the store keeps it: (text, exact bytes or None).
+
+    The text is the path itself when it is UTF-8; otherwise its undecodable bytes (surrogate
+    escapes, as Python gives them) are written as \\xNN, and the exact bytes go with it."""
+    try:
+        path.encode("utf-8")
+        return path, None
+    except UnicodeEncodeError:
+        raw = path.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8", "backslashreplace"), raw
+
+
+def os_path(path: str, raw_path: bytes | None = None) -> str:
+    """The operating system's path of a stored file row (``files.path``, ``files.raw_path``)."""
+    return os.fsdecode(bytes(raw_path)) if raw_path is not None else path
 
 
 def db_path(project: str | os.PathLike[str]) -> Path:
@@ -210,9 +259,39 @@ def _lock_holder(message: str) -> str:
     return f"process {pid} ({cmd})" if cmd else f"process {pid}"
 
 
-def _connect(path: Path, read_only: bool, project: Path) -> duckdb.DuckDBPyConnection:
+# A project file is never a reason to load (or download) a DuckDB extension: a SQLite file named
+# project.duckdb would make DuckDB fetch sqlite_scanner from the network.
+CONNECT_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+SQLITE_MAGIC = b"SQLite format 3\x00"
+DUCKDB_MAGIC = b"DUCK"  # at offset 8 of every DuckDB database file
+
+
+def _check_header(path: Path, project: Path) -> None:
+    """Refuse, in one line, a project file that is not a DuckDB database at all."""
     try:
-        return duckdb.connect(str(path), read_only=read_only)
+        with open(path, "rb") as handle:
+            head = handle.read(16)
+    except OSError:
+        return  # DuckDB says what is wrong
+    if head.startswith(SQLITE_MAGIC):
+        raise ProjectError(
+            f"cannot open project {project}: {DB_NAME} is an SQLite database, "
+            "not a panoptui project"
+        )
+    if len(head) >= 12 and head[8:12] != DUCKDB_MAGIC:
+        raise ProjectError(
+            f"cannot open project {project}: {DB_NAME} is not a DuckDB database, "
+            "not a panoptui project"
+        )
+
+
+def _connect(path: Path, read_only: bool, project: Path) -> duckdb.DuckDBPyConnection:
+    _check_header(path, project)
+    try:
+        return duckdb.connect(str(path), read_only=read_only, config=CONNECT_CONFIG)
     except duckdb.IOException as exc:
         message = str(exc)
         if "Could not set lock" in message or "Conflicting lock" in message:
@@ -273,10 +352,69 @@ def open_project(
                 con = _connect(path, True, root)
             else:
                 _migrate(con, version, close=False)
+        _check_tables(con, root)
+        con = _follow_move(con, path, root, read_only)
     except BaseException:
         con.close()
         raise
     return con
+
+
+def open_project_as_permitted(
+    project: str | os.PathLike[str],
+) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """Open a project for writing, or read-only (the second value) when this user may not write
+    it: the file, or the folder where DuckDB writes its journal beside it (a read-only mount
+    counts too). The CLI's read commands work on such a project; so does the app."""
+    root = Path(project).expanduser().absolute()
+    database = root / DB_NAME
+    writable = os.access(database, os.W_OK) and os.access(root, os.W_OK)
+    if database.is_file() and not writable:
+        return open_project(root, read_only=True), True
+    return open_project(root), False
+
+
+def _follow_move(
+    con: duckdb.DuckDBPyConnection, path: Path, root: Path, read_only: bool
+) -> duckdb.DuckDBPyConnection:
+    """Re-point folders that moved together with the project (see core/folders.py). A read-only
+    opening does it through a short writable connection, when it can (not on a read-only disk,
+    nor while another process has the project open)."""
+    from panoptui.core.folders import PROJECT_PARENT, follow_project_move
+
+    if not read_only:
+        follow_project_move(con, root)
+        return con
+    if get_setting(con, PROJECT_PARENT) == str(root.resolve().parent):
+        return con
+    con.close()
+    try:
+        writer = _connect(path, False, root)
+    except ProjectError:
+        return _connect(path, True, root)
+    try:
+        follow_project_move(writer, root)
+    except duckdb.Error:
+        pass  # a read-only file: the paths stay as they were
+    finally:
+        writer.close()
+    return _connect(path, True, root)
+
+
+def _check_tables(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """A project whose schema says it is current but lacks tables is damaged: say which."""
+    present = {
+        str(name)
+        for (name,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    }
+    missing = sorted(TABLES - present)
+    if missing:
+        raise ProjectError(
+            f"project {root} is damaged: table{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} missing"
+        )
 
 
 def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
@@ -299,11 +437,27 @@ def _migrate(con: duckdb.DuckDBPyConnection, version: int, *, close: bool) -> No
         con.execute("UPDATE schema_meta SET version = ?", [SCHEMA_VERSION])
         con.execute("COMMIT")
     except BaseException:
-        con.execute("ROLLBACK")
+        # A failed ROLLBACK (after Ctrl-C DuckDB may have ended the transaction itself) must not
+        # replace the exception that got us here.
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
         raise
     finally:
         if close:
             con.close()
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what led to it) says the disk is full: DuckDB reports it in words,
+    Python as ENOSPC."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None:
+            return False
+        if getattr(seen, "errno", None) == errno.ENOSPC or "No space left on device" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
@@ -320,7 +474,8 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(duckdb.Error):  # as in _migrate: keep the first exception
+            con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
 

@@ -10,12 +10,22 @@ import numpy as np
 from panoptui.core import store
 
 
+def clean_name(name: str) -> str:
+    """A tag name as stored and looked up: without the blanks around it. Every way of naming a
+    tag passes through here, so " b" and "b" are one tag, and a blank name is refused."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise store.ProjectError("a tag needs a name that is not blank")
+    return cleaned
+
+
 def _tag_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
     value = store.scalar(con, "SELECT id FROM tags WHERE name = ?", [name])
     return None if value is None else int(value)
 
 
 def get_tag(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    name = clean_name(name)
     tag_id = _tag_id(con, name)
     if tag_id is None:
         raise store.ProjectError(f"no tag {name!r} in this project (see: panoptui tags PROJECT)")
@@ -24,9 +34,7 @@ def get_tag(con: duckdb.DuckDBPyConnection, name: str) -> int:
 
 def create_tag(con: duckdb.DuckDBPyConnection, name: str, parent: str | None = None) -> int:
     """The tag's id, made if it does not exist yet."""
-    name = name.strip()
-    if not name:
-        raise store.ProjectError("a tag needs a name")
+    name = clean_name(name)
     existing = _tag_id(con, name)
     if existing is not None:
         return existing
@@ -66,9 +74,13 @@ def untag_images(con: duckdb.DuckDBPyConnection, name: str, image_ids: list[int]
 
 def rename_tag(con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
     tag_id = get_tag(con, old)
-    if _tag_id(con, new) is not None:
+    new = clean_name(new)
+    taken = _tag_id(con, new)
+    if taken == tag_id:
+        return  # its own name again
+    if taken is not None:
         raise store.ProjectError(f"a tag {new!r} exists already")
-    con.execute("UPDATE tags SET name = ? WHERE id = ?", [new.strip(), tag_id])
+    con.execute("UPDATE tags SET name = ? WHERE id = ?", [new, tag_id])
 
 
 def delete_tag(con: duckdb.DuckDBPyConnection, name: str) -> None:

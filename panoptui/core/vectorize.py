@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import shlex
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,14 +37,24 @@ from panoptui.core.decode import (
     to_rgb,
 )
 from panoptui.core.progress import ProgressCallback, RateMeter
+from panoptui.core.text import shown
 from panoptui.core.workers import children_ignore_interrupts, init_worker
 
 if TYPE_CHECKING:
     import torch
+    from PIL import Image
 
     from panoptui.core.models.base import Embedder, Preprocessor
 
 DEFAULT_BATCH_SIZE = 32
+# The largest batch a set may ask for. A batch is decoded whole before the model sees it: 4096
+# images at 224 px are 2.5 GB of input tensors (more while decoding), already past what helps
+# throughput on any GPU; --batch-size 100000000 would decode the whole project into memory.
+MAX_BATCH_SIZE = 4096
+# The most memory one image may take to decode, in one decode thread or worker. Pillow holds at
+# most 4 bytes a pixel, so every image under the default pixel limit (179 MP: 0.7 GB) fits; only
+# a raised --max-pixels lets a bigger one through, and it becomes an error row, not a crash.
+IMAGE_MEMORY_BUDGET = 1 << 30
 COMPLETE, INCOMPLETE, RUNNING = "complete", "incomplete", "running"
 CHANGED_SINCE_IMPORT = "the file changed since it was imported; run panoptui import again"
 
@@ -84,6 +97,15 @@ class VectorRunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def check_batch_size(batch_size: int) -> int:
+    """``batch_size`` if it is within 1..MAX_BATCH_SIZE; else a one-line ProjectError."""
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise store.ProjectError(
+            f"batch size {batch_size} is out of range: give 1 to {MAX_BATCH_SIZE} images"
+        )
+    return batch_size
 
 
 # --- the store side ----------------------------------------------------------------------------
@@ -159,6 +181,7 @@ def create_set(
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> int:
     """Record a new, empty vector set for a loaded model and return its id."""
+    check_batch_size(batch_size)
     now = datetime.now()
     with store.transaction(con):
         set_id = store.next_id(con, "vector_sets")
@@ -253,13 +276,16 @@ def _set_state(con: duckdb.DuckDBPyConnection, set_id: int, state: str) -> None:
 
 def pending_images(con: duckdb.DuckDBPyConnection, set_id: int) -> list[tuple[int, str, int, int]]:
     """Images present on disk without a vector in the set, in id order, each with one of its
-    files (path, size, mtime). Images that failed before are tried again."""
+    files (the operating system's path, size, mtime). Images that failed before are tried
+    again."""
     table = store.vector_table(set_id)
     return [
-        (int(i), str(p), int(s), int(m))
-        for i, p, s, m in con.execute(
+        (int(i), store.os_path(p, raw), int(s), int(m))
+        for i, p, raw, s, m in con.execute(
             f"""
-            SELECT i.id, min_by(f.path, f.id), min_by(f.size, f.id), min_by(f.mtime_ns, f.id)
+            SELECT i.id, min_by(f.path, f.id), arg_min_null(f.raw_path, f.id),
+                   min_by(f.size, f.id),
+                   min_by(f.mtime_ns, f.id)
             FROM images i JOIN files f ON f.image_id = i.id AND f.state = 'ok'
             WHERE i.state = 'ok'
               AND NOT EXISTS (SELECT 1 FROM {table} v WHERE v.image_id = i.id)
@@ -316,17 +342,45 @@ def load_for_model(
     max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> torch.Tensor:
     """One image file -> the model's input tensor. Raises DecodeError (or OSError). With a size
-    and mtime, the file must still be as imported."""
+    and mtime, the file must still be as imported. Memory is bounded: decoding by
+    IMAGE_MEMORY_BUDGET, the model's preprocessing by Preprocessor.fit (which keeps an elongated
+    image from being upscaled to gigabytes)."""
     handle, st = open_regular_file(path)
     with handle:
         if size is not None and (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
             raise DecodeError(CHANGED_SINCE_IMPORT)
         img = open_image(handle, max_pixels)
-        decoded = load_reduced(img, preprocessor.input_size / min(img.size))
-    rgb = to_rgb(decoded)
-    if greyscale:
-        rgb = rgb.convert("L").convert("RGB")
-    return preprocessor(rgb)
+        with _out_of_memory_said(img):
+            decoded = load_reduced(
+                img, preprocessor.input_size / min(img.size), IMAGE_MEMORY_BUDGET
+            )
+    with _out_of_memory_said(img):
+        rgb = to_rgb(decoded)
+        if greyscale:
+            rgb = rgb.convert("L").convert("RGB")
+        return preprocessor(rgb)
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Pillow and numpy raise MemoryError; torch's CPU allocator a RuntimeError that says so."""
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc)
+    )
+
+
+@contextlib.contextmanager
+def _out_of_memory_said(img: Image.Image) -> Iterator[None]:
+    """Running out of memory while working on ``img`` becomes a DecodeError that says so
+    (instead of the reason "cannot decode: MemoryError")."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as exc:
+        if not out_of_memory(exc):
+            raise
+        raise DecodeError(
+            f"image is {img.size[0]}x{img.size[1]}: not enough memory to decode and preprocess "
+            "it for the model"
+        ) from None
 
 
 def embed_file(embedder: Embedder, path: str, greyscale: bool) -> np.ndarray:
@@ -335,20 +389,59 @@ def embed_file(embedder: Embedder, path: str, greyscale: bool) -> np.ndarray:
     from panoptui.core.scan import DEFAULT_THUMB_SIZE
 
     try:
-        if embedder.from_thumbnails:  # as the import would have made its thumbnail
-            handle, _ = open_regular_file(path)
-            with handle:
-                img = open_image(handle, DEFAULT_MAX_PIXELS)
-                decoded = load_reduced(img, DEFAULT_THUMB_SIZE / max(img.size))
-            image = make_thumbnail(decoded, DEFAULT_THUMB_SIZE)
-            if greyscale:
-                image = image.convert("L").convert("RGB")
-            tensor = embedder.preprocessor(image)
-        else:
-            tensor = load_for_model(path, None, None, embedder.preprocessor, greyscale)
+        with quiet_decoding():
+            if embedder.from_thumbnails:  # as the import would have made its thumbnail
+                handle, _ = open_regular_file(path)
+                with handle:
+                    img = open_image(handle, DEFAULT_MAX_PIXELS)
+                    with _out_of_memory_said(img):
+                        decoded = load_reduced(
+                            img, DEFAULT_THUMB_SIZE / max(img.size), IMAGE_MEMORY_BUDGET
+                        )
+                with _out_of_memory_said(img):
+                    image = make_thumbnail(decoded, DEFAULT_THUMB_SIZE)
+                    if greyscale:
+                        image = image.convert("L").convert("RGB")
+                    tensor = embedder.preprocessor(image)
+            else:
+                tensor = load_for_model(path, None, None, embedder.preprocessor, greyscale)
+    except MemoryError:
+        reason = "not enough memory to decode it"
+        raise store.ProjectError(f"cannot read image {shown(path)}: {reason}") from None
     except Exception as exc:
-        raise store.ProjectError(f"cannot read image {path}: {read_error_reason(exc)}") from None
+        reason = read_error_reason(exc)
+        raise store.ProjectError(f"cannot read image {shown(path)}: {reason}") from None
     return embedder.embed_images(tensor[None])[0]
+
+
+# Warnings raised while a thread decodes an image (Pillow's about odd files, numpy's about odd
+# pixel values) are dropped: printed, they would land over the terminal app, and the image's
+# error row already says what matters. Per thread, unlike warnings.catch_warnings, which
+# changes the filters of every thread at once.
+_decoding = threading.local()
+
+
+def _drop_decoding_warnings(show: Any) -> Any:
+    def hook(message, category, filename, lineno, file=None, line=None):  # type: ignore
+        if not getattr(_decoding, "active", False):
+            show(message, category, filename, lineno, file, line)
+
+    hook.panoptui_quiet = True  # type: ignore[attr-defined]
+    return hook
+
+
+@contextlib.contextmanager
+def quiet_decoding() -> Iterator[None]:
+    """Decode and preprocess images in this thread without printing library warnings."""
+    if not getattr(warnings.showwarning, "panoptui_quiet", False):
+        warnings.showwarning = _drop_decoding_warnings(warnings.showwarning)
+    before = getattr(_decoding, "active", False)
+    _decoding.active = True
+    try:
+        with np.errstate(all="ignore"):  # numpy's error state is per thread
+            yield
+    finally:
+        _decoding.active = before
 
 
 class ImageDataset:
@@ -372,9 +465,12 @@ class ImageDataset:
     def __getitem__(self, index: int) -> tuple[int, Any, str | None]:
         image_id, path, size, mtime_ns = self.items[index]
         try:
-            tensor = load_for_model(
-                path, size, mtime_ns, self.preprocessor, self.greyscale, self.max_pixels
-            )
+            with quiet_decoding():
+                tensor = load_for_model(
+                    path, size, mtime_ns, self.preprocessor, self.greyscale, self.max_pixels
+                )
+        except MemoryError:  # outside the image's own work (load_for_model names those)
+            return image_id, None, "not enough memory to decode and preprocess this image"
         except Exception as exc:  # every failure is recorded with its reason; the run goes on
             return image_id, None, read_error_reason(exc)
         return image_id, tensor, None
@@ -402,8 +498,6 @@ def _worker_init(worker_id: int) -> None:
 
 
 def default_workers() -> int:
-    import os
-
     cores = os.cpu_count() or 1
     return max(1, min(cores - 1, 12))
 
@@ -417,8 +511,6 @@ def _thumbnail_batches(
 ) -> Iterator[tuple[list[int], Any, list]]:
     """Batches made from the thumbnails the import stored, for descriptors that need no more
     detail than that (``pixels``): no decode of the originals at all."""
-    import os
-
     from PIL import Image
 
     for start in range(0, len(items), batch_size):
@@ -430,7 +522,7 @@ def _thumbnail_batches(
                 [ids],
             ).fetchall()
         )
-        samples = []
+        samples: list[tuple[int, Any, str | None]] = []
         for image_id, path, size, mtime_ns in chunk:
             # The file is not read, but it must still be there as imported.
             try:
@@ -444,10 +536,17 @@ def _thumbnail_batches(
             if image_id not in jpegs:
                 samples.append((image_id, None, "no thumbnail: run panoptui import again"))
                 continue
-            image = Image.open(io.BytesIO(jpegs[image_id])).convert("RGB")
-            if greyscale:
-                image = image.convert("L").convert("RGB")
-            samples.append((image_id, embedder.preprocessor(image), None))
+            try:
+                with quiet_decoding():
+                    image = Image.open(io.BytesIO(jpegs[image_id])).convert("RGB")
+                    if greyscale:
+                        image = image.convert("L").convert("RGB")
+                    samples.append((image_id, embedder.preprocessor(image), None))
+            except MemoryError:
+                samples.append((image_id, None, "not enough memory to read its thumbnail"))
+            except Exception as exc:  # a damaged thumbnail fails its image, not the run
+                reason = f"its stored thumbnail cannot be read ({type(exc).__name__})"
+                samples.append((image_id, None, reason))
         yield collate(samples)
 
 
@@ -459,7 +558,6 @@ def _threaded_batches(
     max_pixels: int,
 ) -> Iterator[tuple[list[int], Any, list]]:
     """Batches decoded by a thread per core (Pillow and torch release the GIL while they work)."""
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
     dataset = ImageDataset(items, embedder.preprocessor, greyscale, max_pixels)
@@ -498,6 +596,40 @@ class _ForwardBatcher:
         return np.concatenate(out) if out else np.zeros((0, self.embedder.dim), np.float32)
 
 
+def _stored_batch_size(con: duckdb.DuckDBPyConnection, vector_set: VectorSet) -> int:
+    """The set's batch size, brought within 1..MAX_BATCH_SIZE (older versions stored any
+    number); a corrected value is stored, so that later resumes make the same batches."""
+    batch_size = vector_set.batch_size
+    if 1 <= batch_size <= MAX_BATCH_SIZE:
+        return batch_size
+    batch_size = MAX_BATCH_SIZE if batch_size > MAX_BATCH_SIZE else DEFAULT_BATCH_SIZE
+    con.execute("UPDATE vector_sets SET batch_size = ? WHERE id = ?", [batch_size, vector_set.id])
+    return batch_size
+
+
+def _project_dir(con: duckdb.DuckDBPyConnection) -> str:
+    """The project folder of a connection (for messages), asked before anything can fail."""
+    path = store.scalar(
+        con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    )
+    return os.path.dirname(path) if path else "PROJECT"
+
+
+@contextlib.contextmanager
+def _saving(set_id: int, project: str) -> Iterator[None]:
+    """A write of the set that fails for a full disk becomes one line saying how to go on
+    (what was committed before stays, and resuming computes the rest)."""
+    try:
+        yield
+    except (duckdb.Error, OSError) as exc:
+        if not store.disk_full(exc):
+            raise
+        resume = shown(f"panoptui vectors resume {shlex.quote(project)} {set_id}")
+        raise store.ProjectError(
+            f"disk full while saving vectors of set {set_id}; free space, then: {resume}"
+        ) from None
+
+
 def compute_vectors(
     con: duckdb.DuckDBPyConnection,
     set_id: int,
@@ -527,7 +659,11 @@ def compute_vectors(
     grey = vector_set.greyscale if greyscale is None else greyscale
     # The set's own batch size unless told otherwise: the same batches as an uninterrupted run
     # give bit-identical vectors (a different batch size changes float rounding, ~1e-7).
-    batch_size = batch_size or vector_set.batch_size
+    if batch_size:
+        check_batch_size(batch_size)
+    else:
+        batch_size = _stored_batch_size(con, vector_set)
+    project = _project_dir(con)
     report = progress or (lambda event: None)
     cancel = cancel or threading.Event()
     summary = VectorRunSummary(set_id, batch_size=batch_size)
@@ -537,12 +673,14 @@ def compute_vectors(
         if set_id in _running:
             raise store.ProjectError(f"vector set {set_id} is already being computed")
         _running.add(set_id)
-    _set_state(con, set_id, RUNNING)
     forward = _ForwardBatcher(embedder, batch_size)
     batches: Any = None
     meter = RateMeter()
-    report(meter.event("embedding", 0, len(items)))
+    failed = False
     try:
+        with _saving(set_id, project):
+            _set_state(con, set_id, RUNNING)
+        report(meter.event("embedding", 0, len(items)))
         if items:
             if embedder.from_thumbnails:
                 loader: Any = _thumbnail_batches(con, items, batch_size, embedder, grey)
@@ -571,7 +709,8 @@ def compute_vectors(
                 model_started = time.monotonic()
                 vectors = forward(batch) if batch is not None else np.zeros((0, embedder.dim))
                 summary.model_seconds += time.monotonic() - model_started
-                _commit_batch(con, set_id, ids, vectors, errors)
+                with _saving(set_id, project):
+                    _commit_batch(con, set_id, ids, vectors, errors)
                 summary.done += len(ids)
                 summary.errors += len(errors)
                 report(
@@ -583,6 +722,9 @@ def compute_vectors(
                     summary.cancelled = True
                     break
                 waited = time.monotonic()
+    except BaseException:
+        failed = True
+        raise
     finally:
         # Stop decoding workers now, while this process is whole: left to garbage collection at
         # interpreter exit (after Ctrl-C), their pipes break mid-write and print tracebacks.
@@ -593,7 +735,14 @@ def compute_vectors(
         with _running_lock:
             _running.discard(set_id)
         finished = not summary.cancelled and summary.done + summary.errors == len(items)
-        _set_state(con, set_id, COMPLETE if finished else INCOMPLETE)
+        try:
+            _set_state(con, set_id, COMPLETE if finished else INCOMPLETE)
+        except (duckdb.Error, OSError):
+            # After a failed commit (a full disk) the database may refuse every write: the
+            # first error is the one to report, and a set stored as running that no process
+            # computes reads as incomplete.
+            if not failed:
+                raise
         summary.batch_size = forward.size
         summary.seconds = time.monotonic() - started
     return summary

@@ -1,29 +1,50 @@
 """The App: one open project, its screens (as modes, so each keeps its state), the jobs that run
-in thread workers, and what several screens share (the selection, cached vector matrices)."""
+in thread workers, and what several screens share (the selection, cached vector matrices).
+
+What must hold, whatever the project or the user does:
+- A problem a user can cause (a project error, a model that cannot load, a database refusal,
+  the project file damaged under the app) is a notification, and the app stays responsive.
+  Textual ends the message loop of whatever raised (the App's own for keys and callbacks), so
+  these errors are caught where they happen (``on_event`` here and in AppScreen), never left
+  to ``_handle_exception``.
+- Every notification is literal text (see literal.py); ctrl+q quits from anywhere.
+- A read-only project is opened read-only: writes are refused with one line (``refuse_write``).
+- The database closes last: after every thread holding a cursor of it is done (``on_unmount``).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import importlib
 import sys
 import threading
+import time
 import traceback
-from collections.abc import Callable, Iterable
-from multiprocessing import resource_tracker
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from rich.text import Text
+from textual import events, on
 from textual.app import App, SystemCommand
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.screen import Screen
+from textual.widgets import Input, OptionList
 from textual.worker import Worker, WorkerState
 
 from panoptui.core import store
-from panoptui.core.models.base import ModelError
 from panoptui.core.query import VectorMatrix
+from panoptui.core.text import shown
+from panoptui.core.workers import start_resource_tracker
 from panoptui.tui.images import Drawing
 from panoptui.tui.jobs import Job, JobChanged, throttled
+from panoptui.tui.screens.base import USER_ERRORS
 from panoptui.tui.screens.dialogs import ConfirmDialog
 from panoptui.tui.screens.help import HelpScreen
 from panoptui.tui.screens.project import ProjectScreen
@@ -41,6 +62,33 @@ SCREENS = (
     ("settings", "5", "Settings"),
 )
 
+# How long quitting waits for running jobs to stop at a safe point, then for threads whose
+# query was interrupted, before the database closes (seconds).
+JOB_STOP_WAIT = 30.0
+INTERRUPTED_WAIT = 5.0
+
+
+class GuardedCommandPalette(CommandPalette):
+    """Textual's command palette, dismissed once. Enter twice fast selects the command twice
+    (the second key is queued before the first closes the palette), and Textual 8.2.8 then
+    dismisses twice (ScreenStackError) and would run the command twice."""
+
+    _dismissed = False
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        if self._dismissed or not self.is_current:
+            return AwaitComplete.nothing()
+        self._dismissed = True
+        return super().dismiss(result)
+
+    @on(Input.Submitted)
+    @on(OptionList.OptionSelected)
+    def _once(self, event: Input.Submitted | OptionList.OptionSelected) -> None:
+        # Handlers of this class run before CommandPalette's; prevent_default skips those.
+        if self._dismissed:
+            event.stop()
+            event.prevent_default()
+
 
 class PanoptuiApp(App[None]):
     CSS_PATH = "app.tcss"
@@ -56,7 +104,9 @@ class PanoptuiApp(App[None]):
         # The screens' keys show in the bar at the top of every screen (NavBar), not the footer.
         *(Binding(key, f"screen('{mode}')", title, show=False) for mode, key, title in SCREENS),
         Binding("question_mark,f1", "help", "Help"),
-        Binding("q,ctrl+q", "quit", "Quit"),
+        Binding("q", "quit", "Quit"),
+        # A priority binding: heard by the App first, whatever the screen or widget in focus.
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(
@@ -67,12 +117,13 @@ class PanoptuiApp(App[None]):
         start: str = "results",
         con: duckdb.DuckDBPyConnection | None = None,
         folder: str | None = None,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
         # Textual replaces sys.stderr by an object without a file descriptor, and multiprocessing
         # cannot start its resource tracker from inside the app (import and decoding workers
         # would fail with "bad value(s) in fds_to_keep"): start it now, while stderr is real.
-        resource_tracker.ensure_running()
+        start_resource_tracker()
         self.project = Path(project).expanduser().absolute()
         # ``folder``: a folder of images that is no project yet; the app offers to make one.
         self.folder = folder
@@ -82,9 +133,15 @@ class PanoptuiApp(App[None]):
         # only, under a lock.
         self._root: duckdb.DuckDBPyConnection | None = None
         self._cursor_lock = threading.Lock()
+        # Cursors handed to threads and not closed yet (True: a job's), closed before the root.
+        self._cursors: dict[duckdb.DuckDBPyConnection, bool] = {}
         self.db: duckdb.DuckDBPyConnection = None  # type: ignore[assignment]
+        # ``read_only``: the project was opened read-only (the caller's ``con`` too).
+        self.read_only = read_only
         if con is not None or not folder:
-            self._open(con if con is not None else store.open_project(self.project))
+            if con is None:
+                con = store.open_project(self.project, read_only=read_only)
+            self._open(con)
         self.drawing = drawing or Drawing("halfcell")
         self.start_mode = start
         self.jobs: dict[str, Job] = {}
@@ -93,23 +150,45 @@ class PanoptuiApp(App[None]):
         self._matrix_lock = threading.Lock()
         self._embedders: dict[int, Any] = {}
         self._warming_up = False
-        self.sub_title = str(self.project)
+        self._warnings_shown: set[str] = set()
+        self._closing = False
+        self._quit_question: ConfirmDialog | None = None
+        self._showwarning: Any = None
+        self.sub_title = shown(self.project) + (" (read-only)" if read_only else "")
 
     def _open(self, root: duckdb.DuckDBPyConnection) -> None:
         self._root = root
         self.db = root.cursor()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A connection for a worker thread (close it when done)."""
+        """A connection of the caller's own (closed by it before the app ends); threads of the
+        app use ``using_cursor``, which quitting knows about."""
         with self._cursor_lock:
             assert self._root is not None
             return self._root.cursor()
+
+    @contextlib.contextmanager
+    def using_cursor(self, job: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection for a worker thread, closed when the block ends (``job``: a job's,
+        which quitting lets finish; other threads only read, and are interrupted at once)."""
+        with self._cursor_lock:
+            if self._root is None:
+                raise store.ProjectError("the project is closed")
+            cursor = self._root.cursor()
+            self._cursors[cursor] = job
+        try:
+            yield cursor
+        finally:
+            with self._cursor_lock:
+                self._cursors.pop(cursor, None)
+            cursor.close()
 
     def on_mount(self) -> None:
         # Everything imported and built so far lives as long as the app: out of the garbage
         # collector's way, so that its full collections (measured: up to ~90 ms each while
         # paging) stay short.
         gc.freeze()
+        self._route_warnings()
         if self.folder is None:
             self.switch_mode(self.start_mode)
             return
@@ -128,7 +207,7 @@ class PanoptuiApp(App[None]):
         try:
             self._open(store.open_project(self.project, create=True))
         except store.ProjectError as exc:
-            self.exit(return_code=1, message=f"panoptui: {exc}")
+            self.exit(return_code=1, message=Text(f"panoptui: {shown(exc)}"))
             return
         from panoptui.tui.screens.project import start_import
 
@@ -146,6 +225,10 @@ class PanoptuiApp(App[None]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(GuardedCommandPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         if self.db is None:  # no project yet
@@ -210,19 +293,20 @@ class PanoptuiApp(App[None]):
         work: Callable[[duckdb.DuckDBPyConnection, Job], Any],
         done: Callable[[Job], None] | None,
     ) -> None:
-        cursor = self.cursor()
         try:
-            job.result = work(cursor, job)
+            with self.using_cursor(job=True) as cursor:
+                job.result = work(cursor, job)
             job.state = "cancelled" if job.cancel.is_set() else "done"
-        except (store.ProjectError, ModelError, duckdb.Error, OSError, ValueError) as exc:
+        except (*USER_ERRORS, OSError, ValueError) as exc:
             job.state, job.message = "failed", str(exc).splitlines()[0] if str(exc) else repr(exc)
         except Exception as exc:  # a bug: say so, keep the app alive, keep the trace in the log
             job.state, job.message = "failed", f"{type(exc).__name__}: {exc}"
             self.log.error(traceback.format_exc())
         finally:
-            cursor.close()
             job.finished.set()
-        self.call_from_thread(self._job_finished, job, done)
+        if not self._closing:  # else the app is closing: no one to tell
+            with contextlib.suppress(RuntimeError):  # it closed in between
+                self.call_from_thread(self._job_finished, job, done)
 
     def _job_finished(self, job: Job, done: Callable[[Job], None] | None) -> None:
         if job.state == "failed":
@@ -230,8 +314,8 @@ class PanoptuiApp(App[None]):
         if done is not None:
             try:
                 done(job)
-            except (store.ProjectError, duckdb.Error) as exc:
-                self.notify(str(exc), severity="error")
+            except USER_ERRORS as exc:
+                self.report(exc)
         self.post_message(JobChanged(job))
 
     def job_reporter(self, job: Job) -> Callable[[Any], None]:
@@ -242,19 +326,86 @@ class PanoptuiApp(App[None]):
         for screen in self.screen_stack:
             handler = getattr(screen, "job_changed", None)
             if handler is not None:
-                handler(message.job)
+                try:
+                    handler(message.job)
+                except USER_ERRORS as exc:
+                    self.report(exc)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Jobs catch their own errors; anything else that escapes a worker is a bug to show.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.notify(str(event.worker.error), title="error", severity="error")
+            text = str(event.worker.error).strip() or repr(event.worker.error)
+            self.notify(text.splitlines()[0], title="error", severity="error")
+
+    # --- errors, notifications, read-only ---------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys (and so every action), callbacks of dialogs and of the palette run here. An
+        # exception would end the App's message loop and leave it deaf to every key: a user's
+        # error is said instead. (Bugs still end the app, with Textual's traceback.)
+        try:
+            await super().on_event(event)
+        except USER_ERRORS as exc:
+            self.report(exc)
+
+    def report(self, error: BaseException) -> None:
+        """A user's error (USER_ERRORS), in one line."""
+        text = str(error).strip()
+        line = shown(text.splitlines()[0] if text else repr(error))
+        if any(n.message == line for n in self._notifications):
+            return  # one failure seen by two handlers: said once
+        self.notify(line, severity="error", timeout=10)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: Any = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification is plain text, shown literally, whatever ``markup`` says: the
+        messages name files, tags and searches."""
+        super().notify(
+            shown(message), title=shown(title), severity=severity, timeout=timeout, markup=False
+        )
+
+    def action_help_quit(self) -> None:
+        # ctrl+c (Textual's binding: it copies in a text box) says how to quit, in plain text.
+        self.notify("press q (or ctrl+q, from anywhere) to quit panoptui")
+
+    def refuse_write(self, what: str) -> bool:
+        """True (and a notification saying so) when the project is read-only: the caller that
+        would write (``what``: what it would do) stops there."""
+        if self.read_only:
+            self.notify(
+                f"read-only project: cannot {what} (no permission to write {self.project})",
+                severity="warning",
+            )
+        return self.read_only
+
+    def _route_warnings(self) -> None:
+        """Python warnings raised while the app runs (in jobs, sklearn's and numpy's among
+        them) become notifications, each text once: written to stderr, they would be lost
+        under the app at best, and drawn over it by anything that still holds the terminal."""
+        self._showwarning = warnings.showwarning
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            text = f"{category.__name__}: {message}"
+            if text in self._warnings_shown:
+                return
+            self._warnings_shown.add(text)
+            self.notify(text, severity="warning")  # thread-safe
+
+        warnings.showwarning = show
 
     def _handle_exception(self, error: Exception) -> None:
-        # A problem the user can cause (a project error, a model that cannot load, a database
-        # refusal) raised by a key's handler is a notification, not the end of the session.
+        # The last resort, for a user's error raised where no handler caught it (a widget's
+        # own handler): said, and the app goes on (ctrl+q, a priority binding, still quits).
         # Anything else is a bug: Textual's own handling shows it and exits.
-        if isinstance(error, (store.ProjectError, ModelError, duckdb.Error)):
-            self.notify(str(error).splitlines()[0], severity="error", timeout=10)
+        if isinstance(error, USER_ERRORS):
+            self.report(error)
             return
         super()._handle_exception(error)
 
@@ -334,21 +485,21 @@ class PanoptuiApp(App[None]):
         if not running:
             self.exit()
             return
+        if self.screen is self._quit_question:
+            return  # q pressed again while asked: one question
         names = ", ".join(j.label for j in running)
 
         def answered(stop: bool | None) -> None:
             if stop:
                 self._stop_jobs_and_exit()
 
-        self.push_screen(
-            ConfirmDialog(
-                f"{names} still running. Quit anyway? What is done so far is kept; a vector set "
-                "can be resumed later (Vectors screen, or panoptui vectors resume).",
-                yes="Stop and quit",
-                no="Keep working",
-            ),
-            answered,
+        self._quit_question = ConfirmDialog(
+            f"{names} still running. Quit anyway? What is done so far is kept; a vector set "
+            "can be resumed later (Vectors screen, or panoptui vectors resume).",
+            yes="Stop and quit",
+            no="Keep working",
         )
+        self.push_screen(self._quit_question, answered)
 
     def _stop_jobs_and_exit(self) -> None:
         jobs = self.running_jobs()
@@ -364,17 +515,47 @@ class PanoptuiApp(App[None]):
         self.run_worker(wait, thread=True, name="quit", exit_on_error=False)
 
     async def on_unmount(self) -> None:
+        self._closing = True
+        if self._showwarning is not None:
+            warnings.showwarning = self._showwarning
         for job in self.running_jobs():
             job.cancel.set()
-        # Every worker (jobs, page loads) is done with the database before it closes.
         self.workers.cancel_all()
-        await self.workers.wait_for_complete()
-        for job in list(self.jobs.values()):
-            job.finished.wait(timeout=60)
+        # DuckDB refuses to close a connection while a cursor made from it runs a query
+        # (ResourceInUseException): every thread holding one is done before the root closes.
+        # Reads (pages, details) are interrupted at once; jobs stop at their next safe point,
+        # and are interrupted only if they do not within JOB_STOP_WAIT.
+        self._interrupt(jobs=False)
+        await self._wait_for_cursors(JOB_STOP_WAIT)
+        self._interrupt(jobs=True)
+        await self._wait_for_cursors(INTERRUPTED_WAIT)
         if self._root is not None:
-            self.db.close()
-            self._root.close()
-            # Dropped too: a logging handler made while torch was imported can keep the App
-            # alive until the interpreter exits, and the closed connections with it.
-            self.db = self._root = None  # type: ignore[assignment]
+            with self._cursor_lock:
+                busy = list(self._cursors)
+                root, db = self._root, self.db
+                # Dropped too: a logging handler made while torch was imported can keep the
+                # App alive until the interpreter exits, and the closed connections with it.
+                self.db = self._root = None  # type: ignore[assignment]
+            try:
+                db.close()
+                if not busy:
+                    root.close()
+            except duckdb.Error as exc:  # never a traceback on the way out
+                self.log.error(f"closing the project: {exc}")
+            if busy:  # a thread still in a query: the process's exit closes the file
+                self.log.error(f"{len(busy)} database cursors still busy at exit")
         gc.unfreeze()  # what on_mount froze can go, now that the app does
+
+    def _interrupt(self, jobs: bool) -> None:
+        """Interrupt the queries of the cursors still open (the jobs' too, with ``jobs``)."""
+        with self._cursor_lock:
+            cursors = [c for c, is_job in self._cursors.items() if jobs or not is_job]
+        for cursor in cursors:
+            with contextlib.suppress(duckdb.Error):
+                cursor.interrupt()
+
+    async def _wait_for_cursors(self, seconds: float) -> None:
+        """Wait (without blocking the event loop) until no thread holds a cursor."""
+        deadline = time.monotonic() + seconds
+        while self._cursors and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)

@@ -19,6 +19,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from panoptui.core.decode import DecodeError
+from panoptui.core.text import shown
+
 if TYPE_CHECKING:
     import torch
     from PIL import Image
@@ -50,16 +53,66 @@ class ModelSpec:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+# The most pixels a model's transform may make of one image on its way to the model's input.
+# Transforms resize the short side to the model's size, and an elongated image's long side
+# grows with it: a 100000x1 image would become 22,400,000x224 pixels (15 GB) only to be
+# cropped to 224x224. 32 MP (128 MB as a Pillow image) leaves every image up to 600:1 at 224 px
+# (and 100:1 at 518 px) untouched, so normal images give exactly the vectors they always did.
+MAX_RESIZED_PIXELS = 32_000_000
+# Over that, what the centre crop keeps is cut out first: the middle of the long side, as long
+# as this many times the short side (crops up to 4:1 keep all they would), plus a margin for
+# the resampling filter's reach.
+KEPT_ASPECT = 4
+KEPT_MARGIN = 8
+
+
+class TooElongated(DecodeError):
+    """An image the model's preprocessing cannot take (its short side would vanish)."""
+
+
 class Preprocessor(ABC):
     """Picklable: carries only configuration, builds the library's transform on first use (in a
-    worker process)."""
+    worker process). Calling it fits the image (see ``fit``), then runs the transform."""
 
     # The shortest side the decoder must deliver; JPEGs are decoded at reduced scale down to it.
+    # For "shortest" transforms it is also the size the short side is resized to.
     input_size: int = 224
+    # How the library's transform brings an image to the model's input: "shortest" (the short
+    # side resized to input_size, then the centre cropped), "squash" (resized straight to the
+    # input, the aspect ratio ignored) or "longest" (the long side resized, the rest padded).
+    resize_mode: str = "shortest"
+
+    def __call__(self, image: Image.Image) -> Any:
+        """An RGB PIL image in, the model's input tensor (C, H, W) out."""
+        return self.transform(self.fit(image))
 
     @abstractmethod
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        """An RGB PIL image in, the model's input tensor (C, H, W) out."""
+    def transform(self, image: Image.Image) -> Any:
+        """The library's own transform."""
+
+    def fit(self, image: Image.Image) -> Image.Image:
+        """``image`` as the transform can take it within MAX_RESIZED_PIXELS: unchanged for
+        every normal image; for an elongated one under a "shortest" transform, the middle part
+        the centre crop would keep anyway. Raises TooElongated for an image a "longest"
+        transform would make less than a pixel thick."""
+        width, height = image.size
+        short, long = min(width, height), max(width, height)
+        if self.resize_mode == "longest" and round(short * self.input_size / long) < 1:
+            raise TooElongated(
+                f"image is {width}x{height}: too elongated to embed (this model fits its long "
+                f"side to {self.input_size} px, which leaves the short side under a pixel)"
+            )
+        if self.resize_mode != "shortest":  # squash and longest never enlarge the long side
+            return image
+        resized = long * self.input_size / short * self.input_size
+        if resized <= MAX_RESIZED_PIXELS:
+            return image
+        kept = min(long, short * KEPT_ASPECT + 2 * KEPT_MARGIN)
+        start = (long - kept) // 2
+        box = (
+            (start, 0, start + kept, height) if width > height else (0, start, width, start + kept)
+        )
+        return image.crop(box)
 
 
 class Embedder(ABC):
@@ -91,10 +144,47 @@ def weights_path(weights: str | None) -> Path | None:
         return None
     path = Path(weights).expanduser()
     if not path.exists():
-        raise ModelError(f"weights {weights} not found")
+        raise ModelError(f"weights {shown(weights)} not found")
     if not (path.is_file() or path.is_dir()):
-        raise ModelError(f"weights {weights} is not a file or a folder")
+        raise ModelError(f"weights {shown(weights)} is not a file or a folder")
     return path.resolve()
+
+
+# --- unsafe checkpoints -------------------------------------------------------------------------
+
+# How torch.load(weights_only=True) and timm word a refusal, and where they name the global the
+# pickle asked for ("GLOBAL posix.system", "Unsupported globals: posix.system.").
+_REFUSED = ("Weights only load failed", "weights_only=True blocked", "Unsupported global")
+_REFUSED_NAME = re.compile(r"(?:GLOBAL |Unsupported globals?: )([\w.]+)")
+
+
+def unsafe_checkpoint_error(
+    exc: BaseException, weights: Path | str | None, model: str
+) -> ModelError | None:
+    """The error for a checkpoint that torch refused to unpickle with weights_only, or None for
+    any other failure. A pickle that names a function or class holds code or objects, not only
+    tensors; one that names none is damaged or not a checkpoint. Torch's own message advises
+    weights_only=False, which would run whatever the file holds: it is never repeated."""
+    texts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(texts) < 10:
+        texts.append(str(seen))
+        seen = seen.__cause__ or seen.__context__
+    if not any(words in text for text in texts for words in _REFUSED):
+        return None
+    names = [
+        found.group(1).rstrip(".") for t in texts for found in [_REFUSED_NAME.search(t)] if found
+    ]
+    if not names:
+        return ModelError(
+            f"cannot load weights {shown(weights)} for model {model}: the file is not a "
+            "checkpoint of plain weights (damaged, or not a weights file)"
+        )
+    return ModelError(
+        f"weights {shown(weights)} hold code or objects that are not plain weights (the file "
+        f"asks for {names[0]}); not loaded, for safety. Give a .safetensors file, or a "
+        "checkpoint saved as a plain state dict of tensors"
+    )
 
 
 # --- the model hub -----------------------------------------------------------------------------

@@ -21,7 +21,9 @@ from panoptui.core.models.base import (
     l2_normalise,
     missing_weights_message,
     prepare_hub_access,
+    unsafe_checkpoint_error,
 )
+from panoptui.core.text import shown
 
 
 def _features(output: Any) -> torch.Tensor:
@@ -38,12 +40,13 @@ def _features(output: Any) -> torch.Tensor:
 class HFPreprocessor(Preprocessor):
     """The model's own AutoImageProcessor, loaded in each worker from the same source."""
 
-    def __init__(self, source: str, input_size: int) -> None:
+    def __init__(self, source: str, input_size: int, resize_mode: str = "shortest") -> None:
         self.source = source
         self.input_size = input_size
+        self.resize_mode = resize_mode
         self._processor = None
 
-    def __call__(self, image):
+    def transform(self, image):
         if self._processor is None:
             from transformers import AutoImageProcessor
 
@@ -51,7 +54,12 @@ class HFPreprocessor(Preprocessor):
         return self._processor(images=image, return_tensors="pt")["pixel_values"][0]
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"source": self.source, "input_size": self.input_size, "_processor": None}
+        return {
+            "source": self.source,
+            "input_size": self.input_size,
+            "resize_mode": self.resize_mode,
+            "_processor": None,
+        }
 
 
 class HFEmbedder(Embedder):
@@ -75,15 +83,22 @@ class HFEmbedder(Embedder):
             processor = AutoImageProcessor.from_pretrained(source)
             model = AutoModel.from_pretrained(source)
         except Exception as exc:  # transformers raises OSError, ValueError, hub errors...
+            unsafe = unsafe_checkpoint_error(exc, weights or source, spec.name)
+            if unsafe is not None:
+                raise unsafe from None
             if weights is not None:
                 first = str(exc).splitlines()[0][:200]
-                raise ModelError(f"cannot load {spec.name} from {weights}: {first}") from None
+                raise ModelError(
+                    f"cannot load {spec.name} from {shown(weights)}: {first}"
+                ) from None
             raise ModelError(missing_weights_message(spec, "the model", online, exc)) from None
         model.eval().to(device)
         self.model = model
         self.source = source
         probe = processor(images=_blank(), return_tensors="pt")["pixel_values"]
-        self.preprocessor = HFPreprocessor(source, _resize_size(processor, probe))
+        self.preprocessor = HFPreprocessor(
+            source, _resize_size(processor, probe), _resize_mode(processor)
+        )
         self.embeds_text = hasattr(model, "get_text_features")
         self._tokenizer = None
         self.dim = int(self._forward(probe).shape[1])
@@ -110,7 +125,8 @@ class HFEmbedder(Embedder):
                 self._tokenizer = AutoTokenizer.from_pretrained(self.source)
             except Exception as exc:
                 raise ModelError(
-                    f"cannot load the text tokenizer of {self.spec.name} from {self.source}: "
+                    f"cannot load the text tokenizer of {self.spec.name} from "
+                    f"{shown(self.source)}: "
                     f"{str(exc).splitlines()[0][:160]} (a model folder needs its tokenizer files "
                     "for text search; image vectors do not need them)"
                 ) from None
@@ -138,6 +154,26 @@ def _resize_size(processor: Any, probe: torch.Tensor) -> int:
         if isinstance(value, int):
             wanted.append(value)
     return max(wanted)
+
+
+def _resize_mode(processor: Any) -> str:
+    """How the processor fits an image (see Preprocessor.resize_mode), from its ``size``:
+    ``shortest_edge`` resizes the short side, ``height`` and ``width`` squash, ``longest_edge``
+    alone fits the long side. Anything else is taken as "shortest", whose bound is the safe
+    one (it crops only images the transform would have blown up)."""
+    size = getattr(processor, "size", None)
+
+    def has(key: str) -> bool:
+        value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+        return value is not None
+
+    if has("shortest_edge"):
+        return "shortest"
+    if has("height") and has("width"):
+        return "squash"
+    if has("longest_edge"):
+        return "longest"
+    return "shortest"
 
 
 def _blank():

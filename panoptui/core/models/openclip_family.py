@@ -19,7 +19,9 @@ from panoptui.core.models.base import (
     l2_normalise,
     missing_weights_message,
     prepare_hub_access,
+    unsafe_checkpoint_error,
 )
+from panoptui.core.text import shown
 
 PREPROCESS_KEYS = ("mean", "std", "interpolation", "resize_mode")
 
@@ -31,9 +33,10 @@ class OpenClipPreprocessor(Preprocessor):
         self.cfg = dict(cfg)
         size = self.cfg["size"]
         self.input_size = int(min(size) if isinstance(size, (tuple, list)) else size)
+        self.resize_mode = str(self.cfg.get("resize_mode") or "shortest")
         self._transform = None
 
-    def __call__(self, image):
+    def transform(self, image):
         if self._transform is None:
             from open_clip.transform import PreprocessCfg, image_transform_v2
 
@@ -41,7 +44,12 @@ class OpenClipPreprocessor(Preprocessor):
         return self._transform(image)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"cfg": self.cfg, "input_size": self.input_size, "_transform": None}
+        return {
+            "cfg": self.cfg,
+            "input_size": self.input_size,
+            "resize_mode": self.resize_mode,
+            "_transform": None,
+        }
 
 
 class OpenClipEmbedder(Embedder):
@@ -77,7 +85,9 @@ class OpenClipEmbedder(Embedder):
                     weights_only=True,
                 )
         except KeyError as exc:  # a state dict that does not fit the architecture
-            raise ModelError(f"weights {weights} do not fit model {spec.name}: {exc}") from None
+            raise ModelError(
+                f"weights {shown(weights)} do not fit model {spec.name}: {exc}"
+            ) from None
         except Exception as exc:  # truncated files, pickles, hub errors: all a load failure
             raise _load_error(spec, weights, online, exc) from None
         model.eval()
@@ -142,15 +152,15 @@ def _check_model_folder(folder: Path, spec: ModelSpec) -> None:
     config_file = folder / "open_clip_config.json"
     if not config_file.is_file():
         raise ModelError(
-            f"folder {folder} has no open_clip_config.json; give the folder of an open_clip "
+            f"folder {shown(folder)} has no open_clip_config.json; give the folder of an open_clip "
             "model (as on its hub page) or a weights file"
         )
     if not any(folder.glob(pattern) for pattern in ("*.safetensors", "*.bin", "*.pth")):
-        raise ModelError(f"folder {folder} holds no weights file (.safetensors, .bin, .pth)")
+        raise ModelError(f"folder {shown(folder)} holds no weights file (.safetensors, .bin, .pth)")
     try:
         folder_cfg = json.loads(config_file.read_text())["model_cfg"]
     except (ValueError, KeyError) as exc:
-        raise ModelError(f"{config_file} is not an open_clip config: {exc}") from None
+        raise ModelError(f"{shown(config_file)} is not an open_clip config: {exc}") from None
     # A preset names an architecture: a folder holding another one is not that model.
     expected = open_clip.get_model_config(spec.arch) if spec.name in ("clip", "siglip") else None
     if expected:
@@ -162,8 +172,9 @@ def _check_model_folder(folder: Path, spec: ModelSpec) -> None:
         ]
         if mismatched or folder_cfg.get("embed_dim") != expected.get("embed_dim"):
             raise ModelError(
-                f"folder {folder} holds another architecture than {spec.name} ({spec.arch}); "
-                f"to use it as it is, give --model open_clip:local --weights {folder}"
+                f"folder {shown(folder)} holds another architecture than {spec.name} "
+                f"({spec.arch}); "
+                f"to use it as it is, give --model open_clip:local --weights {shown(folder)}"
             )
 
 
@@ -173,6 +184,9 @@ def _size(preprocessor: OpenClipPreprocessor) -> tuple[int, int]:
 
 
 def _load_error(spec: ModelSpec, weights: Path | None, online: bool, exc: Exception) -> ModelError:
+    unsafe = unsafe_checkpoint_error(exc, weights, spec.name)
+    if unsafe is not None:
+        return unsafe
     text = str(exc)
     if "not found in built-ins" in text or "Unknown model" in text:
         return ModelError(
@@ -180,7 +194,7 @@ def _load_error(spec: ModelSpec, weights: Path | None, online: bool, exc: Except
         )
     if weights is not None:
         first = text.splitlines()[0][:200] if text else type(exc).__name__
-        return ModelError(f"cannot load weights {weights} for model {spec.name}: {first}")
+        return ModelError(f"cannot load weights {shown(weights)} for model {spec.name}: {first}")
     return ModelError(missing_weights_message(spec, "the weights", online, exc))
 
 

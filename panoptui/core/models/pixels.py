@@ -58,8 +58,9 @@ def describe(image: Image.Image) -> np.ndarray:
 
 class PixelsPreprocessor(Preprocessor):
     input_size = 64  # decode at least this much, so that the 16x16 averages are clean
+    resize_mode = "squash"  # straight to the 16x16 grid, whatever the aspect ratio
 
-    def __call__(self, image: Image.Image) -> np.ndarray:  # type: ignore[override]
+    def transform(self, image: Image.Image) -> np.ndarray:
         return describe(image)
 
 

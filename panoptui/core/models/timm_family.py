@@ -24,7 +24,12 @@ from panoptui.core.models.base import (
     l2_normalise,
     missing_weights_message,
     prepare_hub_access,
+    unsafe_checkpoint_error,
 )
+from panoptui.core.text import shown
+
+# timm's evaluation crop modes, in the terms of Preprocessor.resize_mode.
+TIMM_RESIZE_MODES = {"center": "shortest", "squash": "squash", "border": "longest"}
 
 
 class TimmPreprocessor(Preprocessor):
@@ -36,9 +41,10 @@ class TimmPreprocessor(Preprocessor):
         # divided by crop_pct (mobilenet: 224 / 0.875 = 256), else the crop would be upscaled.
         crop_pct = float(self.data_config.get("crop_pct") or 1.0)
         self.input_size = math.ceil(min(self.data_config["input_size"][1:]) / crop_pct)
+        self.resize_mode = TIMM_RESIZE_MODES.get(str(self.data_config.get("crop_mode")), "shortest")
         self._transform = None
 
-    def __call__(self, image):
+    def transform(self, image):
         if self._transform is None:
             from timm.data import create_transform
 
@@ -46,7 +52,12 @@ class TimmPreprocessor(Preprocessor):
         return self._transform(image)
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"data_config": self.data_config, "input_size": self.input_size, "_transform": None}
+        return {
+            "data_config": self.data_config,
+            "input_size": self.input_size,
+            "resize_mode": self.resize_mode,
+            "_transform": None,
+        }
 
 
 def _load_checkpoint(model: torch.nn.Module, path: Path, spec: ModelSpec) -> None:
@@ -75,7 +86,7 @@ def _load_checkpoint(model: torch.nn.Module, path: Path, spec: ModelSpec) -> Non
     if result.missing_keys or result.unexpected_keys:
         wrong = result.missing_keys or result.unexpected_keys
         raise ModelError(
-            f"cannot load weights {path} for model {spec.name}: they do not fit the "
+            f"cannot load weights {shown(path)} for model {spec.name}: they do not fit the "
             f"architecture {spec.arch} ({len(result.missing_keys)} missing and "
             f"{len(result.unexpected_keys)} unexpected tensors, e.g. {wrong[0]})"
         )
@@ -127,9 +138,14 @@ class TimmEmbedder(Embedder):
             self.dim = int(model(probe).shape[1])
 
     def _load_error(self, weights: Path | None, online: bool, exc: Exception) -> ModelError:
+        unsafe = unsafe_checkpoint_error(exc, weights, self.spec.name)
+        if unsafe is not None:
+            return unsafe
         if weights is not None:
             first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            return ModelError(f"cannot load weights {weights} for model {self.spec.name}: {first}")
+            return ModelError(
+                f"cannot load weights {shown(weights)} for model {self.spec.name}: {first}"
+            )
         return ModelError(missing_weights_message(self.spec, "the weights", online, exc))
 
     @torch.inference_mode()

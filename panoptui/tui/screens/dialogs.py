@@ -1,18 +1,43 @@
-"""Modal dialogs: a yes/no question, and a small form whose values come back checked."""
+"""Modal dialogs: a yes/no question, and a small form whose values come back checked.
+
+Everything a dialog shows (its question, title, labels, options, the error under a form) is
+plain text, shown literally (see literal.py): callers pass names and paths as they are.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from panoptui.core.text import shown
+from panoptui.tui.literal import plain, text
 
-class ConfirmDialog(ModalScreen[bool]):
+T = TypeVar("T")
+
+
+class Dialog(ModalScreen[T]):
+    """A modal screen that is dismissed once. Keys typed fast (Enter twice, Escape twice, a
+    flood) all reach the dialog's widgets before its first dismissal has taken it off the
+    screen stack; without this, the second dismissal would pop the screen under it (or, with
+    none left, raise ScreenStackError and end the app)."""
+
+    _dismissed = False
+
+    def dismiss(self, result: T | None = None) -> AwaitComplete:
+        if self._dismissed or not self.is_current:
+            return AwaitComplete.nothing()
+        self._dismissed = True
+        return super().dismiss(result)
+
+
+class ConfirmDialog(Dialog[bool]):
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
@@ -24,10 +49,10 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="question")
+            yield Static(plain(self.question), classes="question")
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.yes} (y)", variant="error", id="yes")
-                yield Button(f"{self.no} (n)", id="no")
+                yield Button(plain(f"{self.yes} (y)"), variant="error", id="yes")
+                yield Button(plain(f"{self.no} (n)"), id="no")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
@@ -54,7 +79,7 @@ class Field:
     optional: bool = False
 
 
-class FormDialog(ModalScreen[dict[str, Any] | None]):
+class FormDialog(Dialog[dict[str, Any] | None]):
     """Asks for a few values; Enter in a text box (or the OK button) checks and returns them,
     Escape cancels. A wrong value is said in the dialog, which stays open."""
 
@@ -66,15 +91,15 @@ class FormDialog(ModalScreen[dict[str, Any] | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="title")
+            yield Label(plain(self.title_text), classes="title")
             for f in self.fields:
                 if f.kind == "check":
-                    yield Checkbox(f.label, bool(f.default), id=f"field-{f.name}")
+                    yield Checkbox(plain(f.label), bool(f.default), id=f"field-{f.name}")
                     continue
-                yield Label(f.label)
+                yield Label(plain(f.label))
                 if f.kind == "select":
                     yield Select(
-                        f.options,
+                        [(text(prompt), value) for prompt, value in f.options],
                         value=f.default if f.default is not None else Select.NULL,
                         allow_blank=f.default is None,
                         id=f"field-{f.name}",
@@ -82,14 +107,14 @@ class FormDialog(ModalScreen[dict[str, Any] | None]):
                     )
                 else:
                     yield Input(
-                        "" if f.default is None else str(f.default),
-                        placeholder=f.placeholder,
+                        "" if f.default is None else shown(f.default),
+                        placeholder=shown(f.placeholder),
                         id=f"field-{f.name}",
                         compact=True,
                     )
             yield Static("", id="form-error", classes="error")
             with Horizontal(classes="buttons"):
-                yield Button(self.ok, variant="primary", id="ok")
+                yield Button(plain(self.ok), variant="primary", id="ok")
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
@@ -116,7 +141,7 @@ class FormDialog(ModalScreen[dict[str, Any] | None]):
             try:
                 values[f.name] = self._value(f, widget)
             except ValueError as exc:
-                self.query_one("#form-error", Static).update(str(exc))
+                self.query_one("#form-error", Static).update(plain(exc))
                 widget.focus()
                 return
         self.dismiss(values)

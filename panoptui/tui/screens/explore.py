@@ -14,7 +14,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Footer, OptionList, Static
@@ -22,13 +21,15 @@ from textual.widgets.option_list import Option
 
 from panoptui.core import browse, cluster, duplicates, projection, tags
 from panoptui.tui.jobs import Job
+from panoptui.tui.literal import marked, plain
+from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import Field, FormDialog
 from panoptui.tui.sources import RankedImages
 from panoptui.tui.widgets.grid import DetailPane
 from panoptui.tui.widgets.navbar import NavBar
 
 
-class ClustersScreen(Screen[None]):
+class ClustersScreen(AppScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", tooltip="show the cluster's images"),
         Binding("r", "recluster", "Re-cluster", tooltip="cluster inside this cluster"),
@@ -45,14 +46,18 @@ class ClustersScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield NavBar("results")
         yield Static(
-            f"clustering [b]{self.clustering}[/b]: {len(self.clusters)} clusters, "
-            "most cohesive first (score: mean cosine to the centre)",
+            marked(
+                "clustering [b]$name[/b]: $count clusters, most cohesive first "
+                "(score: mean cosine to the centre)",
+                name=self.clustering,
+                count=len(self.clusters),
+            ),
             id="explore-title",
         )
         yield OptionList(
             *(
                 Option(
-                    f"cluster {c.label:>3}   {c.size:>7} images   score {c.score:.3f}",
+                    plain(f"cluster {c.label:>3}   {c.size:>7} images   score {c.score:.3f}"),
                     id=str(c.label),
                 )
                 for c in self.clusters
@@ -92,6 +97,8 @@ class ClustersScreen(Screen[None]):
         if chosen is None or chosen.size < 3:
             self.notify("pick a cluster of 3 images or more", severity="warning")
             return
+        if self.app.refuse_write("save a clustering"):  # type: ignore[attr-defined]
+            return
         set_id = cluster.clustering_set(self.app.db, self.clustering)  # type: ignore[attr-defined]
         fields = [
             Field("k", "Clusters (blank: choose automatically)", "int", None, minimum=2,
@@ -118,6 +125,8 @@ class ClustersScreen(Screen[None]):
         self.app.push_screen(FormDialog(f"Re-cluster cluster {chosen.label}", fields, "Go"), go)
 
     def action_save_tags(self) -> None:
+        if self.app.refuse_write("save tags"):  # type: ignore[attr-defined]
+            return
         name = self.clustering
 
         def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[str]:
@@ -138,7 +147,7 @@ def unique_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
     return candidate
 
 
-class DuplicatesScreen(Screen[None]):
+class DuplicatesScreen(AppScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", tooltip="show the group's images"),
         Binding("t", "save_tags", "Save as tags", tooltip="one tag per group"),
@@ -155,14 +164,18 @@ class DuplicatesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield NavBar("results")
         yield Static(
-            f"{len(self.groups)} groups of near-duplicates in vector set {self.set_id} "
-            f"(cosine ≥ {self.threshold:g})",
+            plain(
+                f"{len(self.groups)} groups of near-duplicates in vector set {self.set_id} "
+                f"(cosine ≥ {self.threshold:g})"
+            ),
             id="explore-title",
         )
         paths = browse.paths_of(self.app.db, [g[0] for g in self.groups])  # type: ignore[attr-defined]
         yield OptionList(
             *(
-                Option(f"group {n:>4}  {len(g):>4} images   {paths.get(g[0], '')}", id=str(n))
+                Option(
+                    plain(f"group {n:>4}  {len(g):>4} images   {paths.get(g[0], '')}"), id=str(n)
+                )
                 for n, g in enumerate(self.groups, 1)
             ),
             id="duplicates",
@@ -191,6 +204,8 @@ class DuplicatesScreen(Screen[None]):
         )
 
     def action_save_tags(self) -> None:
+        if self.app.refuse_write("save tags"):  # type: ignore[attr-defined]
+            return
         groups = self.groups
         base = f"duplicates-{self.set_id}-{self.threshold:g}"
 
@@ -286,7 +301,7 @@ class Scatter(Widget, can_focus=True):
         return self._rows[y]
 
 
-class MapScreen(Screen[None]):
+class MapScreen(AppScreen):
     BINDINGS = [
         Binding("left", "move(-1, 0)", "←", show=False),
         Binding("right", "move(1, 0)", "→", show=False),
@@ -311,8 +326,10 @@ class MapScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield NavBar("results")
         yield Static(
-            f"{self.map_title}: {len(self.ids)} images, coloured by the newest clustering; "
-            "arrows move the cursor",
+            plain(
+                f"{self.map_title}: {len(self.ids)} images, coloured by the newest clustering; "
+                "arrows move the cursor"
+            ),
             id="explore-title",
         )
         with Horizontal():

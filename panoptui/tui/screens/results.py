@@ -14,7 +14,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
@@ -29,6 +28,8 @@ from panoptui.core import (
     vectorize,
 )
 from panoptui.tui.jobs import Job
+from panoptui.tui.literal import plain
+from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import Field, FormDialog, export_dialog, vector_set_field
 from panoptui.tui.sources import AllImages, Item, RankedImages, Source
 from panoptui.tui.widgets.grid import PICTURE_SIZE, Cell, DetailPane, ResultList, ThumbGrid
@@ -47,7 +48,7 @@ class View:
     came_from: Any = None  # makes the screen these results were opened from (back: Escape)
 
 
-class ResultsScreen(Screen[None]):
+class ResultsScreen(AppScreen):
     BINDINGS = [
         Binding("s", "similar", "Similar", tooltip="images like the one under the cursor"),
         Binding("slash", "search", "Search", tooltip="text-to-image search"),
@@ -107,7 +108,7 @@ class ResultsScreen(Screen[None]):
         self.query_one("#details").display = self.app.size.width >= 100
         self.query_one("#grid").focus()
 
-    def on_screen_resume(self) -> None:
+    def resumed(self) -> None:
         self.reload()
 
     def on_thumb_grid_resized(self, event: ThumbGrid.Resized) -> None:
@@ -142,15 +143,12 @@ class ResultsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def _load_page(self, request: int, source: Source, offset: int, limit: int) -> None:
-        cursor = self.app.cursor()  # type: ignore[attr-defined]
-        try:
+        with self.app.using_cursor() as cursor:  # type: ignore[attr-defined]
             total = source.count(cursor)
             if offset >= total and total:
                 offset = ((total - 1) // limit) * limit
             items = source.page(cursor, offset, limit)
             jpegs = browse.thumbnails(cursor, [i.image_id for i in items])
-        finally:
-            cursor.close()
         # Pictures are made here, off the event loop, which then only has to draw them.
         drawing = self.app.drawing  # type: ignore[attr-defined]
         pictures = {i: drawing.picture(j, *PICTURE_SIZE) for i, j in jpegs.items()}
@@ -161,7 +159,8 @@ class ResultsScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # A page that cannot load (the database refused, a bug) is said, not silently blank.
         if event.state == WorkerState.ERROR and event.worker.error is not None:
-            self.notify(f"cannot show this page: {event.worker.error}", severity="error")
+            text = str(event.worker.error).strip() or repr(event.worker.error)
+            self.notify(f"cannot show this page: {text.splitlines()[0]}", severity="error")
 
     def _show_page(
         self,
@@ -201,7 +200,7 @@ class ResultsScreen(Screen[None]):
         jobs = self.app.running_jobs()  # type: ignore[attr-defined]
         if jobs:
             parts.append(jobs[0].describe())
-        self.query_one("#results-status", Static).update(" · ".join(parts), layout=False)
+        self.query_one("#results-status", Static).update(plain(" · ".join(parts)), layout=False)
 
     def _show_details(self) -> None:
         pane = self.query_one(DetailPane)
@@ -338,6 +337,8 @@ class ResultsScreen(Screen[None]):
         if not ids:
             self.notify("nothing to tag: no image here", severity="warning")
             return
+        if self.app.refuse_write("tag images"):  # type: ignore[attr-defined]
+            return
         known = ", ".join(n for n, _ in self._tag_names()[:8])
         fields = [Field("tag", "Tag name", placeholder=f"new or existing ({known})")]
 
@@ -354,6 +355,8 @@ class ResultsScreen(Screen[None]):
         names = self._tag_names()
         if not ids or not names:
             self.notify("no tag to remove", severity="warning")
+            return
+        if self.app.refuse_write("untag images"):  # type: ignore[attr-defined]
             return
 
         def answered(values: dict[str, Any] | None) -> None:
@@ -373,6 +376,8 @@ class ResultsScreen(Screen[None]):
         source = self.view.source
         if not isinstance(source, RankedImages) or source.accept_tag is None:
             self.notify("accept works on recommendations for a tag (r)", severity="warning")
+            return
+        if self.app.refuse_write("tag images"):  # type: ignore[attr-defined]
             return
         shown = {i for i, _ in source.ranked}
         selected = sorted(self.app.selection & shown)  # type: ignore[attr-defined]
@@ -538,6 +543,8 @@ class ResultsScreen(Screen[None]):
         self._ask(title, extra, go)
 
     def action_cluster(self) -> None:
+        if self.app.refuse_write("save a clustering"):  # type: ignore[attr-defined]
+            return
         source = self.view.source
         # What is shown: a filter's images, or a list (a cluster, a query's answer), else all.
         within: Any = self._within()
@@ -558,6 +565,8 @@ class ResultsScreen(Screen[None]):
         self._ask("Find near-duplicates", fields, lambda v: start_duplicates(self.app, v))
 
     def action_map(self) -> None:
+        if self.app.refuse_write("save a map"):  # type: ignore[attr-defined]
+            return
         fields = [Field("method", "Method", "select", "pca", [("PCA", "pca"), ("t-SNE", "tsne")])]
         self._ask("2-D map", fields, lambda v: start_map(self.app, v))
 

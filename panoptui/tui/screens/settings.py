@@ -6,14 +6,15 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 
 from panoptui.core import browse, settings, store, vectorize
+from panoptui.tui.literal import lines, marked, plain, text
+from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.widgets.navbar import NavBar
 
 
-class SettingsScreen(Screen[None]):
+class SettingsScreen(AppScreen):
     BINDINGS = [Binding("ctrl+s", "save", "Save", tooltip="save the settings in the project")]
 
     def compose(self) -> ComposeResult:
@@ -40,12 +41,14 @@ class SettingsScreen(Screen[None]):
             yield Button("Save (ctrl+s)", variant="primary", id="save")
         yield Footer()
 
-    def on_screen_resume(self) -> None:
+    def resumed(self) -> None:
         con = self.app.db  # type: ignore[attr-defined]
         folders = browse.folders(con)
         self.query_one("#settings-folders", Static).update(
-            "[b]Folders[/b] (add or rescan on the Project screen)\n"
-            + ("\n".join(f"  {f}" for f in folders) or "  none yet")
+            lines(
+                marked("[b]Folders[/b] (add or rescan on the Project screen)"),
+                *(plain(f"  {f}") for f in folders or ["none yet"]),
+            )
         )
         values = settings.load(con)
         for key in ("device", "batch_size", "thumb_size"):
@@ -53,7 +56,7 @@ class SettingsScreen(Screen[None]):
         self.query_one("#image_protocol", Select).value = values["image_protocol"]
         sets = vectorize.list_sets(con)
         chooser = self.query_one("#default_set", Select)
-        chooser.set_options([(f"{s.id}: {s.model} ({s.status})", s.id) for s in sets])
+        chooser.set_options([(text(f"{s.id}: {s.model} ({s.status})"), s.id) for s in sets])
         chosen = store.get_setting(con, vectorize.DEFAULT_SET_KEY)
         if chosen is not None and int(chosen) in {s.id for s in sets}:
             chooser.value = int(chosen)
@@ -63,6 +66,8 @@ class SettingsScreen(Screen[None]):
             self.action_save()
 
     def action_save(self) -> None:
+        if self.app.refuse_write("save settings"):  # type: ignore[attr-defined]
+            return
         con = self.app.db  # type: ignore[attr-defined]
         message = self.query_one("#settings-message", Static)
         values = {
@@ -77,7 +82,7 @@ class SettingsScreen(Screen[None]):
             else:
                 vectorize.set_default(con, int(chosen))  # type: ignore[arg-type]
         except store.ProjectError as exc:
-            message.update(f"[red]{exc}[/red]")
+            message.update(marked("[red]$error[/red]", error=exc))
             return
         message.update("saved")
         self.notify("settings saved in the project")

@@ -6,16 +6,17 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from panoptui.core import browse, tags
+from panoptui.tui.literal import plain, text
+from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog, export_dialog
 from panoptui.tui.sources import AllImages
 from panoptui.tui.widgets.navbar import NavBar
 
 
-class TagsScreen(Screen[None]):
+class TagsScreen(AppScreen):
     BINDINGS = [
         Binding("enter", "show", "Show", tooltip="show the tag's images"),
         Binding("R", "rename", "Rename"),
@@ -32,7 +33,7 @@ class TagsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("tag", "images", "parent")
 
-    def on_screen_resume(self) -> None:
+    def resumed(self) -> None:
         self.refresh_tags()
 
     def refresh_tags(self) -> None:
@@ -40,11 +41,13 @@ class TagsScreen(Screen[None]):
         table = self.query_one(DataTable)
         table.clear()
         for t in self.rows:
-            table.add_row(str(t["name"]), str(t["images"]), str(t["parent"] or ""))
+            table.add_row(text(t["name"]), str(t["images"]), text(t["parent"] or ""))
         selected = len(self.app.selection)  # type: ignore[attr-defined]
         self.query_one("#tags-title", Static).update(
-            f"{len(self.rows)} tags · {selected} images selected on the Results screen"
-            + ("" if self.rows else " · tag images there with t")
+            plain(
+                f"{len(self.rows)} tags · {selected} images selected on the Results screen"
+                + ("" if self.rows else " · tag images there with t")
+            )
         )
 
     @property
@@ -62,7 +65,7 @@ class TagsScreen(Screen[None]):
 
     def action_rename(self) -> None:
         name = self.highlighted
-        if name is None:
+        if name is None or self.app.refuse_write("rename a tag"):  # type: ignore[attr-defined]
             return
 
         def answered(values: dict[str, Any] | None) -> None:
@@ -77,7 +80,7 @@ class TagsScreen(Screen[None]):
 
     def action_delete(self) -> None:
         name = self.highlighted
-        if name is None:
+        if name is None or self.app.refuse_write("delete a tag"):  # type: ignore[attr-defined]
             return
 
         def answered(yes: bool | None) -> None:

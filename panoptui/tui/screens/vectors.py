@@ -11,12 +11,13 @@ import duckdb
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from panoptui.core import settings, vectorize
 from panoptui.core.models import DEFAULT_MODEL, PRESETS
 from panoptui.tui.jobs import Job
+from panoptui.tui.literal import lines, marked, plain, text
+from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
 from panoptui.tui.widgets.navbar import NavBar
 
@@ -39,6 +40,8 @@ def start_vectors(
     resume_id: int | None = None,
 ) -> Job | None:
     """Load the model and fill a new set (or resume one), as a job of the App."""
+    if app.refuse_write("compute vectors"):
+        return None
     from panoptui.core.models import load_embedder
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> vectorize.VectorRunSummary:
@@ -64,7 +67,7 @@ def start_vectors(
     return app.start_job("vectors", label, work, done)
 
 
-class VectorsScreen(Screen[None]):
+class VectorsScreen(AppScreen):
     BINDINGS = [
         Binding("n", "create", "New vectors", tooltip="create a vector set"),
         Binding("r", "resume", "Resume", tooltip="finish the highlighted set"),
@@ -90,7 +93,7 @@ class VectorsScreen(Screen[None]):
         self.query_one("#job-bar").display = False
         self.query_one("#sets", DataTable).focus()
 
-    def on_screen_resume(self) -> None:
+    def resumed(self) -> None:
         self.refresh_sets()
         job = self.app.jobs.get("vectors")  # type: ignore[attr-defined]
         if job is not None:
@@ -106,7 +109,7 @@ class VectorsScreen(Screen[None]):
         for s in self.sets:
             table.add_row(
                 str(s.id),
-                s.model,
+                text(s.model),
                 "yes" if s.greyscale else "no",
                 str(s.dim),
                 f"{s.count}/{s.total}",
@@ -117,8 +120,10 @@ class VectorsScreen(Screen[None]):
             )
         if not self.sets:
             self.query_one("#job-line", Static).update(
-                "No vector sets yet. Press n to create one (pixels is instant; clip enables text "
-                "search)."
+                plain(
+                    "No vector sets yet. Press n to create one (pixels is instant; clip enables "
+                    "text search)."
+                )
             )
             return
         job = self.app.jobs.get("vectors")  # type: ignore[attr-defined]
@@ -131,7 +136,7 @@ class VectorsScreen(Screen[None]):
     def job_changed(self, job: Job) -> None:
         if job.kind != "vectors":
             return
-        self.query_one("#job-line", Static).update(job.describe())
+        self.query_one("#job-line", Static).update(plain(job.describe()))
         bar = self.query_one("#job-bar", ProgressBar)
         bar.display = job.running
         if job.progress is not None and job.progress.total:
@@ -145,6 +150,8 @@ class VectorsScreen(Screen[None]):
         return self.sets[row] if self.sets and row is not None and row < len(self.sets) else None
 
     def action_create(self) -> None:
+        if self.app.refuse_write("compute vectors"):  # type: ignore[attr-defined]
+            return
         self.app.warm_up_models()  # type: ignore[attr-defined]
         prefs = settings.load(self.app.db)  # type: ignore[attr-defined]
         models = [(PRESET_HELP.get(name, name), name) for name in PRESETS]
@@ -201,7 +208,7 @@ class VectorsScreen(Screen[None]):
 
     def action_make_default(self) -> None:
         chosen = self.highlighted
-        if chosen is not None:
+        if chosen is not None and not self.app.refuse_write("change the default set"):  # type: ignore[attr-defined]
             vectorize.set_default(self.app.db, chosen.id)  # type: ignore[attr-defined]
             self.refresh_sets()
 
@@ -210,12 +217,13 @@ class VectorsScreen(Screen[None]):
         if chosen is None:
             return
         rows = vectorize.vector_errors(self.app.db, chosen.id)  # type: ignore[attr-defined]
-        text = "\n".join(f"{r['path']}: {r['reason']}" for r in rows[:50]) or "no errors"
-        self.query_one("#set-errors", Static).update(f"[b]Errors of set {chosen.id}[/b]\n{text}")
+        shown = [plain(f"{r['path']}: {r['reason']}") for r in rows[:50]] or [plain("no errors")]
+        title = marked("[b]Errors of set $id[/b]", id=chosen.id)
+        self.query_one("#set-errors", Static).update(lines(title, *shown))
 
     def action_delete(self) -> None:
         chosen = self.highlighted
-        if chosen is None:
+        if chosen is None or self.app.refuse_write("delete a vector set"):  # type: ignore[attr-defined]
             return
         if chosen.status == "running":
             self.notify("cancel the job first (x)", severity="warning")

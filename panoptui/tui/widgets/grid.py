@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Label, Static
 from panoptui.core import browse
 from panoptui.core.browse import ImageDetails
 from panoptui.tui.images import Drawing
+from panoptui.tui.literal import lines, marked, plain, text
 from panoptui.tui.sources import Item
 
 # One grid cell in terminal cells, border included: 4 across at 80 columns.
@@ -87,7 +88,7 @@ class Cell(Vertical):
         if item is None:
             return
         self.query_one(Picture).set_picture(picture)
-        self.query_one(Label).update(caption(item, selected), layout=False)
+        self.query_one(Label).update(plain(caption(item, selected)), layout=False)
         self.set_class(cursor, "cursor")
         self.set_class(selected, "selected")
 
@@ -162,12 +163,14 @@ class ResultList(DataTable):
     def show_page(self, items: list[Item], offset: int, cursor: int, selected: set[int]) -> None:
         self.clear()
         for n, item in enumerate(items):
+            name, folder = item.path.rsplit("/", 1)[::-1] if "/" in item.path else (item.path, "")
             self.add_row(
                 "✓" if item.image_id in selected else " ",
                 str(offset + n + 1),
                 f"{item.score:.3f}" if item.score is not None else "",
                 str(item.image_id),
-                *(item.path.rsplit("/", 1)[::-1] if "/" in item.path else (item.path, "")),
+                text(name),
+                text(folder),
             )
         if items:
             self.move_cursor(row=min(cursor, len(items) - 1))
@@ -209,13 +212,10 @@ class DetailPane(VerticalScroll):
         score: float | None,
         size: tuple[int, int],
     ) -> None:
-        cursor = self.app.cursor()  # type: ignore[attr-defined]
-        try:
+        with self.app.using_cursor() as cursor:  # type: ignore[attr-defined]
             details = browse.image_details(cursor, image_id)
             if jpeg is None:
                 jpeg = browse.thumbnails(cursor, [image_id]).get(image_id)
-        finally:
-            cursor.close()
         picture = self.drawing.picture(jpeg, *size)
         self.app.call_from_thread(self._shown, request, details, picture, score)
 
@@ -226,20 +226,18 @@ class DetailPane(VerticalScroll):
     def show(self, details: ImageDetails | None, picture: Any, score: float | None) -> None:
         self.query_one(Picture).set_picture(picture)
         if details is None:
-            self.query_one(".meta", Static).update("no image")
+            self.query_one(".meta", Static).update(plain("no image"))
             return
-        lines = [
-            f"[b]image {details.image_id}[/b]"
-            + (f"  score {score:.3f}" if score is not None else ""),
-            f"{details.width}×{details.height} {details.format} {details.mode}",
-            f"{details.size / 1024:.0f} KiB"
-            + (f"  ({details.state})" if details.state != "ok" else ""),
-            "[b]paths[/b]",
-            *(_escape(p) for p in details.paths),
-            "[b]tags[/b] " + (", ".join(_escape(t) for t in details.tags) or "none"),
+        shown = [
+            marked("[b]image $id[/b]", id=details.image_id)
+            + plain(f"  score {score:.3f}" if score is not None else ""),
+            plain(f"{details.width}×{details.height} {details.format} {details.mode}"),
+            plain(
+                f"{details.size / 1024:.0f} KiB"
+                + (f"  ({details.state})" if details.state != "ok" else "")
+            ),
+            marked("[b]paths[/b]"),
+            *(plain(p) for p in details.paths),
+            marked("[b]tags[/b] ") + plain(", ".join(details.tags) or "none"),
         ]
-        self.query_one(".meta", Static).update("\n".join(lines))
-
-
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
+        self.query_one(".meta", Static).update(lines(*shown))

@@ -1,5 +1,6 @@
-"""The top line of every screen: the project, and the screens with their keys (the one shown
-highlighted), so that where to go is always in view, even at 80 columns."""
+"""The top line of every screen: the app (and "read-only" when the project is), and the screens
+with their keys (the one shown highlighted), so that where to go is always in view, even at 80
+columns."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ class NavBar(Static):
 
         text = Text()
         text.append("panoptui ", style="bold")
+        if getattr(self.app, "read_only", False):
+            # Said on every screen: this session cannot change the project.
+            text.append("read-only ", style="bold reverse red")
         for mode, key, title in SCREENS:
             style = "reverse bold" if mode == self.current else ""
             text.append(f" {key} {title} ", style=style)
-        text.append("  ? Help  q Quit", style="dim")
+        if not getattr(self.app, "read_only", False):  # at 80 columns, room for one of them
+            text.append("  ? Help  q Quit", style="dim")
         self.update(text)

@@ -183,7 +183,7 @@ def test_an_image_over_the_decode_budget_gets_a_true_reason(tmp_path, models):
     _, tensor, reason = dataset[0]
     assert tensor is None
     assert reason == (
-        "decoding this 40000x30000 L image needs about 1,144 MB of memory, more than the "
+        "decoding this 40000x30000 image (mode 1) needs about 1,144 MB of memory, more than the "
         "1,024 MB one image may use here"
     )
 

@@ -166,7 +166,7 @@ def decode_reduced(
     recorded = exif_orientation(img) if img.format not in ("PNG", None) else None
     if memory_budget is not None and decode_bytes(img) > memory_budget:
         raise DecodeError(
-            f"decoding this {width}x{height} {img.mode} image needs about "
+            f"decoding this {width}x{height} image (mode {img.mode}) needs about "
             f"{_megabytes(decode_bytes(img))} of memory, more than the "
             f"{_megabytes(memory_budget)} one image may use here"
         )

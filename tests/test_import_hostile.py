@@ -190,6 +190,27 @@ def test_latin1_file_and_folder_names_import_and_are_found_again(tmp_path):
     assert image_at(con, path) is None  # the escaped text names no file
 
 
+def test_a_latin1_name_and_a_name_holding_its_escape_are_two_files(tmp_path):
+    """A Latin-1 "caf\xe9.jpg" and a UTF-8 name made of the characters c a f \\ x e 9: two
+    files, two images, found again by a rescan (one stored text would make one replace the
+    other)."""
+    root = tmp_path / "archive"
+    root.mkdir()
+    literal = root / "caf\\xe9.jpg"
+    literal.write_bytes(jpeg_bytes(photo(64, 64, 1)))
+    latin = root / os.fsdecode(b"caf\xe9.jpg")
+    latin.write_bytes(jpeg_bytes(photo(64, 64, 2)))
+    con = open_new(tmp_path)
+    summary = import_folders(con, [str(root)], workers=1)
+    assert (summary.new, summary.failed) == (2, 0)
+    stored = rows(con, "SELECT path, raw_path, image_id FROM files ORDER BY path")
+    assert [p for p, _, _ in stored] == [f"{root}/caf\\\\xe9.jpg", f"{root}/caf\\xe9.jpg"]
+    assert {store.os_path(p, raw) for p, raw, _ in stored} == {str(literal), str(latin)}
+    assert len({i for _, _, i in stored}) == 2
+    assert import_folders(con, None, workers=1).unchanged == 2
+    assert image_at(con, str(literal)) != image_at(con, str(latin))
+
+
 def test_a_latin1_folder_is_imported_itself(tmp_path):
     folder = tmp_path / os.fsdecode(b"\xe9t\xe9")
     (folder / "sub").mkdir(parents=True)
@@ -333,7 +354,14 @@ def test_a_project_missing_tables_is_called_damaged(tmp_path):
 
 
 def test_a_project_from_before_raw_paths_is_migrated(tmp_path):
+    folder = tmp_path / "back\\slash"
+    folder.mkdir()
+    photo(64, 48, 3).save(folder / "a\\b.jpg")
     con = open_new(tmp_path)
+    import_folders(con, [str(folder)], workers=1)
+    # As schema 5 kept it: the path as it is, with its backslashes, and no raw_path.
+    con.execute("UPDATE files SET path = ?, rel_path = 'a\\b.jpg'", [str(folder / "a\\b.jpg")])
+    con.execute("UPDATE folders SET path = ?", [str(folder)])
     con.execute("ALTER TABLE files DROP COLUMN raw_path")
     con.execute("ALTER TABLE folders DROP COLUMN raw_path")
     con.execute("UPDATE schema_meta SET version = 5")
@@ -343,6 +371,11 @@ def test_a_project_from_before_raw_paths_is_migrated(tmp_path):
     for table in ("files", "folders"):
         columns = [c for (c,) in rows(con, f"SELECT column_name FROM (DESCRIBE {table})")]
         assert columns[-1] == "raw_path", table
+    # The backslash path took the escaped form, and a rescan finds the file where it was.
+    ((path, raw),) = rows(con, "SELECT path, raw_path FROM files")
+    assert store.os_path(path, raw) == str(folder / "a\\b.jpg")
+    summary = import_folders(con, None, workers=1)
+    assert (summary.unchanged, summary.new, summary.missing) == (1, 0, 0)
 
 
 # --- item 7 (CLI): Ctrl-C twice ---------------------------------------------------------------

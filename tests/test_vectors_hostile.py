@@ -383,15 +383,23 @@ def test_a_malicious_checkpoint_is_refused_without_advice_to_unpickle_it(tmp_pat
         assert "(the file asks for posix.system)" in message and "not loaded, for safety" in message
         assert "weights_only" not in message and "\n" not in message
     assert not marker.exists()
-    # Torch words its refusal of a damaged file the same way: no advice to unpickle it either.
+    # Torch words its refusal of a damaged pickle the same way: no advice to unpickle it either.
+    damaged = tmp_path / "damaged.pt"
+    damaged.write_bytes(b"\x80\x02not a checkpoint at all")
+    # A file that is no checkpoint at all (a text file) is refused before torch sees it.
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint at all")
     for model in ("clip", "mobilenet"):
         with pytest.raises(ModelError) as raised:
+            load_embedder(model, str(damaged), "cpu")
+        assert str(raised.value) == (
+            f"cannot load weights {damaged} for model {model}: the file is not a checkpoint of "
+            "plain weights (damaged, or not a weights file)"
+        )
+        with pytest.raises(ModelError) as raised:
             load_embedder(model, str(junk), "cpu")
         assert str(raised.value) == (
-            f"cannot load weights {junk} for model {model}: the file is not a checkpoint of "
-            "plain weights (damaged, or not a weights file)"
+            f"weights {junk} is not a weights file (neither a PyTorch checkpoint nor safetensors)"
         )
 
 

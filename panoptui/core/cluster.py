@@ -100,6 +100,8 @@ def cluster_set(
 ) -> tuple[str, list[Cluster]]:
     """Cluster a set's images (or those of ``within``) into k groups (None: choose k), save the
     clustering under ``name`` (default: made up) and return it."""
+    if name is not None:
+        name = tags.clean_name(name, "clustering")
     matrix = VectorMatrix.load(con, set_id)
     ids, vectors = matrix.ids, matrix.vectors
     if within is not None:
@@ -160,6 +162,7 @@ def save_clustering(
 
 def clustering_set(con: duckdb.DuckDBPyConnection, name: str) -> int:
     """The vector set a clustering was made from."""
+    name = tags.clean_name(name, "clustering")
     set_id = store.scalar(con, "SELECT set_id FROM clusterings WHERE name = ?", [name])
     if set_id is None:
         raise store.ProjectError(f"no clustering named {name!r} in this project")
@@ -167,6 +170,7 @@ def clustering_set(con: duckdb.DuckDBPyConnection, name: str) -> int:
 
 
 def load_clustering(con: duckdb.DuckDBPyConnection, name: str) -> list[Cluster]:
+    name = tags.clean_name(name, "clustering")
     clustering_id = store.scalar(con, "SELECT id FROM clusterings WHERE name = ?", [name])
     if clustering_id is None:
         raise store.ProjectError(f"no clustering named {name!r} in this project")
@@ -205,6 +209,7 @@ def tags_from_clustering(
 
 def group_members(con: duckdb.DuckDBPyConnection, group: str) -> np.ndarray:
     """Image ids of a group named by the user: a tag, or one cluster as ``CLUSTERING:LABEL``."""
+    group = tags.clean_name(group, "group")
     name, sep, label = group.rpartition(":")
     if (
         sep

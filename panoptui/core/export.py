@@ -80,6 +80,13 @@ def check_target(target: str, suffixes: tuple[str, ...], force: bool, what: str)
         raise store.ProjectError(
             f"cannot write {what} to {name}: folder {shown(path.parent)} does not exist"
         )
+    try:
+        str(path.parent).encode("utf-8")
+    except UnicodeEncodeError:
+        raise store.ProjectError(
+            f"cannot write {what} to {name}: the folder's name is not UTF-8 text; "
+            "write it elsewhere and move it"
+        ) from None
     return path
 
 
@@ -87,7 +94,9 @@ def write_beside(path: Path, write: Callable[[Path], None]) -> None:
     """Call ``write`` with a fresh temporary path in ``path``'s folder, then rename it over
     ``path``. On any failure (Ctrl-C too) the temporary file is removed and ``path`` is left as
     it was."""
-    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    # An ASCII temporary name: DuckDB takes paths as UTF-8 text, so a target named in Latin-1 is
+    # written under this name, then renamed by Python, which keeps the name's exact bytes.
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=".panoptui-", suffix=".partial")
     os.close(fd)
     temp = Path(name)
     try:
@@ -101,10 +110,10 @@ def write_beside(path: Path, write: Callable[[Path], None]) -> None:
 
 def _neutralised(query: str) -> str:
     """``query`` with each text cell that a spreadsheet would run as a formula prefixed with a
-    single quote."""
+    single quote (also after leading blanks, which some spreadsheets skip)."""
     starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_STARTS)
     replaced = ", ".join(
-        f"CASE WHEN left({c}, 1) IN ({starts}) THEN '''' || {c} ELSE {c} END AS {c}"
+        f"CASE WHEN left(ltrim({c}), 1) IN ({starts}) THEN '''' || {c} ELSE {c} END AS {c}"
         for c in TEXT_COLUMNS
     )
     return f"SELECT * REPLACE ({replaced}) FROM ({query})"

@@ -51,12 +51,15 @@ def list_folders(con: duckdb.DuckDBPyConnection) -> list[FolderInfo]:
     """Every registered folder, by path, with its number of files and whether it exists."""
     rows = con.execute(
         """
-        SELECT d.id, d.path, count(f.id), d.last_import
+        SELECT d.id, d.path, d.raw_path, count(f.id), d.last_import
         FROM folders d LEFT JOIN files f ON f.folder_id = d.id
-        GROUP BY d.id, d.path, d.last_import ORDER BY d.path
+        GROUP BY d.id, d.path, d.raw_path, d.last_import ORDER BY d.path
         """
     ).fetchall()
-    return [FolderInfo(int(i), str(p), int(n), os.path.isdir(p), t) for i, p, n, t in rows]
+    return [
+        FolderInfo(int(i), str(p), int(n), os.path.isdir(store.os_path(p, raw)), t)
+        for i, p, raw, n, t in rows
+    ]
 
 
 def _inside(path: str, parent: str) -> bool:

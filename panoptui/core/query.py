@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 
 from panoptui.core import store
+from panoptui.core.text import shown
 
 READ_BATCH = 65_536  # vectors per record batch read from DuckDB
 SCORE_BLOCK = 262_144  # rows per block of the matrix-vector product
@@ -182,13 +183,13 @@ def similar_to_vector(
 def folder_images(con: duckdb.DuckDBPyConnection, folder: str) -> np.ndarray:
     """Ids of the images with a present file below ``folder`` (a project folder or any folder
     inside one)."""
-    prefix = folder.rstrip("/") + "/"
+    prefix = store.stored_path(folder.rstrip("/") + "/")[0]  # a folder that is not UTF-8 too
     rows = con.execute(
         "SELECT DISTINCT image_id FROM files WHERE state = 'ok' AND starts_with(path, ?)",
         [prefix],
     ).fetchall()
     if not rows:
-        raise store.ProjectError(f"no images of this project below {folder}")
+        raise store.ProjectError(f"no images of this project below {shown(folder)}")
     return np.array([r[0] for r in rows], np.int64)
 
 

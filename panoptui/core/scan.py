@@ -143,8 +143,8 @@ class ImportSummary:
 
 
 def _display_path(path: str) -> str:
-    """A path as text we can store: undecodable bytes shown as \\xNN escapes."""
-    return _text(path)
+    """A path as the store keeps it (see store.stored_path: escaped when not plain UTF-8)."""
+    return store.stored_path(path)[0]
 
 
 def _text(value: str) -> str:
@@ -555,7 +555,7 @@ def _commit_batch(
                     "image_id": image_id,
                     "state": state,
                     "seen_at": now,
-                    "raw_path": None if _is_utf8(info.real_path) else os.fsencode(info.real_path),
+                    "raw_path": store.stored_path(info.real_path)[1],
                 }
             )
         if new_images:

@@ -183,12 +183,21 @@ def _v5(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _v6(con: duckdb.DuckDBPyConnection) -> None:
-    """File names that are not UTF-8: ``files.path`` holds the text shown (undecodable bytes as
-    \\xNN escapes), ``files.raw_path`` the exact bytes, to find the file again (NULL when the
-    path is UTF-8). ``os_path`` turns the pair back into the operating system's path. The same
-    for folders."""
+    """Paths that are not plain UTF-8 text: ``path`` holds an escaped text (see
+    ``stored_path``), ``raw_path`` the exact bytes, to find the file again (NULL for the plain
+    paths). ``os_path`` turns the pair back into the operating system's path. The same for
+    folders. Paths stored before with a backslash in them take the escaped form now, so that a
+    name holding a literal ``\\xe9`` and a Latin-1 name never share one text."""
     con.execute("ALTER TABLE files ADD COLUMN raw_path BLOB")
     con.execute("ALTER TABLE folders ADD COLUMN raw_path BLOB")
+    for table in ("files", "folders"):
+        con.execute(
+            f"UPDATE {table} SET raw_path = encode(path), path = replace(path, ?, ?) "
+            "WHERE contains(path, ?)",
+            ["\\", "\\\\", "\\"],
+        )
+    con.execute("UPDATE files SET rel_path = replace(rel_path, ?, ?)", ["\\", "\\\\"])
+    con.execute("UPDATE import_errors SET path = replace(path, ?, ?)", ["\\", "\\\\"])
 
 
 # Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
@@ -220,14 +229,18 @@ TABLES = frozenset(
 def stored_path(path: str) -> tuple[str, bytes | None]:
     """A path of the operating system as the store keeps it: (text, exact bytes or None).
 
-    The text is the path itself when it is UTF-8; otherwise its undecodable bytes (surrogate
-    escapes, as Python gives them) are written as \\xNN, and the exact bytes go with it."""
-    try:
-        path.encode("utf-8")
-        return path, None
-    except UnicodeEncodeError:
-        raw = path.encode("utf-8", "surrogateescape")
-        return raw.decode("utf-8", "backslashreplace"), raw
+    A UTF-8 path without a backslash is kept as it is. Any other is escaped, one to one: a
+    backslash as ``\\\\``, each byte that is not UTF-8 (a surrogate escape, as Python gives
+    it) as ``\\xNN``; its exact bytes go with it. So a Latin-1 ``caf\\xe9.jpg`` and a UTF-8
+    name that holds those very characters are two texts, never one row."""
+    if "\\" not in path:
+        try:
+            path.encode("utf-8")
+            return path, None
+        except UnicodeEncodeError:
+            pass
+    raw = path.encode("utf-8", "surrogateescape")
+    return raw.replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace"), raw
 
 
 def os_path(path: str, raw_path: bytes | None = None) -> str:
@@ -299,6 +312,11 @@ def _connect(path: Path, read_only: bool, project: Path) -> duckdb.DuckDBPyConne
                 f"project {project} is in use by {_lock_holder(message)}; "
                 "wait for it to finish or close it, then try again"
             ) from None
+        if not read_only and ("Permission denied" in message or "Read-only file" in message):
+            raise ProjectError(
+                f"project {project} is read-only for this user: commands that only read it "
+                "work (status, errors, similar, export, the app), this one writes to it"
+            ) from None
         raise ProjectError(f"cannot open project {project}: {message.splitlines()[0]}") from None
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
@@ -334,7 +352,7 @@ def open_project(
             raise ProjectError(f"cannot create project {root}: {exc.strerror}") from None
     con = _connect(path, read_only, root)
     try:
-        version = _schema_version(con)
+        version = _schema_version(con, root)
         if version == 0 and scalar(con, "SELECT count(*) FROM information_schema.tables"):
             raise ProjectError(
                 f"{path} is a DuckDB database of another program, not a panoptui project"
@@ -417,13 +435,19 @@ def _check_tables(con: duckdb.DuckDBPyConnection, root: Path) -> None:
         )
 
 
-def _schema_version(con: duckdb.DuckDBPyConnection) -> int:
+def _schema_version(con: duckdb.DuckDBPyConnection, root: Path) -> int:
     has_meta = scalar(
         con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_meta'"
     )
     if not has_meta:
         return 0
-    return int(scalar(con, "SELECT version FROM schema_meta") or 0)
+    try:
+        return int(scalar(con, "SELECT version FROM schema_meta") or 0)
+    except (duckdb.Error, ValueError, TypeError):
+        # A schema_meta without a whole-number version column: not something panoptui wrote.
+        raise ProjectError(
+            f"project {root} is damaged: its schema version cannot be read"
+        ) from None
 
 
 def _migrate(con: duckdb.DuckDBPyConnection, version: int, *, close: bool) -> None:

@@ -8,14 +8,22 @@ import duckdb
 import numpy as np
 
 from panoptui.core import store
+from panoptui.core.text import shown
 
 
-def clean_name(name: str) -> str:
-    """A tag name as stored and looked up: without the blanks around it. Every way of naming a
-    tag passes through here, so " b" and "b" are one tag, and a blank name is refused."""
+def clean_name(name: str, what: str = "tag") -> str:
+    """A name (of a tag, a clustering, a group) as stored and looked up: without the blanks
+    around it. Every way of naming one passes through here, so " b" and "b" are one tag, and a
+    blank name, or one that is not UTF-8 text (bytes from a shell argument), is refused."""
     cleaned = name.strip()
     if not cleaned:
-        raise store.ProjectError("a tag needs a name that is not blank")
+        raise store.ProjectError(f"a {what} needs a name that is not blank")
+    try:
+        cleaned.encode("utf-8")
+    except UnicodeEncodeError:
+        raise store.ProjectError(
+            f"{what} name {shown(cleaned)} is not valid UTF-8 text; type it again"
+        ) from None
     return cleaned
 
 

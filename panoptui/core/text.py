@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 
-# C0 controls, DEL and C1 controls (0x80-0x9f: 0x9b is a one-byte CSI on some terminals), plus
-# the line and paragraph separators, which break a line where none is expected.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# C0 controls, DEL and C1 controls (0x80-0x9f: 0x9b is a one-byte CSI on some terminals); the
+# line and paragraph separators, which break a line where none is expected; and the invisible
+# format characters that reorder or hide text (bidirectional overrides and isolates, zero-width
+# characters, the byte-order mark), with which "gpj.exe" can be made to read "exe.jpg".
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -408,6 +408,8 @@ def embed_file(embedder: Embedder, path: str, greyscale: bool) -> np.ndarray:
     except MemoryError:
         reason = "not enough memory to decode it"
         raise store.ProjectError(f"cannot read image {shown(path)}: {reason}") from None
+    except FileNotFoundError:  # never scanned, so not "disappeared": just not there
+        raise store.ProjectError(f"no such file: {shown(path)}") from None
     except Exception as exc:
         reason = read_error_reason(exc)
         raise store.ProjectError(f"cannot read image {shown(path)}: {reason}") from None

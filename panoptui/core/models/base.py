@@ -147,7 +147,26 @@ def weights_path(weights: str | None) -> Path | None:
         raise ModelError(f"weights {shown(weights)} not found")
     if not (path.is_file() or path.is_dir()):
         raise ModelError(f"weights {shown(weights)} is not a file or a folder")
+    if path.is_file() and not _looks_like_weights(path):
+        raise ModelError(
+            f"weights {shown(weights)} is not a weights file (neither a PyTorch checkpoint nor "
+            "safetensors)"
+        )
     return path.resolve()
+
+
+def _looks_like_weights(path: Path) -> bool:
+    """Whether a file starts as a checkpoint does: a zip (torch.save), a pickle (older
+    torch.save), or safetensors (an 8-byte header length, then JSON). Anything else would fail
+    deep inside the loader with a message about something else ("list index out of range")."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+    except OSError as exc:
+        raise ModelError(f"cannot read weights {shown(path)}: {exc.strerror}") from None
+    if head.startswith((b"PK\x03\x04", b"\x80")):
+        return True
+    return len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 0
 
 
 # --- unsafe checkpoints -------------------------------------------------------------------------

@@ -1,12 +1,28 @@
-"""`python -m panoptui`: the command line (panoptui.cli.main)."""
+"""The `panoptui` command: the console script and `python -m panoptui` both call run().
 
-import os
+Why run() and not panoptui.cli.main directly: a Ctrl-C can come at any moment, also while Python
+is still importing panoptui.cli and, through it, DuckDB, Arrow and numpy (a few tenths of a
+second). Python's own handler raises KeyboardInterrupt wherever the import happens to be: a
+traceback, or, inside DuckDB's extension module (nanobind), an abort of the whole process.
+
+So run()'s first action, before it imports panoptui.cli, installs a handler that only records
+a Ctrl-C (it raises nothing). cli.main keeps recording into the same list while its modules
+load, then, if one came, says "panoptui: interrupted" and exits 130 without running the
+command; only then does a Ctrl-C raise KeyboardInterrupt, for the command to end cleanly. No
+KeyboardInterrupt is ever raised inside an extension module's import.
+"""
+
+import signal
 import sys
 
-try:
-    from panoptui.cli import main
-except KeyboardInterrupt:  # Ctrl-C before main could take over its handling
-    print("panoptui: interrupted", file=sys.stderr, flush=True)
-    os._exit(130)  # nothing started yet that needs cleaning up
 
-raise SystemExit(main())
+def run() -> int:
+    held: list[int] = []  # the Ctrl-Cs that came before the command started
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    from panoptui.cli import main
+
+    return main(held=held)
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -9,7 +9,8 @@ Text from files and users is printed through ``text.shown`` (terminal escapes in
 shown, never run); --json output keeps the exact text. Suggested commands are shell-quoted.
 
 This module imports only the standard library at load time: DuckDB, Arrow and numpy take a few
-tenths of a second to import, and a Ctrl-C then must already meet main's handling (_load_core).
+tenths of a second to import, and main loads them while it holds Ctrl-C (_load_core; main and
+panoptui/__main__.py say why).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ EXIT_INTERRUPTED = 130
 
 def _load_core() -> None:
     """Import the modules every command uses (DuckDB, Arrow: slow) into this module's globals;
-    main calls it once Ctrl-C is handled."""
+    main calls it while it holds Ctrl-C."""
     global settings, store
     from panoptui.core import settings, store
 
@@ -103,34 +104,38 @@ class ProgressPrinter:
             self.stream.flush()
 
 
-def _positive_int(text: str) -> int:
+# The largest number DuckDB's BIGINT (ids, counts) holds: a larger one fails in the query.
+MAX_NUMBER = 2**63 - 1
+
+
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
-    except ValueError:
+    except ValueError:  # not a number, or one of thousands of digits
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"expected a number of at least {least}, got {value}")
+    if value > MAX_NUMBER:
+        raise argparse.ArgumentTypeError(f"expected a number of at most {MAX_NUMBER}, got {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {value}")
-    return value
+    return _whole_number(text, 0)
 
 
 def _id_list(text: str) -> list[int]:
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected at least one id, like 1,2,3")
     try:
-        ids = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected ids like 1,2,3, got {text!r}") from None
-    if not ids:
-        raise argparse.ArgumentTypeError("expected at least one id")
-    return ids
+        return [_positive_int(part) for part in parts]
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"expected ids like 1,2,3: {exc}") from None
 
 
 MODEL_HELP = (
@@ -148,6 +153,18 @@ def _batch_size(text: str) -> int:
     return value
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of one command (``tag``, ``vectors create``): it refuses an unknown argument
+    itself, so that the error comes with this command's usage, not the top-level one (argparse
+    leaves extra arguments to the top-level parser)."""
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
     from panoptui.core.decode import DEFAULT_MAX_PIXELS
     from panoptui.core.duplicates import DEFAULT_THRESHOLD
@@ -159,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explore large image corpora with deep-learning embeddings, from a terminal.",
     )
     parser.add_argument("--version", action="version", version=f"panoptui {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser
+    )
 
     imp = commands.add_parser(
         "import",
@@ -601,6 +620,11 @@ def _plural(n: int, word: str) -> str:
     return word if n == 1 else word + "s"
 
 
+def _count(n: int, word: str) -> str:
+    """``1 image``, ``2 images``: a count as the CLI prints it."""
+    return f"{n} {_plural(n, word)}"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from panoptui.core.status import project_status
     from panoptui.core.vectorize import list_sets
@@ -618,17 +642,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"project  {shown(status['project'])}")
     print(f"images   {status['images']}  ({status['files']} files on disk)")
-    print(f"missing  {status['missing']} files")
+    print(f"missing  {_count(status['missing'], 'file')}")
     if status["stale"]:
-        print(f"stale    {status['stale']} images (their files now hold other content)")
-    print(
-        f"errors   {status['errors']}" + ("  (panoptui errors PROJECT)" if status["errors"] else "")
-    )
+        print(f"stale    {_count(status['stale'], 'image')} (their files now hold other content)")
+    see = f"  (see them with: {command_line('errors', args.project)})" if status["errors"] else ""
+    print(f"errors   {status['errors']}{see}")
     print(f"folders  {len(status['folders'])}")  # type: ignore[arg-type]
     for folder in status["folder_details"]:  # type: ignore[attr-defined]
         last = folder["last_import"] or "never completed"
-        print(f"  {shown(folder['path'])}  {folder['files']} files, last import {last}")
-    print(f"vectors  {len(sets)} sets")
+        print(f"  {shown(folder['path'])}  {_count(folder['files'], 'file')}, last import {last}")
+    print(f"vectors  {_count(len(sets), 'set')}")
     if sets:
         _print_sets(sets)
     return 0
@@ -717,8 +740,8 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
     rate = summary.done / summary.seconds if summary.seconds else 0.0
     print(
         f"vector set {set_id} ({shown(result.model)}{', greyscale' if result.greyscale else ''}, "
-        f"{result.dim}-d on {embedder.device}): {summary.done} images embedded in "
-        f"{summary.seconds:.1f}s ({rate:.1f} images/s), {summary.errors} errors; "
+        f"{result.dim}-d on {embedder.device}): {_count(summary.done, 'image')} embedded in "
+        f"{summary.seconds:.1f}s ({rate:.1f} images/s), {_count(summary.errors, 'error')}; "
         f"{result.count}/{result.total} done, {result.status}"
     )
     if result.errors:
@@ -857,7 +880,10 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([{"clustering": name, **c.as_dict()} for c in clusters]))
         return 0
-    print(f"clustering {shown(repr(name))}: {len(clusters)} clusters of vector set {vector_set.id}")
+    print(
+        f"clustering {shown(repr(name))}: {_count(len(clusters), 'cluster')} of vector set "
+        f"{vector_set.id}"
+    )
     print(f"{'label':>5} {'size':>7} {'score':>6}  first images")
     for c in clusters:
         print(f"{c.label:>5} {c.size:>7} {c.score:6.3f}  {', '.join(map(str, c.ids[:8]))}")
@@ -888,15 +914,15 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(exact + near))
         return 0
-    print(f"{len(exact)} images with identical copies at several paths")
+    print(f"{_count(len(exact), 'image')} with identical copies at several paths")
     for group in exact:
         print(f"  image {group[0]['id']}: " + ", ".join(shown(m["path"]) for m in group))
     print(
-        f"{len(near)} groups of near-duplicates (vector set {vector_set.id}, "
+        f"{_count(len(near), 'group')} of near-duplicates (vector set {vector_set.id}, "
         f"cosine >= {args.threshold})"
     )
     for n, group in enumerate(near, 1):
-        print(f"  group {n} ({len(group)} images)")
+        print(f"  group {n} ({_count(len(group), 'image')})")
         for member in group:
             print(f"    {member['id']:>7}  {shown(member['path'])}")
     return 0
@@ -936,7 +962,7 @@ def cmd_map(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(f"mapped {len(ids)} images of vector set {vector_set.id} with {args.method}")
+    print(f"mapped {_count(len(ids), 'image')} of vector set {vector_set.id} with {args.method}")
     if args.png:
         print(f"drew {shown(args.png)}")
     return 0
@@ -950,7 +976,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         rows = export(con, args.file, args.vectors, args.force, csv_raw=args.csv_raw)
     finally:
         con.close()
-    print(f"wrote {rows} rows to {shown(args.file)}")
+    print(f"wrote {_count(rows, 'row')} to {shown(args.file)}")
     return 0
 
 
@@ -962,21 +988,22 @@ def cmd_tag(args: argparse.Namespace) -> int:
     try:
         if args.from_clustering:
             made = cluster.tags_from_clustering(con, args.from_clustering, name)
-            print(f"made {len(made)} tags under {shown(repr(name))}")
+            print(f"made {_count(len(made), 'tag')} under {shown(repr(name))}")
         elif args.from_duplicates:
             from panoptui.core.duplicates import tag_groups
 
             groups = _near_duplicates(con, args.vectors, args.threshold)
             tag_groups(con, name, groups)
             print(
-                f"made {len(groups)} tags under {shown(repr(name))}, one per near-duplicate group"
+                f"made {_count(len(groups), 'tag')} under {shown(repr(name))}, "
+                "one per near-duplicate group"
             )
         elif args.remove:
             tags.untag_images(con, name, args.ids)
-            print(f"untagged {len(args.ids)} images from {shown(repr(name))}")
+            print(f"untagged {_count(len(args.ids), 'image')} from {shown(repr(name))}")
         else:
             added = tags.tag_images(con, name, args.ids)
-            print(f"tagged {added} more images {shown(repr(name))}")
+            print(f"tagged {added} more {_plural(added, 'image')} {shown(repr(name))}")
     finally:
         con.close()
     return 0
@@ -1002,7 +1029,7 @@ def cmd_tags(args: argparse.Namespace) -> int:
         print("no tags yet; tag images with: panoptui tag PROJECT NAME --ids 1,2,3")
     for row in rows:
         indent = "  " if row["parent"] else ""
-        print(f"{indent}{shown(row['name'])}  ({row['images']} images)")
+        print(f"{indent}{shown(row['name'])}  ({_count(row['images'], 'image')})")
     return 0
 
 
@@ -1013,7 +1040,7 @@ def cmd_samples(args: argparse.Namespace) -> int:
         paths = write_samples(args.folder, args.per_family)
     except OSError as exc:
         raise store.ProjectError(f"cannot write samples to {args.folder}: {exc.strerror}") from None
-    print(f"wrote {len(paths)} images to {shown(args.folder)}")
+    print(f"wrote {_count(len(paths), 'image')} to {shown(args.folder)}")
     return 0
 
 
@@ -1026,11 +1053,14 @@ def cmd_folders(args: argparse.Namespace) -> int:
         # Paths as typed: folders.py finds the folder a user means (it may be gone from disk).
         if args.remove:
             removed = folders.remove_folder(con, args.remove)
-            print(f"removed folder {shown(args.remove)} and its {removed} files from the project")
+            print(
+                f"removed folder {shown(args.remove)} and its {_count(removed, 'file')} "
+                "from the project"
+            )
         elif args.move:
             moved = folders.move_folder(con, *args.move)
             old, new = (shown(a) for a in args.move)
-            print(f"folder {old} is now {new} ({moved} files re-pointed)")
+            print(f"folder {old} is now {new} ({_count(moved, 'file')} re-pointed)")
         listed = folders.list_folders(con)
     finally:
         con.close()
@@ -1048,10 +1078,8 @@ def cmd_folders(args: argparse.Namespace) -> int:
             else None
         )
         gone = "" if folder.exists else "  (not found: --move it or --remove it)"
-        print(
-            f"{shown(folder.path)}  {folder.files} files, last import {last or 'never completed'}"
-            + gone
-        )
+        files = _count(folder.files, "file")
+        print(f"{shown(folder.path)}  {files}, last import {last or 'never completed'}{gone}")
     return 0
 
 
@@ -1139,23 +1167,40 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, held: list[int] | None = None) -> int:
+    """Run one command (``argv``, else the process's arguments) and return its exit code.
+
+    Ctrl-C is held until the command starts: a handler only records it in ``held`` while the
+    modules load (DuckDB, Arrow, numpy: a few tenths of a second), because a KeyboardInterrupt
+    raised inside an extension module's import prints a traceback, or aborts the process
+    outright (DuckDB's nanobind). If one came, main says "panoptui: interrupted" and returns
+    130 without running the command; only then does Ctrl-C raise KeyboardInterrupt
+    (_on_interrupt), for the command to end cleanly. ``held`` is the list that
+    panoptui.__main__.run has been recording into since the process started (see there)."""
     _Interrupts.count, _Interrupts.said, _Interrupts.command_over = 0, False, False
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, _on_interrupt)
+    held = [] if held is None else held
+    handling = threading.current_thread() is threading.main_thread()
+    if handling:
+        signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try:
-        return _main(argv)
-    except KeyboardInterrupt:  # during the imports, or a command's own cleanup
+        _quiet_warnings()
+        _load_core()
+        parser = build_parser()
+        if handling:
+            # Installed before `held` is read: a Ctrl-C from now on raises, none is lost.
+            signal.signal(signal.SIGINT, _on_interrupt)
+        if held:
+            say_interrupted()
+            return EXIT_INTERRUPTED
+        return _main(parser, argv)
+    except KeyboardInterrupt:  # parsing the arguments, or a command's own cleanup
         say_interrupted()
         return EXIT_INTERRUPTED
     finally:
         _Interrupts.command_over = True
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    _quiet_warnings()
-    _load_core()
-    parser = build_parser()
+def _main(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # `panoptui PATH`: a first word that is not a command but a path (one that exists, or one
     # written with a slash) is opened; anything else is a mistyped command, for argparse to say.
@@ -1182,6 +1227,11 @@ def _main(argv: Sequence[str] | None) -> int:
         return code
 
 
+# How DuckDB says that text is not UTF-8: a str holding a surrogate (an undecodable byte of an
+# argument or file name), or bytes that do not decode.
+NOT_UTF8 = re.compile(r"surrogate|utf-?8|unicode", re.IGNORECASE)
+
+
 def _reported(exc: Exception) -> int | None:
     """Print the one line for an exception a user can cause and return the exit code; None
     for any other exception."""
@@ -1197,6 +1247,14 @@ def _reported(exc: Exception) -> int | None:
         return EXIT_USAGE
     if isinstance(exc, store.ProjectError | ModelError):
         print(f"panoptui: {shown(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    if isinstance(exc, duckdb.Error) and NOT_UTF8.search(str(exc)):
+        # Text that is not UTF-8 (an argument typed in Latin-1, say) that no check caught
+        # earlier: DuckDB refuses it when it meets the query.
+        print(
+            f"panoptui: text given is not valid UTF-8; type it again ({shown(_first_line(exc))})",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     if isinstance(exc, OSError | duckdb.Error) and store.disk_full(exc):
         # A full disk, during an import or a vector run: what was committed stays, consistent

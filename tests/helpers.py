@@ -15,6 +15,8 @@ from pathlib import Path
 import duckdb
 
 PANOPTUI = [sys.executable, "-m", "panoptui"]
+# The `panoptui` command that `pip install` writes (pyproject's [project.scripts]).
+CONSOLE_SCRIPT = Path(sys.executable).parent / "panoptui"
 PROGRESS = re.compile(rb"importing (\d+)/(\d+)")
 
 
@@ -26,6 +28,21 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def assert_usage_error(
+    done: subprocess.CompletedProcess[str], command: str = "", *words: str
+) -> None:
+    """A wrong argument, as argparse says it: exit 2, the usage of the command that was typed
+    (``command``: "tag", "vectors create"; "" for panoptui itself), then one error line."""
+    prog = f"panoptui {command}".strip()
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = done.stderr.splitlines()
+    assert lines and lines[0].startswith(f"usage: {prog} "), done.stderr
+    usage = lines[1:-1]  # a long usage wraps onto indented lines
+    assert all(line.startswith(" ") for line in usage), done.stderr
+    assert lines[-1].startswith(f"{prog}: error: "), done.stderr
+    assert all(word in lines[-1] for word in words), done.stderr
 
 
 class TerminalRun:

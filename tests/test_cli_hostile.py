@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fixtures import photo
-from helpers import PANOPTUI, run_cli
+from helpers import CONSOLE_SCRIPT, assert_usage_error, run_cli
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
@@ -309,6 +309,9 @@ def test_suggested_commands_are_shell_quoted(project, tmp_path):
     assert again.returncode == 0, again.stderr
     suggested = again.stdout.split("see why with: ", 1)[1].splitlines()[0]
     assert shlex.split(suggested) == ["panoptui", "errors", str(spaced)]
+    status = run_cli("status", str(spaced)).stdout
+    suggested = status.split("see them with: ", 1)[1].splitlines()[0].removesuffix(")")
+    assert shlex.split(suggested) == ["panoptui", "errors", str(spaced)]
 
 
 def test_fewer_clusters_than_asked_are_said_plainly(tmp_path):
@@ -388,22 +391,33 @@ def test_csv_cells_that_spreadsheets_run_are_neutralised(project, tmp_path):
 
 # --- Ctrl-C at any moment -----------------------------------------------------------------------
 
+# Runs panoptui (`-m`, or the console script's file) and sends it a Ctrl-C as a module starts
+# being imported: "_duckdb>enum" is enum imported from inside DuckDB's extension module.
 INTERRUPT_DURING = """
 import builtins, os, runpy, signal, sys
 
 real = builtins.__import__
-TARGET = sys.argv[1]
+WHERE, MODULE = sys.argv[1:3]
+OUTER, _, TARGET = MODULE.rpartition(">")
+loading = []
 
 def hook(name, *args, **kwargs):
-    if name == TARGET and not hook.fired:
+    if name == TARGET and not hook.fired and (not OUTER or OUTER in loading):
         hook.fired = True
         os.kill(os.getpid(), signal.SIGINT)
-    return real(name, *args, **kwargs)
+    loading.append(name)
+    try:
+        return real(name, *args, **kwargs)
+    finally:
+        loading.pop()
 
 hook.fired = False
 builtins.__import__ = hook
-sys.argv = ["panoptui", *sys.argv[2:]]
-runpy.run_module("panoptui", run_name="__main__", alter_sys=True)
+sys.argv = ["panoptui", *sys.argv[3:]]
+if WHERE == "-m":
+    runpy.run_module("panoptui", run_name="__main__", alter_sys=True)
+else:
+    runpy.run_path(WHERE, run_name="__main__")
 """
 
 
@@ -414,21 +428,58 @@ def assert_interrupted(code: int, stderr: str) -> None:
     assert len(said) == 1 and said[0].startswith("panoptui: "), stderr
 
 
-@pytest.mark.parametrize("module", ["argparse", "duckdb", "pyarrow", "numpy"])
-def test_ctrl_c_while_modules_load(project, module):
+@pytest.mark.parametrize(
+    "where, module",
+    [
+        ("-m", "argparse"),
+        ("-m", "duckdb"),
+        # Inside DuckDB's extension module: a KeyboardInterrupt there aborted the process
+        # ("Critical nanobind error"), or failed its import.
+        ("-m", "_duckdb>enum"),
+        ("-m", "_duckdb>typing"),
+        ("-m", "pyarrow"),
+        ("-m", "numpy"),
+        # The installed command, as its script starts importing the CLI.
+        ("script", "panoptui.cli"),
+    ],
+)
+def test_ctrl_c_while_modules_load(project, where, module):
+    assert CONSOLE_SCRIPT.exists(), "not installed: pip install -e ."
+    where = str(CONSOLE_SCRIPT) if where == "script" else where
     done = subprocess.run(
-        [sys.executable, "-c", INTERRUPT_DURING, module, "status", project],
+        [sys.executable, "-c", INTERRUPT_DURING, where, module, "status", project],
         capture_output=True,
         text=True,
     )
     assert_interrupted(done.returncode, done.stderr)
 
 
-@pytest.mark.parametrize("after", [0.05, 0.1, 0.2, 0.35, 0.6])
+def before_panoptui_ran(code: int, stderr: str) -> bool:
+    """Whether a Ctrl-C came before panoptui's own handling could begin: while Python itself
+    starts (site, the editable install's finder), or while the console script imports the
+    panoptui package (run() installs the handler first thing). Python then ends as on SIGINT,
+    silently or with a KeyboardInterrupt traceback (exit 1 when it failed in site), and no
+    frame of the traceback is in run(), the CLI or core."""
+    if code == -signal.SIGINT and stderr == "":
+        return True
+    frames = re.findall(r'File "([^"]+)", line \d+, in (\S+)', stderr)
+    return (
+        code in (-signal.SIGINT, 1)
+        and stderr.rstrip().endswith("KeyboardInterrupt")
+        and not any(
+            function == "run" or "/panoptui/cli.py" in path or "/panoptui/core/" in path
+            for path, function in frames
+        )
+    )
+
+
+@pytest.mark.parametrize("after", [0.03, 0.05, 0.08, 0.1, 0.2, 0.35, 0.6])
 def test_ctrl_c_in_the_first_moments_of_a_command(base_project, tmp_path, after):
+    """The installed command, interrupted as it starts: from the moment run() begins, one
+    line, exit 130 (a traceback, or the abort DuckDB's extension gave, fails)."""
     photos = Path(json.loads(run_cli("status", str(base_project), "--json").stdout)["folders"][0])
     proc = subprocess.Popen(
-        [*PANOPTUI, "import", str(tmp_path / "project"), str(photos)],
+        [str(CONSOLE_SCRIPT), "import", str(tmp_path / "project"), str(photos)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -440,13 +491,8 @@ def test_ctrl_c_in_the_first_moments_of_a_command(base_project, tmp_path, after)
     if proc.returncode == 0:  # done before the signal came (a fast machine)
         assert "imported" in stdout and "Traceback" not in stderr
         return
-    if proc.returncode == -signal.SIGINT:
-        # Delivered before Python set up its own handling (interpreter start-up): the process
-        # ends as any program does on SIGINT, silently.
-        assert stderr == ""
+    if before_panoptui_ran(proc.returncode, stderr):
         return
-    if "<frozen site>" in stderr and "panoptui" not in stderr:
-        return  # on a loaded machine, still in Python's own start-up: no panoptui code ran yet
     assert_interrupted(proc.returncode, stderr)
 
 
@@ -687,3 +733,57 @@ def test_batch_size_is_bounded(project):
         done = run_cli("vectors", *command, "--batch-size", "100000000")
         assert done.returncode == 2 and f"at most {MAX_BATCH_SIZE}" in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_numbers_beyond_a_database_integer_are_refused(project):
+    """An id or number above DuckDB's BIGINT is argparse's error, not a failed query."""
+    huge = str(2**63)
+    for command, args in (
+        ("tag", [project, "z", "--ids", f"1,{huge}"]),
+        ("tag", [project, "z", "--ids", "99999999999999999999", "--remove"]),
+        ("recommend", [project, "--ids", huge]),
+        ("similar", [project, "--id", huge]),
+        ("vectors delete", [project, huge]),
+    ):
+        assert_usage_error(run_cli(*command.split(), *args), command, "at most")
+    assert tag_names(project) == {}
+
+
+# --- text that is not UTF-8 ---------------------------------------------------------------------
+
+NOT_UTF8_INJECTED = """
+import sys
+import duckdb
+from panoptui import cli
+from panoptui.core import store
+
+def opening(*args, **kwargs):  # a query meets an argument that no check found not UTF-8
+    duckdb.connect().execute("SELECT ?", [sys.argv[1]])
+
+store.open_project = opening
+sys.exit(cli.main(["status", "anything"]))
+"""
+
+
+def test_text_that_is_not_utf8_is_one_line(project):
+    latin1 = os.fsdecode(b"caf\xe9")  # as a Latin-1 terminal types it
+    done = subprocess.run(
+        [sys.executable, "-c", NOT_UTF8_INJECTED, latin1], capture_output=True, text=True
+    )
+    assert_one_line_error(done, 1, "not valid UTF-8")
+    assert_one_line_error(run_cli("tags", project, "--delete", latin1), 1, "UTF-8")
+
+
+# --- counts and suggested commands as printed ---------------------------------------------------
+
+
+def test_counts_of_one_are_singular(project):
+    clustered = run_cli("cluster", project, "--k", "1", "--name", "all")
+    assert clustered.returncode == 0, clustered.stderr
+    assert "1 cluster of vector set" in clustered.stdout
+    tagged = run_cli("tag", project, "one", "--ids", "1")
+    assert "tagged 1 more image 'one'" in tagged.stdout, tagged.stderr
+    assert "one  (1 image)" in run_cli("tags", project).stdout
+    duplicates = run_cli("duplicates", project, "--threshold", "1").stdout
+    assert "1 image with identical copies" in duplicates  # TITLE and again/TITLE
+    assert "1 images" not in clustered.stdout + tagged.stdout + duplicates

@@ -72,7 +72,7 @@ def test_planted_copies_are_found_and_distinct_photos_stay_apart(tmp_path):
     assert found_pairs / (3 * len(planted)) >= 0.95  # recall of copies
     assert all(any(n <= p for p in planted) for n in near)  # no group mixes distinct photos
     text = run_cli("duplicates", project).stdout
-    assert "1 images with identical copies" in text and "groups of near-duplicates" in text
+    assert "1 image with identical copies" in text and "groups of near-duplicates" in text
     bad = run_cli("duplicates", project, "--threshold", "2")
     assert bad.returncode == 1 and "from -1 to 1" in bad.stderr
     # Saved as tags: one per near-duplicate group, under a parent.

@@ -15,7 +15,7 @@ from tui_helpers import PER_FAMILY, SIZE, fill_form, make_app, screen_text, sett
 
 from panoptui.core import store, tags, vectorize
 from panoptui.tui.images import prepare
-from panoptui.tui.screens.dialogs import ConfirmDialog, FormDialog
+from panoptui.tui.screens.dialogs import ERROR_CELLS, ConfirmDialog, FormDialog
 from panoptui.tui.screens.explore import ClustersScreen, DuplicatesScreen, MapScreen
 from panoptui.tui.screens.help import HelpScreen
 from panoptui.tui.screens.project import ProjectScreen
@@ -576,16 +576,103 @@ def test_a_failing_job_is_a_notification_not_a_crash(project, tmp_path):
             await settle(pilot)
             assert "timm has no model 'no_such_model_xyz'" in notices(app)
             assert app.jobs["vectors"].state == "failed"
-            await pilot.press("n")
-            await fill_form(pilot, {"weights": tmp_path / "missing.pt"})
-            assert "no such file or folder" in notices(app)
+            assert "failed" in screen_text(app)
+            # A file that is no checkpoint: said in the form, before any job.
             await pilot.press("n")
             await fill_form(pilot, {"custom": "timm:resnet18", "weights": garbage, "device": "cpu"})
+            assert isinstance(app.screen, FormDialog)
+            assert "is not a weights file" in str(app.screen.query_one("#form-error").render())
+            await pilot.press("escape")
             await settle(pilot)
-            assert app.jobs["vectors"].state == "failed"
-            assert "failed" in screen_text(app)
             assert [s.model for s in vectorize.list_sets(app.db)] == ["pixels"]  # nothing made
             assert app.is_running
+
+    run(scenario())
+
+
+def test_the_create_vectors_form_says_what_core_would_refuse_and_keeps_what_was_typed(
+    project, tmp_path, monkeypatch
+):
+    import torch
+
+    # No CUDA here, whatever the machine running the tests has.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    weights = tmp_path / "weights.pt"
+    weights.write_bytes(b"PK\x03\x04 a zip, as torch.save writes")
+
+    async def scenario():
+        app = make_app(project, start="vectors")
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            before = vectorize.list_sets(app.db)
+            await pilot.press("n")
+            dialog = app.screen
+            typed = {"custom": "pixels", "weights": "", "device": "banana", "batch_size": "8"}
+            # Each value core refuses: the reason in the form, which stays open as typed.
+            for name, value, reason in [
+                ("device", "banana", "unknown device 'banana'"),
+                ("device", "cuda:9", "torch sees no CUDA GPU"),
+                ("custom", "nope", "unknown model 'nope'"),
+                ("weights", str(tmp_path / "missing.pt"), "missing.pt not found"),
+                ("weights", "/" + "long-folder-name/" * 30 + "w.pt", "folder-name/w.pt not found"),
+                ("batch_size", "5000", "batch size 5000 is out of range: give 1 to 4096"),
+            ]:
+                typed[name] = value
+                # Enter in the focused box, as a user fixing a value does (a second click on OK
+                # within the button's 0.2 s press effect would be ignored).
+                await fill_form(pilot, typed, submit=False)
+                await pilot.press("enter")
+                assert app.screen is dialog, name
+                error = str(dialog.query_one("#form-error").render())
+                assert reason in error and "\n" not in error, (name, error)
+                assert len(error) <= ERROR_CELLS  # a long path loses its middle
+                assert "Create  Cancel (esc)" in screen_text(app)  # the buttons still in view
+                for field, kept in typed.items():
+                    assert dialog.query_one(f"#field-{field}").value == kept
+                assert dialog.focused is dialog.query_one(f"#field-{name}")
+                typed[name] = {"custom": "pixels", "weights": "", "device": "cpu"}.get(name, "8")
+            assert not app.running_jobs() and vectorize.list_sets(app.db) == before
+            # All values good: the form closes and the job runs with them.
+            await fill_form(pilot, typed)
+            assert app.screen is not dialog
+            await settle(pilot)
+            made = vectorize.list_sets(app.db)[-1]
+            assert len(vectorize.list_sets(app.db)) == len(before) + 1
+            assert (made.model, made.batch_size, made.count) == ("pixels", 8, 36)
+            # A weights path that exists passes the form (pixels then refuses it in the job).
+            await pilot.press("n")
+            await fill_form(pilot, {"model": "pixels", "weights": weights, "device": "cpu"})
+            assert not isinstance(app.screen, FormDialog)
+            await settle(pilot)
+            assert "pixels descriptor has no weights" in notices(app)
+
+    run(scenario())
+
+
+def test_the_running_sets_row_follows_the_job(project, slow_batches, monkeypatch):
+    from panoptui.tui.screens import vectors as vectors_screen
+
+    monkeypatch.setattr(vectors_screen, "ROW_INTERVAL", 0)  # every progress message
+
+    async def scenario():
+        app = make_app(project)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await create_set(pilot, "pixels", batch_size=2)
+            job = app.jobs["vectors"]
+            table = app.screen.query_one("#sets")
+
+            def shown_count() -> int:
+                return int(str(table.get_row(str(job.set_id))[4]).split("/")[0])
+
+            # While the job runs, the row's count moves with its progress (it read 0/36 until
+            # the job ended).
+            await wait_for(pilot, lambda: not job.running or shown_count() >= 4, what="row")
+            assert job.running and 4 <= shown_count() < 36
+            assert "running" in str(table.get_row(str(job.set_id))[6])
+            await pilot.press("x")
+            await settle(pilot)
+            assert shown_count() == vectorize.get_set(app.db, job.set_id).count
 
     run(scenario())
 

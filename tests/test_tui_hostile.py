@@ -160,7 +160,11 @@ def test_markup_and_control_characters_are_shown_literally_everywhere(project, t
             await pilot.press("1")
             await settle(pilot)
             errors = app.screen.query_one("#errors")
-            assert [str(c) for c in errors.get_row_at(0)][1] == str(tmp_path / "odd/[bad].jpg")
+            path = str(tmp_path / "odd/[bad].jpg")
+            assert app.screen.error_rows[0][1] == path
+            shown = str(errors.get_row_at(0)[1])  # its middle left out at 80 columns
+            assert shown == path or (shown.endswith("/odd/[bad].jpg") and "…" in shown)
+            assert path in screen_text(app).replace("\n", "")  # in full under the table
             assert str(tmp_path / "odd") in app.screen.folders
             assert app.is_running
 
@@ -356,14 +360,61 @@ def test_folders_are_removed_and_moved_from_the_project_screen(project, tmp_path
             # The images moved on disk: point the folder at them, nothing goes missing.
             moved = tmp_path / "moved"
             images.rename(moved)
+            await pilot.press("2", "1")  # back on the Project screen: the folder is looked for
+            await settle(pilot)
+            lines = screen_text(app).splitlines()
+            (row,) = [line for line in lines if " files" in line and "on disk" not in line]
+            assert "not found: m to move, del to remove" in row
             await pilot.press("m")
             assert isinstance(app.screen, FormDialog)
             await fill_form(pilot, {"new": moved})
             await settle(pilot)
             assert screen.folders == [str(moved)]
+            assert "not found" not in screen_text(app)
             await pilot.press("r")
             await settle(pilot)
             assert "0 missing" in screen_text(app) and "36 images" in screen_text(app)
+
+    run(scenario())
+
+
+def test_import_errors_keep_the_file_name_in_view_however_long_the_path(project, tmp_path):
+    from fixtures import write_hostile_files
+
+    deep = tmp_path / "Folder with a rather long name" / "photos from the review" / "batch-2026"
+    cases = write_hostile_files(deep)  # some reasons are long too (the bomb's, a link's target)
+    con = store.open_project(project)
+    scan.import_folders(con, [str(deep)], workers=1)
+    con.close()
+
+    async def scenario():
+        app = make_app(project, start="project")
+        async with app.run_test(size=(100, 40)) as pilot:
+            await settle(pilot)
+            screen = app.screen
+            table = screen.query_one("#errors")
+            for width in (100, 80, 120):
+                await pilot.resize_terminal(width, 40)
+                await settle(pilot)
+                lines = screen_text(app).splitlines()
+                for name in cases:  # the reason first, then the path, its end in view
+                    (row,) = [line for line in lines if line.rstrip(" ▁▇█▎▋").endswith(name)]
+                    assert "…" in row and row.index("…") > 10, (width, row)
+                shown = [
+                    [str(cell) for cell in table.get_row_at(r)] for r in range(table.row_count)
+                ]
+                assert all(reason in screen_text(app) for reason, _ in shown)
+                # Both fit: the table needs no sideways scrolling.
+                assert table.virtual_size.width <= table.size.width, width
+                # The highlighted error, shortened in its row, is shown in full under the table.
+                for r, (reason, path) in enumerate(screen.error_rows):
+                    table.move_cursor(row=r)
+                    await pilot.pause()
+                    detail = str(screen.query_one("#error-detail").render())
+                    assert detail == (f"{path}: {reason}" if shown[r] != [reason, path] else "")
+            # The folder's row, too, keeps the end of its path and its counts in view.
+            (folder,) = [line for line in lines if "batch-2026  " in line]
+            assert folder.startswith(" /tmp/") and "0 files" in folder
 
     run(scenario())
 

@@ -9,6 +9,7 @@ import duckdb
 
 from panoptui.core import store
 from panoptui.core.models.base import DEVICE_NAME
+from panoptui.core.vectorize import MAX_BATCH_SIZE
 
 IMAGE_PROTOCOLS = ("auto", "kitty", "sixel", "halfcell", "none")
 
@@ -31,7 +32,7 @@ def check(key: str, value: Any) -> Any:
             raise store.ProjectError(f"device {value!r}: choose auto, cpu, cuda, cuda:N or mps")
         return text
     if key in ("batch_size", "thumb_size"):
-        low, high = (1, 4096) if key == "batch_size" else (32, 1024)
+        low, high = (1, MAX_BATCH_SIZE) if key == "batch_size" else (32, 1024)
         if not text.isdigit() or not low <= int(text) <= high:
             raise store.ProjectError(f"{key.replace('_', ' ')} {value!r}: a number {low}-{high}")
         return int(text)

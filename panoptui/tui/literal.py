@@ -38,3 +38,43 @@ def text(value: object) -> Text:
     Rich Text but not Content: DataTable cells (a Content cell's column would keep the width of
     its header) and Select options (whose type-to-search skips Content prompts)."""
     return Text(shown(value))
+
+
+def elide_middle(value: object, width: int) -> str:
+    """``value`` shown in at most ``width`` cells: a long path loses its middle, not its end,
+    so that the file's name stays in view (``/home/me/…/holiday/IMG_0001.jpg``)."""
+    from rich.cells import cell_len
+
+    full = shown(value)
+    if cell_len(full) <= width:
+        return full
+    if width < 2:
+        return "…"[:width]
+    name = full.rsplit("/", 1)[-1]
+    # The end gets two thirds of the room, or all the name needs (up to all but one cell).
+    tail_room = min(width - 1, max((width - 1) * 2 // 3, cell_len(name) + 1))
+    head_room = width - 1 - tail_room
+    return _take(full, head_room) + "…" + _take(full[::-1], tail_room)[::-1]
+
+
+def elide_end(value: object, width: int) -> str:
+    """``value`` shown in at most ``width`` cells, its end cut off (a message's start says
+    the most)."""
+    from rich.cells import cell_len
+
+    full = shown(value)
+    if cell_len(full) <= width:
+        return full
+    return _take(full, width - 1) + "…" if width > 0 else ""
+
+
+def _take(value: str, room: int) -> str:
+    """The longest start of ``value`` that fits in ``room`` cells."""
+    from rich.cells import get_character_cell_size
+
+    used = 0
+    for index, char in enumerate(value):
+        used += get_character_cell_size(char)
+        if used > room:
+            return value[:index]
+    return value

@@ -1,11 +1,16 @@
 """Modal dialogs: a yes/no question, and a small form whose values come back checked.
 
+A form checks each value before it closes (its kind, its range, and a field's own ``check``,
+usually core's validation function), so a value core would refuse is said under the form, which
+stays open with what was typed.
+
 Everything a dialog shows (its question, title, labels, options, the error under a form) is
 plain text, shown literally (see literal.py): callers pass names and paths as they are.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -16,10 +21,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
+from panoptui.core.models.base import ModelError
+from panoptui.core.store import ProjectError
 from panoptui.core.text import shown
-from panoptui.tui.literal import plain, text
+from panoptui.tui.literal import elide_middle, plain, text
 
 T = TypeVar("T")
+
+# What a field's check raises for a value it refuses (core's own checks raise their own types).
+CHECK_ERRORS = (ValueError, ModelError, ProjectError)
+# The most cells of a reason under a form: three lines of the dialog. A longer one (a long path
+# in it) loses its middle, so that the form's buttons stay on an 80x24 screen.
+ERROR_CELLS = 3 * 60
 
 
 class Dialog(ModalScreen[T]):
@@ -66,7 +79,9 @@ class ConfirmDialog(Dialog[bool]):
 
 @dataclass
 class Field:
-    """One value a form asks for. kind: text | int | float | select | check."""
+    """One value a form asks for. kind: text | int | float | select | check. ``check``, when
+    given, takes the value (never an empty optional one) and returns the value to use, or raises
+    one of CHECK_ERRORS whose message says what is wrong."""
 
     name: str
     label: str
@@ -77,6 +92,7 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     optional: bool = False
+    check: Callable[[Any], Any] | None = None
 
 
 class FormDialog(Dialog[dict[str, Any] | None]):
@@ -94,7 +110,9 @@ class FormDialog(Dialog[dict[str, Any] | None]):
             yield Label(plain(self.title_text), classes="title")
             for f in self.fields:
                 if f.kind == "check":
-                    yield Checkbox(plain(f.label), bool(f.default), id=f"field-{f.name}")
+                    yield Checkbox(
+                        plain(f.label), bool(f.default), id=f"field-{f.name}", compact=True
+                    )
                     continue
                 yield Label(plain(f.label))
                 if f.kind == "select":
@@ -139,12 +157,18 @@ class FormDialog(Dialog[dict[str, Any] | None]):
         for f in self.fields:
             widget = self.query_one(f"#field-{f.name}")
             try:
-                values[f.name] = self._value(f, widget)
-            except ValueError as exc:
-                self.query_one("#form-error", Static).update(plain(exc))
+                values[f.name] = self._checked(f, self._value(f, widget))
+            except CHECK_ERRORS as exc:
+                reason = str(exc).strip().splitlines() or [type(exc).__name__]
+                error = elide_middle(reason[0], ERROR_CELLS)
+                self.query_one("#form-error", Static).update(plain(error))
                 widget.focus()
                 return
         self.dismiss(values)
+
+    @staticmethod
+    def _checked(f: Field, value: Any) -> Any:
+        return value if f.check is None or value is None else f.check(value)
 
     @staticmethod
     def _value(f: Field, widget: Any) -> Any:

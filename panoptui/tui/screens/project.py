@@ -7,19 +7,27 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from rich.cells import cell_len
+from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from panoptui.core import scan, settings, status
+from panoptui.core.folders import list_folders
+from panoptui.core.text import shown
 from panoptui.tui.jobs import Job
-from panoptui.tui.literal import lines, marked, plain, text
+from panoptui.tui.literal import elide_end, elide_middle, lines, marked, plain, text
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
 from panoptui.tui.widgets.navbar import NavBar
 
 ERRORS_SHOWN = 1000  # rows in the error table; `panoptui errors PROJECT` lists them all
+# The fewest cells a path keeps however long the other cells of its row (the table then scrolls).
+MIN_PATH = 24
+NOT_FOUND = "not found: m to move, del to remove"
 
 
 def start_import(app: Any, folders: list[str] | None) -> Job | None:
@@ -46,6 +54,17 @@ def start_import(app: Any, folders: list[str] | None) -> Job | None:
     return app.start_job("import", label, work, done)
 
 
+def fill(table: DataTable, labels: list[str], rows: list[tuple[Any, ...]]) -> None:
+    """Put ``rows`` in ``table``, its columns as wide as their widest cell. Columns are made
+    anew each time with their width given: a column measured by the table keeps the width of
+    the widest cell it ever had, and is drawn before it is measured again."""
+    table.clear(columns=True)
+    for index, label in enumerate(labels):
+        width = max([cell_len(label)] + [cell_len(str(r[index])) for r in rows])
+        table.add_column(label, width=width)
+    table.add_rows(rows)
+
+
 class ProjectScreen(AppScreen):
     BINDINGS = [
         Binding("a", "add_folder", "Add", tooltip="add a folder of images and import it"),
@@ -64,13 +83,13 @@ class ProjectScreen(AppScreen):
             yield ProgressBar(id="job-bar", show_eta=False)
             yield Static(marked("[b]Import errors[/b]"), id="errors-title")
             yield DataTable(id="errors", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="error-detail")
         yield Footer()
 
     def on_mount(self) -> None:
-        # The reason first: it stays in view at 80 columns, where long paths would push it off.
-        self.query_one("#errors", DataTable).add_columns("reason", "file")
-        self.query_one("#folders", DataTable).add_columns("folder", "files", "imported")
         self.folders: list[str] = []
+        self.folder_rows: list[tuple[str, str, str, bool]] = []  # path, files, imported, exists
+        self.error_rows: list[tuple[str, str]] = []  # reason, path (shown)
         self.query_one("#job-bar").display = False
         self.query_one("#folders", DataTable).focus()
 
@@ -93,27 +112,92 @@ class ProjectScreen(AppScreen):
             folders_title = plain("No folders yet: press a to add one.")
         summary = [marked("[b]$project[/b]", project=s["project"]), plain(counts), folders_title]
         self.query_one("#project-summary", Static).update(lines(*summary))
-        folders = self.query_one("#folders", DataTable)
-        row = folders.cursor_row
-        folders.clear()
-        for folder in s["folder_details"]:  # type: ignore[attr-defined]
-            last = folder["last_import"] or "never"
-            folders.add_row(text(folder["path"]), f"{folder['files']} files", f"imported {last}")
-        # A DataTable's height does not follow its rows (height: auto): set it, up to 5 rows.
-        folders.styles.height = min(len(self.folders), 5)
-        folders.display = bool(self.folders)
-        if row is not None and row < len(self.folders):
-            folders.move_cursor(row=row)
-        table = self.query_one("#errors", DataTable)
-        table.clear()
+        exists = {f.path: f.exists for f in list_folders(con)}
+        self.folder_rows = [
+            (
+                shown(f["path"]),
+                f"{f['files']} files",
+                f"imported {f['last_import'] or 'never'}",
+                exists.get(str(f["path"]), True),
+            )
+            for f in s["folder_details"]  # type: ignore[attr-defined]
+        ]
         rows = status.import_errors(con, ERRORS_SHOWN)
-        for error in rows:
-            table.add_row(text(error["reason"]), text(error["path"]))
+        self.error_rows = [(shown(e["reason"]), shown(e["path"])) for e in rows]
+        self.fill_tables()
         more = int(s["errors"]) - len(rows)  # type: ignore[call-overload]
         title = marked("[b]Import errors[/b] ($count)", count=s["errors"])
         if more > 0:
             title += plain(f" · {more} more: panoptui errors {s['project']}")
         self.query_one("#errors-title", Static).update(title)
+
+    def fill_tables(self) -> None:
+        """The folders and the import errors, fitted to the width (again on every resize): a path
+        gives up its middle, so that its file's name and the other cells stay in view."""
+        width = self.app.size.width - 2  # the body's padding
+        folders = self.query_one("#folders", DataTable)
+        row = folders.cursor_row
+        cells = [
+            (path, files, imported if found else Text(NOT_FOUND, style="bold red"))
+            for path, files, imported, found in self.folder_rows
+        ]
+        # The other columns, with every column's padding of two cells.
+        others = max((cell_len(f) + cell_len(str(i)) for _, f, i in cells), default=0) + 6
+        room = max(MIN_PATH, width - others)
+        rows = [(text(elide_middle(path, room)), files, last) for path, files, last in cells]
+        fill(folders, ["folder", "files", "imported"], rows)
+        # A DataTable's height does not follow its rows (height: auto): set it, up to 5 rows.
+        folders.styles.height = min(len(self.folder_rows), 5)
+        folders.display = bool(self.folder_rows)
+        if row is not None and row < len(self.folder_rows):
+            folders.move_cursor(row=row)
+        table = self.query_one("#errors", DataTable)
+        row = table.cursor_row
+        reason_room, path_room = self.error_widths(width - 2 - 4)  # the scrollbar, the padding
+        rows = [
+            (text(elide_end(reason, reason_room)), text(elide_middle(path, path_room)))
+            for reason, path in self.error_rows
+        ]
+        # The reason first: it stays in view at 80 columns, where long paths would push it off.
+        fill(table, ["reason", "file"], rows)
+        if row is not None and row < len(self.error_rows):
+            table.move_cursor(row=row)
+        self.show_error_detail()
+
+    def error_widths(self, room: int) -> tuple[int, int]:
+        """How many cells the reason and the path get of ``room``: what they need when both
+        fit; else the path at least two fifths (MIN_PATH or more), the reason the rest, or the
+        path all the reason leaves."""
+        reasons = max((cell_len(r) for r, _ in self.error_rows), default=0)
+        paths = max((cell_len(p) for _, p in self.error_rows), default=0)
+        reasons, paths = max(reasons, len("reason")), max(paths, len("file"))
+        if reasons + paths <= room:
+            return reasons, paths
+        path_room = min(paths, max(MIN_PATH, room * 2 // 5))
+        if reasons <= room - path_room:
+            return reasons, room - reasons
+        return max(room - path_room, len("reason")), path_room
+
+    def show_error_detail(self) -> None:
+        """The highlighted error in full, under the table, when its row had to be shortened."""
+        table = self.query_one("#errors", DataTable)
+        row = table.cursor_row
+        detail = self.query_one("#error-detail", Static)
+        if not self.error_rows or row is None or row >= len(self.error_rows):
+            detail.update("")
+            return
+        reason, path = self.error_rows[row]
+        cells = table.get_row_at(row)
+        shortened = str(cells[0]) != reason or str(cells[1]) != path
+        detail.update(plain(f"{path}: {reason}") if shortened else "")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "errors":
+            self.show_error_detail()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.folder_rows or self.error_rows:
+            self.fill_tables()
 
     def job_changed(self, job: Job) -> None:
         if job.kind != "import":

@@ -4,7 +4,7 @@ so it goes on while the user browses."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import time
 from typing import Any
 
 import duckdb
@@ -14,12 +14,17 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, ProgressBar, Static
 
 from panoptui.core import settings, vectorize
-from panoptui.core.models import DEFAULT_MODEL, PRESETS
+from panoptui.core.models import DEFAULT_MODEL, PRESETS, parse_spec
+from panoptui.core.models.base import check_device_name, weights_path
 from panoptui.tui.jobs import Job
 from panoptui.tui.literal import lines, marked, plain, text
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
 from panoptui.tui.widgets.navbar import NavBar
+
+# The running set's row follows the job's progress at most this often (each refresh counts the
+# vectors of every set in the database).
+ROW_INTERVAL = 1.0
 
 PRESET_HELP = {
     "clip": "CLIP ViT-B/32 (text search)",
@@ -67,6 +72,32 @@ def start_vectors(
     return app.start_job("vectors", label, work, done)
 
 
+# The checks of the "Create new vectors" form: core's own, run before the form closes, so that a
+# value the job would refuse is said in the form (which keeps what was typed).
+
+
+def model_spec(name: str) -> str:
+    """A custom model spec that parses (the model itself is found when the job loads it)."""
+    parse_spec(name)
+    return name
+
+
+def local_weights(weights: str) -> str:
+    """A weights path that exists, resolved (the job runs with it whatever the cwd)."""
+    return str(weights_path(weights))
+
+
+def usable_device(device: str) -> str:
+    """A device name core accepts and, unless the CPU or automatic, this machine has. Torch is
+    imported only for a named GPU (the form started importing it in the background)."""
+    device = check_device_name(device)
+    if device not in ("auto", "cpu"):
+        from panoptui.core.models import runtime
+
+        runtime.pick_device(device)
+    return device
+
+
 class VectorsScreen(AppScreen):
     BINDINGS = [
         Binding("n", "create", "New vectors", tooltip="create a vector set"),
@@ -76,6 +107,8 @@ class VectorsScreen(AppScreen):
         Binding("e", "errors", "Errors", show=False, tooltip="images the set could not embed"),
         Binding("delete", "delete", "Delete", show=False, tooltip="delete the highlighted set"),
     ]
+
+    _counted = 0.0  # when the rows' counts were last read
 
     def compose(self) -> ComposeResult:
         yield NavBar("vectors")
@@ -87,9 +120,10 @@ class VectorsScreen(AppScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#sets", DataTable).add_columns(
+        self.column_keys = self.query_one("#sets", DataTable).add_columns(
             "id", "model", "grey", "dim", "vectors", "errors", "status", "default"
         )
+        self.sets: list[vectorize.VectorSet] = []
         self.query_one("#job-bar").display = False
         self.query_one("#sets", DataTable).focus()
 
@@ -105,6 +139,7 @@ class VectorsScreen(AppScreen):
         row = table.cursor_row
         table.clear()
         self.sets = vectorize.list_sets(con)
+        self._counted = time.monotonic()
         default = vectorize.default_set(con, sets=self.sets).id if self.sets else None
         for s in self.sets:
             table.add_row(
@@ -112,9 +147,7 @@ class VectorsScreen(AppScreen):
                 text(s.model),
                 "yes" if s.greyscale else "no",
                 str(s.dim),
-                f"{s.count}/{s.total}",
-                str(s.errors),
-                s.status + (" (resume: r)" if s.status == "incomplete" else ""),
+                *self.counts(s),
                 "✓" if s.id == default else "",
                 key=str(s.id),
             )
@@ -133,6 +166,25 @@ class VectorsScreen(AppScreen):
         elif row is not None and row < len(self.sets):
             table.move_cursor(row=row)
 
+    @staticmethod
+    def counts(s: vectorize.VectorSet) -> tuple[str, str, str]:
+        """The cells of a set that change as it is computed: vectors, errors, status."""
+        status = s.status + (" (resume: r)" if s.status == "incomplete" else "")
+        return f"{s.count}/{s.total}", str(s.errors), status
+
+    def refresh_counts(self) -> None:
+        """Bring the rows' counts in step with the database while a job fills a set, without
+        redrawing the table (the cursor stays where the user put it)."""
+        sets = vectorize.list_sets(self.app.db)  # type: ignore[attr-defined]
+        if [s.id for s in sets] != [s.id for s in self.sets]:
+            self.refresh_sets()  # a set came or went meanwhile
+            return
+        self.sets, self._counted = sets, time.monotonic()
+        table = self.query_one("#sets", DataTable)
+        for s in sets:
+            for column, value in zip(self.column_keys[4:7], self.counts(s), strict=True):
+                table.update_cell(str(s.id), column, value)
+
     def job_changed(self, job: Job) -> None:
         if job.kind != "vectors":
             return
@@ -143,6 +195,8 @@ class VectorsScreen(AppScreen):
             bar.update(total=job.progress.total, progress=job.progress.done)
         if not job.running or (job.progress and job.progress.done == 0):
             self.refresh_sets()
+        elif time.monotonic() - self._counted >= ROW_INTERVAL:
+            self.refresh_counts()
 
     @property
     def highlighted(self) -> vectorize.VectorSet | None:
@@ -158,32 +212,22 @@ class VectorsScreen(AppScreen):
         fields = [
             Field("model", "Model", "select", DEFAULT_MODEL, models),
             Field("custom", "…or a custom spec (open_clip:ARCH/TAG, timm:NAME, hf:NAME)",
-                  optional=True),
+                  optional=True, check=model_spec),
             Field("greyscale", "Greyscale (colour-blind similarity)", "check", False),
-            Field("weights", "Local weights file or folder (optional)", optional=True),
-            Field("device", "Device", default=prefs["device"]),
-            Field("batch_size", "Batch size", "int", prefs["batch_size"], minimum=1, maximum=4096),
+            Field("weights", "Local weights file or folder (optional)", optional=True,
+                  check=local_weights),
+            Field("device", "Device", default=prefs["device"], check=usable_device),
+            Field("batch_size", "Batch size", "int", prefs["batch_size"],
+                  check=vectorize.check_batch_size),
         ]  # fmt: skip
 
         def answered(values: dict[str, Any] | None) -> None:
-            if not values:
-                return
-            weights = values["weights"]
-            if weights:
-                path = Path(weights).expanduser()
-                if not path.exists():
-                    self.notify(f"weights {weights}: no such file or folder", severity="error")
-                    return
-                weights = str(path.resolve())
-            try:
-                device = settings.check("device", values["device"])
-            except Exception as exc:
-                self.notify(str(exc), severity="error")
-                return
-            model = values["custom"] or values["model"]
-            start_vectors(
-                self.app, model, values["greyscale"], weights, device, values["batch_size"]
-            )
+            if values:
+                model = values["custom"] or values["model"]
+                start_vectors(
+                    self.app, model, values["greyscale"], values["weights"], values["device"],
+                    values["batch_size"],
+                )  # fmt: skip
 
         self.app.push_screen(FormDialog("Create new vectors", fields, "Create"), answered)
 

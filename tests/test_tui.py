@@ -709,6 +709,9 @@ def test_a_project_error_in_a_key_handler_is_a_notification(project):
             assert "a tag 'b' exists already" in notices(app)
             assert app.is_running and isinstance(app.screen, TagsScreen)
             assert {t["name"] for t in tags.list_tags(app.db)} == {"a", "b"}
+            await pilot.press("R")  # the screen still hears keys
+            assert isinstance(app.screen, FormDialog)
+            await pilot.press("escape")
 
     run(scenario())
 

@@ -399,7 +399,8 @@ def test_a_malicious_checkpoint_is_refused_without_advice_to_unpickle_it(tmp_pat
         with pytest.raises(ModelError) as raised:
             load_embedder(model, str(junk), "cpu")
         assert str(raised.value) == (
-            f"weights {junk} is not a weights file (neither a PyTorch checkpoint nor safetensors)"
+            f"cannot load weights {junk}: not a weights file (neither a PyTorch checkpoint nor "
+            "safetensors)"
         )
 
 

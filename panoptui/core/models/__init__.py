@@ -14,6 +14,8 @@ Custom: ``open_clip:ARCH/PRETRAINED`` (or ``open_clip:ARCH`` with --weights, or
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from panoptui.core.models.base import (
     Embedder,
     ModelError,
@@ -63,18 +65,38 @@ def parse_spec(name: str) -> ModelSpec:
     raise ModelError(f"unknown model family {family!r} in {name!r}; {USAGE}")
 
 
-def load_embedder(name: str, weights: str | None = None, device: str = "auto") -> Embedder:
-    """Load a model ready to embed. Raises ModelError with a message a user can act on."""
+def check_choice(
+    name: str, weights: str | None = None, device: str = "auto"
+) -> tuple[ModelSpec, Path | None, str]:
+    """Everything about a model choice that can be checked without loading the model: the
+    spec parses, the weights exist and look like weights (and go with the model), the device
+    name is known. Returns the spec, the resolved weights and the device name."""
     spec = parse_spec(name)
+    if spec.family == "pixels" and weights is not None:
+        raise ModelError("the pixels descriptor has no weights; leave out --weights")
     local = weights_path(weights)
     device = check_device_name(device)
+    if (
+        spec.family == "open_clip"
+        and spec.pretrained is None
+        and local is None
+        and ":" not in spec.arch
+    ):
+        raise ModelError(
+            f"model {name} names no pretrained weights: use open_clip:{spec.arch}/TAG "
+            "or give --weights PATH"
+        )
+    return spec, local, device
+
+
+def load_embedder(name: str, weights: str | None = None, device: str = "auto") -> Embedder:
+    """Load a model ready to embed. Raises ModelError with a message a user can act on."""
+    spec, local, device = check_choice(name, weights, device)
     if spec.family == "pixels":
         # numpy only: no torch to import (its import holds the interpreter lock for a second,
         # which would freeze the terminal app when a pixels job starts).
         from panoptui.core.models.pixels import PixelsEmbedder
 
-        if local is not None:
-            raise ModelError("the pixels descriptor has no weights; leave out --weights")
         if device not in ("auto", "cpu"):
             from panoptui.core.models import runtime
 
@@ -86,11 +108,6 @@ def load_embedder(name: str, weights: str | None = None, device: str = "auto") -
     if spec.family == "open_clip":
         from panoptui.core.models.openclip_family import OpenClipEmbedder
 
-        if spec.pretrained is None and local is None and ":" not in spec.arch:
-            raise ModelError(
-                f"model {name} names no pretrained weights: use open_clip:{spec.arch}/TAG "
-                "or give --weights PATH"
-            )
         return OpenClipEmbedder(spec, local, chosen)
     if spec.family == "timm":
         from panoptui.core.models.timm_family import TimmEmbedder
@@ -103,6 +120,7 @@ def load_embedder(name: str, weights: str | None = None, device: str = "auto") -
 
 __all__ = [
     "DEFAULT_MODEL",
+    "check_choice",
     "PRESETS",
     "TEXT_PRESETS",
     "Embedder",

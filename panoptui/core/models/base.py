@@ -149,8 +149,8 @@ def weights_path(weights: str | None) -> Path | None:
         raise ModelError(f"weights {shown(weights)} is not a file or a folder")
     if path.is_file() and not _looks_like_weights(path):
         raise ModelError(
-            f"weights {shown(weights)} is not a weights file (neither a PyTorch checkpoint nor "
-            "safetensors)"
+            f"cannot load weights {shown(weights)}: not a weights file (neither a PyTorch "
+            "checkpoint nor safetensors)"
         )
     return path.resolve()
 

@@ -196,10 +196,9 @@ def test_tags_from_a_group_survive_a_sigkill_whole_or_not_at_all(project, source
 
 
 def test_read_only_folders_with_one_name_get_two_projects(tmp_path, monkeypatch):
-    from panoptui import cli
+    from panoptui.cli import app as cli
     from panoptui.core import store
 
-    cli._load_core()
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setattr(cli.os, "access", lambda path, mode: False)  # as if read-only
     a, b = tmp_path / "a" / "photos", tmp_path / "b" / "photos"
@@ -335,15 +334,16 @@ def test_fewer_clusters_than_asked_are_said_plainly(tmp_path):
 NOISY_COMMAND = """
 import os, sys, warnings
 from panoptui import cli
+from panoptui.cli import imports
 
-real = cli.cmd_status
+real = imports.cmd_status
 
 def noisy(args):
     warnings.warn("numpy has something to say", RuntimeWarning)
     warnings.warn("so has sklearn", FutureWarning)
     return real(args)
 
-cli.COMMANDS["status"] = noisy
+imports.cmd_status = noisy  # the parser, built in main, takes the handler from here
 code = cli.main(["status", sys.argv[1]])
 # Worker processes inherit the choice.
 assert os.environ.get("PYTHONWARNINGS") == "ignore", os.environ.get("PYTHONWARNINGS")
@@ -467,7 +467,7 @@ def before_panoptui_ran(code: int, stderr: str) -> bool:
         code in (-signal.SIGINT, 1)
         and stderr.rstrip().endswith("KeyboardInterrupt")
         and not any(
-            function == "run" or "/panoptui/cli.py" in path or "/panoptui/core/" in path
+            function == "run" or "/panoptui/cli/" in path or "/panoptui/core/" in path
             for path, function in frames
         )
     )
@@ -526,8 +526,9 @@ def test_an_error_raised_by_a_ctrl_c_is_an_interruption(how):
 SLOW_IMPORT = """
 import atexit, sys, time
 from panoptui import cli
+from panoptui.cli.output import ProgressPrinter
 
-real = cli.ProgressPrinter.__call__
+real = ProgressPrinter.__call__
 
 def slowly(self, event):
     if event.stage == "importing" and event.done:
@@ -539,7 +540,7 @@ def lingering():  # the interpreter's shutdown, made long enough to be interrupt
     print("EXITING", file=sys.stderr, flush=True)
     time.sleep(5)
 
-cli.ProgressPrinter.__call__ = slowly
+ProgressPrinter.__call__ = slowly
 mode, *args = sys.argv[1:]
 code = cli.main(["import", *args, "--workers", "1"])
 if mode == "while exiting":

@@ -1,0 +1,308 @@
+"""Commands that explore a vector set: similar, search and recommend (the k best images for a
+query), cluster, duplicates, and map."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from panoptui.cli.options import (
+    id_list,
+    json_option,
+    positive_int,
+    project_argument,
+    project_connection,
+    vectors_option,
+)
+from panoptui.cli.output import command_line, count, plural, print_json
+from panoptui.core.text import shown
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from panoptui.cli.options import Commands
+    from panoptui.core.query import Hit
+
+
+def register(commands: Commands) -> None:
+    """Add similar, search, recommend, cluster, duplicates and map, in the order of
+    `panoptui --help`."""
+    _add_similar(commands)
+    _add_search(commands)
+    _add_recommend(commands)
+    _add_cluster(commands)
+    _add_duplicates(commands)
+    _add_map(commands)
+
+
+def _query_options(command: argparse.ArgumentParser) -> None:
+    """The options of similar, search and recommend: where to look, and how many."""
+    command.add_argument(
+        "--in-tag",
+        metavar="GROUP",
+        help="search only among a group: a tag, or a cluster as CLUSTERING:LABEL",
+    )
+    vectors_option(command, "vector set (default: the project's default, see 'vectors default')")
+    command.add_argument("-k", type=positive_int, default=20, help="how many (default 20)")
+    command.add_argument("--folder", help="search only below this folder")
+    command.add_argument("--device", default="auto", help="where a model runs, if needed")
+    json_option(command)
+
+
+def _add_similar(commands: Commands) -> None:
+    similar = commands.add_parser(
+        "similar", help="the images most similar to an image of the project or to a file"
+    )
+    project_argument(similar)
+    similar.add_argument("image", metavar="IMAGE_PATH", nargs="?", help="any image file")
+    similar.add_argument("--id", type=positive_int, help="an image of the project, by id")
+    similar.add_argument("--min-score", type=float, default=None, help="cut below this cosine")
+    _query_options(similar)
+    similar.set_defaults(handler=cmd_query)
+
+
+def _add_search(commands: Commands) -> None:
+    search = commands.add_parser("search", help="text-to-image search (CLIP-like sets)")
+    project_argument(search)
+    search.add_argument("text", metavar="TEXT")
+    _query_options(search)
+    search.set_defaults(handler=cmd_query)
+
+
+def _add_recommend(commands: Commands) -> None:
+    recommend = commands.add_parser(
+        "recommend", help="images close to a group that are not in it yet"
+    )
+    project_argument(recommend)
+    recommend.add_argument("--ids", type=id_list, help="the group: image ids, comma-separated")
+    recommend.add_argument(
+        "--tag", metavar="GROUP", help="the group: a tag, or a cluster as CLUSTERING:LABEL"
+    )
+    _query_options(recommend)
+    recommend.set_defaults(handler=cmd_query)
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    """similar, search and recommend: one vector set, a query, the k best images."""
+    import numpy as np
+
+    from panoptui.core import cluster, query, store, vectorize
+    from panoptui.core.models import TEXT_PRESETS
+
+    with project_connection(args.project) as con:
+        vector_set = vectorize.default_set(con, args.vectors)
+        within = query.folder_images(con, str(Path(args.folder).resolve())) if args.folder else None
+        if args.in_tag:
+            members = cluster.group_members(con, args.in_tag)
+            within = members if within is None else np.intersect1d(within, members)
+        if args.command == "search" and not vector_set.embeds_text:
+            able = [f"{v.id} ({v.model})" for v in vectorize.list_sets(con) if v.embeds_text]
+            raise store.ProjectError(
+                f"vector set {vector_set.id} ({vector_set.model}) embeds images only; "
+                + (
+                    f"sets that embed text: {', '.join(able)}"
+                    if able
+                    else f"create one that does: panoptui vectors create PROJECT --model "
+                    f"{' or '.join(TEXT_PRESETS)}"
+                )
+            )
+        matrix = query.VectorMatrix.load(con, vector_set.id)
+        if args.command == "recommend":
+            if bool(args.ids) == bool(args.tag):
+                raise store.ProjectError("give the group with --ids or --tag (one of them)")
+            group = args.ids or cluster.group_members(con, args.tag).tolist()
+            hits = query.recommend(con, matrix, group, args.k, within)
+        elif args.command == "similar" and args.id is not None:
+            if args.image:
+                raise store.ProjectError("give an IMAGE_PATH or --id, not both")
+            hits = query.similar_to_image(con, matrix, args.id, args.k, args.min_score, within)
+        else:
+            if args.command == "similar" and not args.image:
+                raise store.ProjectError("give an IMAGE_PATH or --id N")
+            from panoptui.core.models import load_embedder
+
+            embedder = load_embedder(vector_set.model, vector_set.weights, args.device)
+            if args.command == "search":
+                vector = embedder.embed_texts([args.text])[0]
+                hits = query.similar_to_vector(con, matrix, vector, args.k, None, within)
+            else:
+                image = str(Path(args.image).expanduser())
+                vector = vectorize.embed_file(embedder, image, vector_set.greyscale)
+                known = query.image_at(con, str(Path(image).resolve()))
+                ranked = matrix.top_k(
+                    vector,
+                    args.k,
+                    min_score=args.min_score,
+                    within=within,
+                    exclude={known} if known is not None else None,
+                )
+                hits = query.to_hits(con, ranked)
+    _print_hits(hits, args.json)
+    return 0
+
+
+def _print_hits(hits: list[Hit], as_json: bool) -> None:
+    if as_json:
+        print_json([h.as_dict() for h in hits])
+        return
+    if not hits:
+        print("no images found")
+    for rank, hit in enumerate(hits, 1):
+        print(f"{rank:>3}  {hit.score:6.3f}  {hit.image_id:>7}  {shown(hit.path)}")
+
+
+def _add_cluster(commands: Commands) -> None:
+    cluster = commands.add_parser(
+        "cluster", help="group images by similarity (k-means, or choose k automatically)"
+    )
+    project_argument(cluster)
+    how = cluster.add_mutually_exclusive_group(required=True)
+    how.add_argument("--k", type=positive_int, help="this many clusters")
+    how.add_argument(
+        "--auto", action="store_true", help="choose the number (best cosine silhouette)"
+    )
+    cluster.add_argument("--name", help="save under this name (default: made up)")
+    cluster.add_argument(
+        "--within",
+        metavar="GROUP",
+        help="cluster only a group: a tag, or one cluster as CLUSTERING:LABEL (re-cluster it)",
+    )
+    vectors_option(cluster)
+    json_option(cluster, "print the clusters as JSON")
+    cluster.set_defaults(handler=cmd_cluster)
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from panoptui.core import cluster, vectorize
+
+    with project_connection(args.project, write=True) as con:
+        vector_set = vectorize.default_set(con, args.vectors)
+        within = cluster.group_members(con, args.within) if args.within else None
+        name, clusters = cluster.cluster_set(
+            con, vector_set.id, None if args.auto else args.k, args.name, within
+        )
+    if args.k and len(clusters) < args.k:
+        # k-means finds no more clusters than there are distinct vectors.
+        print(
+            f"panoptui: found only {len(clusters)} distinct {plural(len(clusters), 'cluster')} "
+            f"where {args.k} were asked: the images' vectors are identical or too alike",
+            file=sys.stderr,
+        )
+    if args.json:
+        print_json([{"clustering": name, **c.as_dict()} for c in clusters])
+        return 0
+    print(
+        f"clustering {shown(repr(name))}: {count(len(clusters), 'cluster')} of vector set "
+        f"{vector_set.id}"
+    )
+    print(f"{'label':>5} {'size':>7} {'score':>6}  first images")
+    for c in clusters:
+        print(f"{c.label:>5} {c.size:>7} {c.score:6.3f}  {', '.join(map(str, c.ids[:8]))}")
+    save = command_line("tag", args.project, name, "--from-clustering", name)
+    print(f"save as tags with: {save}")
+    return 0
+
+
+def near_duplicates(
+    con: duckdb.DuckDBPyConnection, set_id: int | None, threshold: float
+) -> list[list[int]]:
+    """The groups of near-duplicates of a vector set (duplicates, tag --from-duplicates)."""
+    from panoptui.core import duplicates, query, store, vectorize
+
+    if not -1.0 <= threshold <= 1.0:
+        raise store.ProjectError(f"--threshold is a cosine, from -1 to 1; got {threshold}")
+    matrix = query.VectorMatrix.load(con, vectorize.default_set(con, set_id).id)
+    return duplicates.near_duplicate_groups(matrix, threshold)
+
+
+def _add_duplicates(commands: Commands) -> None:
+    from panoptui.core.duplicates import DEFAULT_THRESHOLD
+
+    duplicates = commands.add_parser(
+        "duplicates", help="exact duplicates and groups of near-duplicate images"
+    )
+    project_argument(duplicates)
+    duplicates.add_argument(
+        "--threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"cosine linking two images (default {DEFAULT_THRESHOLD})",
+    )
+    vectors_option(duplicates)
+    json_option(duplicates, "print the groups as JSON")
+    duplicates.set_defaults(handler=cmd_duplicates)
+
+
+def cmd_duplicates(args: argparse.Namespace) -> int:
+    from panoptui.core import duplicates, vectorize
+
+    with project_connection(args.project) as con:
+        vector_set = vectorize.default_set(con, args.vectors)
+        near = duplicates.with_paths(con, near_duplicates(con, vector_set.id, args.threshold))
+        exact = duplicates.exact_duplicates(con)
+    if args.json:
+        print_json(exact + near)
+        return 0
+    print(f"{count(len(exact), 'image')} with identical copies at several paths")
+    for group in exact:
+        print(f"  image {group[0]['id']}: " + ", ".join(shown(m["path"]) for m in group))
+    print(
+        f"{count(len(near), 'group')} of near-duplicates (vector set {vector_set.id}, "
+        f"cosine >= {args.threshold})"
+    )
+    for n, group in enumerate(near, 1):
+        print(f"  group {n} ({count(len(group), 'image')})")
+        for member in group:
+            print(f"    {member['id']:>7}  {shown(member['path'])}")
+    return 0
+
+
+def _add_map(commands: Commands) -> None:
+    map_ = commands.add_parser("map", help="a 2-D map of a vector set (PCA or t-SNE)")
+    project_argument(map_)
+    vectors_option(map_)
+    map_.add_argument("--method", choices=("pca", "tsne"), default="pca")
+    map_.add_argument("--png", metavar="FILE", help="draw the map to a PNG file")
+    map_.add_argument("--force", action="store_true", help="overwrite the PNG file if it exists")
+    colour = map_.add_mutually_exclusive_group()
+    colour.add_argument("--by-clustering", metavar="NAME", help="colour dots by cluster")
+    colour.add_argument("--by-tag", metavar="TAG", help="colour by the tags under TAG")
+    json_option(map_, "print the points as JSON")
+    map_.set_defaults(handler=cmd_map)
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from panoptui.core import cluster, projection, tags, vectorize
+
+    if args.png:  # checked first: a refused file costs no computing
+        projection.check_png_target(args.png, args.force)
+    with project_connection(args.project, write=True) as con:
+        vector_set = vectorize.default_set(con, args.vectors)
+        ids, points = projection.compute_map(con, vector_set.id, args.method)
+        groups = np.full(len(ids), -1)
+        if args.by_clustering:
+            for c in cluster.load_clustering(con, args.by_clustering):
+                groups[np.isin(ids, c.ids)] = c.label
+        elif args.by_tag:
+            parent = tags.clean_name(args.by_tag)
+            children = [str(t["name"]) for t in tags.list_tags(con) if t["parent"] == parent]
+            for n, name in enumerate(children or [parent]):
+                groups[np.isin(ids, tags.tag_members(con, name))] = n
+    if args.png:
+        projection.draw_png(args.png, points, groups, force=args.force)
+    if args.json:
+        print_json(
+            [
+                {"id": int(i), "x": float(x), "y": float(y), "group": int(g)}
+                for i, (x, y), g in zip(ids, points, groups, strict=True)
+            ]
+        )
+        return 0
+    print(f"mapped {count(len(ids), 'image')} of vector set {vector_set.id} with {args.method}")
+    if args.png:
+        print(f"drew {shown(args.png)}")
+    return 0

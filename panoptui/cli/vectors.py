@@ -1,0 +1,253 @@
+"""`panoptui vectors ACTION`: create, resume, list, see the errors of, delete, and choose the
+default vector set."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from panoptui.cli import EXIT_INTERRUPTED, say_interrupted
+from panoptui.cli.options import (
+    batch_size,
+    json_option,
+    non_negative_int,
+    project_argument,
+    project_connection,
+    set_id_argument,
+)
+from panoptui.cli.output import (
+    ProgressPrinter,
+    command_line,
+    count,
+    print_json,
+    print_path_reasons,
+    print_sets,
+)
+from panoptui.core.text import shown
+
+if TYPE_CHECKING:
+    from panoptui.cli.options import Commands
+
+MODEL_HELP = (
+    "clip (default), siglip, dinov2, mobilenet, pixels (no download), "
+    "or open_clip:ARCH/PRETRAINED, timm:NAME, hf:ORG/NAME"
+)
+
+
+def register(commands: Commands) -> None:
+    """Add `vectors` and its actions, in the order of `panoptui vectors --help`."""
+    vectors = commands.add_parser(
+        "vectors",
+        help="create, list, resume and delete vector sets",
+        description="A vector set holds one vector per image, made by one model.",
+    )
+    actions = vectors.add_subparsers(dest="vectors_command", metavar="ACTION", required=True)
+    _add_create(actions)
+    _add_resume(actions)
+    _add_list(actions)
+    _add_errors(actions)
+    _add_delete(actions)
+    _add_default(actions)
+
+
+def _run_options(command: argparse.ArgumentParser) -> None:
+    """The options of a vector run, shared by create and resume."""
+    from panoptui.core.vectorize import DEFAULT_BATCH_SIZE
+
+    command.add_argument(
+        "--weights", metavar="PATH", help="local weights: a checkpoint file or model folder"
+    )
+    command.add_argument(
+        "--device",
+        default=None,
+        help="auto (cuda, then mps, then cpu), cpu, cuda, mps (default: the project's "
+        "setting, else auto)",
+    )
+    command.add_argument(
+        "--batch-size",
+        type=batch_size,
+        default=None,
+        help=f"images per batch (default: the project's setting, else {DEFAULT_BATCH_SIZE}; "
+        "resume: the set's own)",
+    )
+    command.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=None,
+        help="decoding processes (default: cores - 1 on a GPU; on the CPU, a decoding "
+        "thread per core between batches; 0 decodes in the main thread)",
+    )
+    json_option(command, "print the summary as JSON")
+
+
+def _add_create(actions: Commands) -> None:
+    from panoptui.core.models import DEFAULT_MODEL
+
+    create = actions.add_parser(
+        "create",
+        help="compute a new vector set",
+        description=f"Compute a vector for every image of PROJECT with a model: {MODEL_HELP}",
+    )
+    project_argument(create)
+    create.add_argument("--model", default=DEFAULT_MODEL, metavar="NAME", help=MODEL_HELP)
+    create.add_argument(
+        "--greyscale", action="store_true", help="embed greyscale copies of the images"
+    )
+    _run_options(create)
+    create.set_defaults(handler=cmd_create)
+
+
+def cmd_create(args: argparse.Namespace) -> int:
+    return _run_vectors(args, None)
+
+
+def _add_resume(actions: Commands) -> None:
+    resume = actions.add_parser(
+        "resume", help="finish an incomplete vector set (and embed images imported since)"
+    )
+    project_argument(resume)
+    set_id_argument(resume)
+    _run_options(resume)
+    resume.set_defaults(handler=cmd_resume)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return _run_vectors(args, args.set_id)
+
+
+def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
+    from panoptui.core import settings, vectorize
+    from panoptui.core.models import load_embedder
+
+    with project_connection(args.project, write=True) as con:
+        if resume_id is not None:
+            vector_set = vectorize.get_set(con, resume_id)
+            model, greyscale = vector_set.model, vector_set.greyscale
+            weights = args.weights or vector_set.weights
+        else:
+            model, greyscale = args.model, args.greyscale
+            weights = str(Path(args.weights).expanduser().resolve()) if args.weights else None
+        quiet = args.json
+        prefs = settings.load(con)
+        if not quiet:
+            print(
+                f"loading model {shown(model)} ...",
+                file=sys.stderr if not sys.stdout.isatty() else None,
+            )
+        embedder = load_embedder(model, weights, args.device or prefs["device"])
+        if resume_id is None:
+            size = args.batch_size or prefs["batch_size"]
+            set_id = vectorize.create_set(con, embedder, greyscale, weights, size)
+        else:
+            set_id = resume_id
+        printer = ProgressPrinter(quiet=quiet)
+        try:
+            summary = vectorize.compute_vectors(
+                con,
+                set_id,
+                embedder,
+                batch_size=args.batch_size,
+                workers=args.workers,
+                progress=printer,
+            )
+        except KeyboardInterrupt:
+            printer.close()
+            say_interrupted(
+                "panoptui: interrupted; the vectors computed so far are saved. "
+                f"Finish with: {command_line('vectors', 'resume', args.project, set_id)}"
+            )
+            return EXIT_INTERRUPTED
+        printer.close()
+        result = vectorize.get_set(con, set_id)
+    if args.json:
+        print_json({**summary.as_dict(), "set": result.as_dict()})
+        return 0
+    rate = summary.done / summary.seconds if summary.seconds else 0.0
+    print(
+        f"vector set {set_id} ({shown(result.model)}{', greyscale' if result.greyscale else ''}, "
+        f"{result.dim}-d on {embedder.device}): {count(summary.done, 'image')} embedded in "
+        f"{summary.seconds:.1f}s ({rate:.1f} images/s), {count(summary.errors, 'error')}; "
+        f"{result.count}/{result.total} done, {result.status}"
+    )
+    if result.errors:
+        print(f"see why with: {command_line('vectors', 'errors', args.project, set_id)}")
+    return 0
+
+
+def _add_list(actions: Commands) -> None:
+    listing = actions.add_parser("list", help="list the vector sets of a project")
+    project_argument(listing)
+    json_option(listing)
+    listing.set_defaults(handler=cmd_list)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from panoptui.core import vectorize
+
+    with project_connection(args.project) as con:
+        sets = vectorize.list_sets(con)
+    if args.json:
+        print_json([v.as_dict() for v in sets])
+    else:
+        print_sets(sets)
+    return 0
+
+
+def _add_errors(actions: Commands) -> None:
+    failures = actions.add_parser(
+        "errors", help="list the images of a vector set that could not be embedded, and why"
+    )
+    project_argument(failures)
+    set_id_argument(failures)
+    json_option(failures)
+    failures.set_defaults(handler=cmd_errors)
+
+
+def cmd_errors(args: argparse.Namespace) -> int:
+    from panoptui.core import vectorize
+
+    with project_connection(args.project) as con:
+        rows = vectorize.vector_errors(con, args.set_id)
+    if args.json:
+        print_json(rows)
+        return 0
+    print_path_reasons(rows)
+    if not rows:
+        print(f"no errors in vector set {args.set_id}")
+    return 0
+
+
+def _add_delete(actions: Commands) -> None:
+    delete = actions.add_parser("delete", help="delete a vector set")
+    project_argument(delete)
+    set_id_argument(delete)
+    delete.set_defaults(handler=cmd_delete)
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from panoptui.core import vectorize
+
+    with project_connection(args.project, write=True) as con:
+        vectorize.delete_set(con, args.set_id)
+    print(f"deleted vector set {args.set_id}")
+    return 0
+
+
+def _add_default(actions: Commands) -> None:
+    default = actions.add_parser(
+        "default", help="choose the vector set queries use when not told (--vectors)"
+    )
+    project_argument(default)
+    set_id_argument(default)
+    default.set_defaults(handler=cmd_default)
+
+
+def cmd_default(args: argparse.Namespace) -> int:
+    from panoptui.core import vectorize
+
+    with project_connection(args.project, write=True) as con:
+        vectorize.set_default(con, args.set_id)
+    print(f"queries now use vector set {args.set_id} unless told otherwise")
+    return 0

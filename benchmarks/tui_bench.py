@@ -42,7 +42,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from panoptui.core import browse, store, vectorize  # noqa: E402
+from panoptui.core import browse, store, vector_sets  # noqa: E402
 
 CHUNK = 100_000
 DIM = 512
@@ -148,9 +148,9 @@ def prepare_project(path: Path, n: int, thumb: int, rebuild: bool) -> None:
         con = store.open_project(path)
         have = con.execute("SELECT count(*), max(width) FROM thumbnails").fetchall()[0]
         if have == (n, thumb):
-            for s in vectorize.list_sets(con):  # left by an earlier run's figure 3
+            for s in vector_sets.list_sets(con):  # left by an earlier run's figure 3
                 if s.id != 1:
-                    vectorize.delete_set(con, s.id)
+                    vector_sets.delete_set(con, s.id)
             con.close()
             print(f"reusing the project at {path} ({n:,} images, {thumb}-px thumbnails)")
             return

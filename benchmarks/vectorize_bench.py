@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import write_photos  # noqa: E402
 
-from panoptui.core import store, vectorize  # noqa: E402
+from panoptui.core import store, vector_inputs, vector_sets, vectorize  # noqa: E402
 from panoptui.core.models import load_embedder  # noqa: E402
 from panoptui.core.scan import import_folders  # noqa: E402
 
@@ -107,7 +107,7 @@ def main() -> None:
         if workers is not None
         else "decode threads between batches"
         if embedder.device == "cpu"
-        else f"{vectorize.default_workers()} decode worker processes"
+        else f"{vector_inputs.default_workers()} decode worker processes"
     )
     print(
         f"corpus: {args.images} JPEGs {args.width}x{args.height} ({megabytes:.0f} MB), "
@@ -118,7 +118,7 @@ def main() -> None:
     ceiling = model_only(embedder, args.batch_size, max(3, args.images // args.batch_size // 2))
     print(f"(a) model only        {ceiling:8.1f} images/s")
 
-    set_id = vectorize.create_set(con, embedder)
+    set_id = vector_sets.create_set(con, embedder)
     summary = vectorize.compute_vectors(
         con, set_id, embedder, batch_size=args.batch_size, workers=workers
     )
@@ -140,7 +140,7 @@ def main() -> None:
     print(f"(c) naive loop        {naive:8.1f} images/s")
 
     pixels = load_embedder("pixels")
-    pixel_set = vectorize.create_set(con, pixels)
+    pixel_set = vector_sets.create_set(con, pixels)
     pixel_summary = vectorize.compute_vectors(con, pixel_set, pixels, workers=workers)
     pixel_rate = pixel_summary.done / pixel_summary.seconds
     print(f"pixels end to end     {pixel_rate:8.1f} images/s")

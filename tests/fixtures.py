@@ -174,7 +174,7 @@ def read_chunk_crashing_on_marked_files(
     paths: list[str], max_pixels: int, thumb_size: int, *budget: int
 ) -> list[dict[str, object]]:
     """A worker's chunk reader that dies like a segfaulting decoder on files named *CRASH*."""
-    from panoptui.core.scan import read_image_file
+    from panoptui.core.read_worker import read_image_file
 
     if any("CRASH" in p for p in paths):
         os._exit(139)
@@ -188,7 +188,7 @@ def read_chunk_hanging_on_marked_files(
     hostile file)."""
     import time
 
-    from panoptui.core.scan import read_image_file
+    from panoptui.core.read_worker import read_image_file
 
     if any("HANG" in p for p in paths):
         while True:

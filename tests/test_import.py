@@ -442,7 +442,7 @@ def test_a_known_file_deleted_during_the_import_is_missing_not_forgotten(tmp_pat
 
 
 def test_a_fifo_swapped_in_after_the_scan_does_not_hang(tmp_path):
-    from panoptui.core.scan import read_image_file
+    from panoptui.core.read_worker import read_image_file
 
     fifo = tmp_path / "late.jpg"
     os.mkfifo(fifo)
@@ -451,7 +451,7 @@ def test_a_fifo_swapped_in_after_the_scan_does_not_hang(tmp_path):
 
 
 def test_a_huge_non_image_fails_on_its_header(tmp_path):
-    from panoptui.core.scan import read_image_file
+    from panoptui.core.read_worker import read_image_file
 
     fake = tmp_path / "video.jpg"
     with open(fake, "wb") as handle:

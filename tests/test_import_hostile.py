@@ -29,9 +29,12 @@ from PIL import Image
 
 from panoptui.core import scan, store
 from panoptui.core.decode import DEFAULT_MAX_PIXELS, HEIF_AVAILABLE
+from panoptui.core.import_commit import commit_results
 from panoptui.core.query import image_at
-from panoptui.core.scan import import_folders, read_files, read_image_file
+from panoptui.core.read_worker import read_image_file
+from panoptui.core.scan import import_folders, read_files
 from panoptui.core.vectorize import pending_images
+from panoptui.core.walk import Found
 
 
 def open_new(tmp_path: Path, name: str = "project"):
@@ -69,10 +72,10 @@ def test_a_result_that_cannot_be_stored_becomes_an_error_row_and_the_run_goes_on
         family_image("circles", i, (40, 30)).save(folder / f"c{i}.png")
         paths.append(str(folder / f"c{i}.png"))
     con = open_new(tmp_path)
-    found = {p: scan.Found(p, 1, os.path.basename(p), os_path=p) for p in paths}
+    found = {p: Found(p, 1, os.path.basename(p), os_path=p) for p in paths}
     results = [read_image_file(p, 10**8, 64) for p in paths]
     results[1]["frames"] = 2**40  # a value no INTEGER column holds: the batch insert fails
-    scan.commit_results(con, found, results)
+    commit_results(con, found, results)
     assert rows(con, "SELECT path, state FROM files ORDER BY id") == [
         (paths[0], "ok"),
         (paths[1], "error"),
@@ -83,8 +86,8 @@ def test_a_result_that_cannot_be_stored_becomes_an_error_row_and_the_run_goes_on
     # The next batch is stored as usual.
     family_image("circles", 9, (40, 30)).save(folder / "later.png")
     later = str(folder / "later.png")
-    found[later] = scan.Found(later, 1, "later.png", os_path=later)
-    scan.commit_results(con, found, [read_image_file(later, 10**8, 64)])
+    found[later] = Found(later, 1, "later.png", os_path=later)
+    commit_results(con, found, [read_image_file(later, 10**8, 64)])
     assert rows(con, "SELECT state FROM files WHERE path = ?", [later]) == [("ok",)]
 
 
@@ -94,7 +97,7 @@ def test_a_result_that_cannot_be_stored_becomes_an_error_row_and_the_run_goes_on
 # The peak memory the decode adds to the process, beyond what the imports took.
 MEASURE = """
 import resource, sys
-from panoptui.core.scan import read_image_file
+from panoptui.core.read_worker import read_image_file
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result = read_image_file(sys.argv[1], 10**9, 256)
 assert "error" not in result, result["error"]
@@ -401,10 +404,10 @@ def test_ctrl_c_twice_stops_the_import_without_a_traceback(tmp_path):
 
 
 def test_the_import_module_reads_heic_in_workers():
-    # Worker processes import core.scan (through core.decode), which registers the opener.
+    # Worker processes import core.read_worker (through core.decode), which registers the opener.
     code = textwrap.dedent(
         """
-        import panoptui.core.scan
+        import panoptui.core.read_worker
         from PIL import Image
         print('HEIF' in Image.OPEN)
         """

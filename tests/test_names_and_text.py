@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fixtures import family_image
 
-from panoptui.core import cluster, export, store, tags, vectorize
+from panoptui.core import cluster, export, store, tags, vector_sets, vectorize
 from panoptui.core.folders import list_folders
 from panoptui.core.models import load_embedder
 from panoptui.core.progress import RateMeter
@@ -50,7 +50,7 @@ def test_names_that_are_not_utf8_are_refused_in_one_line(tmp_path):
     with pytest.raises(store.ProjectError, match="clustering name caf\\\\xe9 is not valid UTF-8"):
         cluster.load_clustering(con, LATIN1)
     embedder = load_embedder("pixels", None, "cpu")
-    set_id = vectorize.create_set(con, embedder, False, None, 8)
+    set_id = vector_sets.create_set(con, embedder, False, None, 8)
     vectorize.compute_vectors(con, set_id, embedder)
     with pytest.raises(store.ProjectError, match="clustering name caf\\\\xe9 is not valid UTF-8"):
         cluster.cluster_set(con, set_id, 2, LATIN1)

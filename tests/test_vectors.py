@@ -23,7 +23,7 @@ from model_fixtures import (
 )
 from PIL import Image
 
-from panoptui.core import store, vectorize
+from panoptui.core import store, vector_sets, vectorize
 from panoptui.core.models import ModelError, load_embedder, parse_spec
 from panoptui.core.samples import family_image
 from panoptui.core.scan import import_folders
@@ -79,7 +79,7 @@ def stored_vectors(con, set_id: int) -> dict[str, np.ndarray]:
 
 def embed_project(con, model: str, weights: Path | None, workers: int | None = 0, **kw) -> int:
     embedder = load_embedder(model, str(weights) if weights else None, "cpu")
-    set_id = vectorize.create_set(con, embedder, kw.pop("greyscale", False), str(weights))
+    set_id = vector_sets.create_set(con, embedder, kw.pop("greyscale", False), str(weights))
     summary = vectorize.compute_vectors(con, set_id, embedder, workers=workers, **kw)
     assert summary.errors == 0 and not summary.cancelled
     return set_id
@@ -131,7 +131,7 @@ def test_open_clip_from_a_local_folder_matches_open_clip(tmp_path, corpus, model
     ours = stored_vectors(con, set_id)
     assert len(ours) == 8
     assert_matches_reference(ours, reference)
-    listed = vectorize.get_set(con, set_id)
+    listed = vector_sets.get_set(con, set_id)
     assert (listed.dim, listed.count, listed.total, listed.status) == (32, 8, 8, "complete")
     assert listed.embeds_text
 
@@ -249,7 +249,7 @@ def test_greyscale_changes_colour_images_only(tmp_path, corpus, models):
         np.testing.assert_allclose(grey["grey.png"], colour["grey.png"], atol=1e-6)
         for rel in ("circles.png", "stripes.png", "big_photo.jpg"):
             assert not np.allclose(grey[rel], colour[rel], atol=1e-3), (model, rel)
-    assert [s.greyscale for s in vectorize.list_sets(con)] == [False, True, False, True]
+    assert [s.greyscale for s in vector_sets.list_sets(con)] == [False, True, False, True]
 
 
 def test_failures_are_recorded_and_resume_picks_up_new_images(tmp_path, corpus, models):
@@ -263,7 +263,7 @@ def test_failures_are_recorded_and_resume_picks_up_new_images(tmp_path, corpus, 
     with open(folder / "checker.png", "ab") as handle:
         handle.write(b"changed")  # changed since the import
     embedder = load_embedder("timm:test_vit", str(models["test_vit"]), "cpu")
-    set_id = vectorize.create_set(con, embedder)
+    set_id = vector_sets.create_set(con, embedder)
     summary = vectorize.compute_vectors(con, set_id, embedder, workers=0, batch_size=3)
     assert (summary.done, summary.errors) == (6, 2)
     reasons = dict(
@@ -273,23 +273,23 @@ def test_failures_are_recorded_and_resume_picks_up_new_images(tmp_path, corpus, 
         ).fetchall()
     )
     assert "disappeared" in reasons["stripes.png"]
-    listed_errors = vectorize.vector_errors(con, set_id)
+    listed_errors = vector_sets.vector_errors(con, set_id)
     assert {e["path"].rsplit("/", 1)[1] for e in listed_errors} == {"stripes.png", "checker.png"}
     # pixels reads the thumbnails, but it too records files that are gone or changed.
     pixels = load_embedder("pixels")
-    pixel_set = vectorize.create_set(con, pixels)
+    pixel_set = vector_sets.create_set(con, pixels)
     summary = vectorize.compute_vectors(con, pixel_set, pixels)
     assert (summary.done, summary.errors) == (6, 2)
     assert "changed since it was imported" in reasons["checker.png"]
-    assert vectorize.get_set(con, set_id).status == "complete"
+    assert vector_sets.get_set(con, set_id).status == "complete"
 
     family_image("triangles", 42).save(folder / "new.png")
     import_folders(con, None, workers=1)  # the changed file is re-read, new.png is added
-    listed = vectorize.get_set(con, set_id)
+    listed = vector_sets.get_set(con, set_id)
     assert listed.status == "incomplete" and listed.total == 8
     summary = vectorize.compute_vectors(con, set_id, embedder, workers=0)
     assert (summary.done, summary.errors) == (2, 0)
-    listed = vectorize.get_set(con, set_id)
+    listed = vector_sets.get_set(con, set_id)
     assert (listed.count, listed.total, listed.errors, listed.status) == (8, 8, 0, "complete")
 
 
@@ -298,9 +298,9 @@ def test_cancel_then_resume_gives_identical_vectors(tmp_path, corpus, models):
 
     con = new_project(tmp_path, corpus)
     embedder = load_embedder("timm:test_vit", str(models["test_vit"]), "cpu")
-    full = vectorize.create_set(con, embedder, batch_size=3)
+    full = vector_sets.create_set(con, embedder, batch_size=3)
     vectorize.compute_vectors(con, full, embedder, workers=0)
-    part = vectorize.create_set(con, embedder, batch_size=3)
+    part = vector_sets.create_set(con, embedder, batch_size=3)
     cancel = threading.Event()
     summary = vectorize.compute_vectors(
         con,
@@ -310,8 +310,8 @@ def test_cancel_then_resume_gives_identical_vectors(tmp_path, corpus, models):
         cancel=cancel,
         progress=lambda e: cancel.set() if e.done >= 3 else None,
     )
-    assert summary.cancelled and vectorize.get_set(con, part).status == "incomplete"
-    assert vectorize.get_set(con, part).count == 3
+    assert summary.cancelled and vector_sets.get_set(con, part).status == "incomplete"
+    assert vector_sets.get_set(con, part).count == 3
     vectorize.compute_vectors(con, part, embedder, workers=0)  # resumes with its batch size
     a, b = stored_vectors(con, full), stored_vectors(con, part)
     assert a.keys() == b.keys()
@@ -546,7 +546,7 @@ def test_a_version_1_project_is_migrated(tmp_path):
     con = store.open_project(project, read_only=True)
     assert store.scalar(con, "SELECT version FROM schema_meta") == store.SCHEMA_VERSION
     assert con.execute("SELECT path FROM folders").fetchall() == [("/photos",)]
-    assert vectorize.list_sets(con) == []
+    assert vector_sets.list_sets(con) == []
 
 
 def test_ctrl_c_while_loading_and_while_running(tmp_path, many_images, models):

@@ -20,7 +20,7 @@ from fixtures import png_bomb
 from model_fixtures import timm_checkpoint, tiny_hf_clip_dir, tiny_hf_vit_dir, tiny_open_clip_dir
 from PIL import Image
 
-from panoptui.core import store, vectorize
+from panoptui.core import store, vector_inputs, vector_sets, vectorize
 from panoptui.core.models import ModelError, load_embedder
 from panoptui.core.models.base import MAX_RESIZED_PIXELS
 from panoptui.core.progress import RateMeter, eta_text
@@ -73,7 +73,9 @@ def vectors_of(con: duckdb.DuckDBPyConnection, set_id: int) -> dict[int, np.ndar
 
 
 def error_reasons(con: duckdb.DuckDBPyConnection, set_id: int) -> dict[str, str]:
-    return {e["path"].rsplit("/", 1)[1]: e["reason"] for e in vectorize.vector_errors(con, set_id)}
+    return {
+        e["path"].rsplit("/", 1)[1]: e["reason"] for e in vector_sets.vector_errors(con, set_id)
+    }
 
 
 # --- 1, 2: elongated images and memory ----------------------------------------------------------
@@ -84,12 +86,12 @@ def error_reasons(con: duckdb.DuckDBPyConnection, set_id: int) -> dict[str, str]
 LIMIT_HEADROOM = 3 << 29  # 1.5 GiB
 CHILD = """
 import json, resource, sys
-from panoptui.core import store, vectorize
+from panoptui.core import store, vector_sets, vectorize
 from panoptui.core.models import load_embedder
 project, folder, models = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 con = store.open_project(project)
 embedders = {name: load_embedder(name, weights, "cpu") for name, weights in models.items()}
-sets = {name: vectorize.create_set(con, e) for name, e in embedders.items()}
+sets = {name: vector_sets.create_set(con, e) for name, e in embedders.items()}
 for e in embedders.values():  # build each transform, warm each model
     vectorize.embed_file(e, folder + "/normal.png", False)
 size = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1]) << 10
@@ -103,7 +105,7 @@ for name, e in embedders.items():
             files[file] = len(vectorize.embed_file(e, f"{folder}/{file}", False))
         except store.ProjectError as exc:
             files[file] = str(exc)
-    rows = vectorize.vector_errors(con, sets[name])
+    rows = vector_sets.vector_errors(con, sets[name])
     errors = {r["path"].rsplit("/", 1)[1]: r["reason"] for r in rows}
     out[name] = {"done": summary.done, "errors": errors, "embed_file": files}
 print(json.dumps(out))
@@ -179,7 +181,7 @@ def test_an_image_over_the_decode_budget_gets_a_true_reason(tmp_path, models):
     bomb = tmp_path / "huge.png"
     bomb.write_bytes(png_bomb(40_000, 30_000))  # 1.2 G pixels of one byte: 1.1 GB
     item = (1, str(bomb), bomb.stat().st_size, bomb.stat().st_mtime_ns)
-    dataset = vectorize.ImageDataset([item], embedder.preprocessor, False, max_pixels=2 * 10**9)
+    dataset = vector_inputs.ImageDataset([item], embedder.preprocessor, False, max_pixels=2 * 10**9)
     _, tensor, reason = dataset[0]
     assert tensor is None
     assert reason == (
@@ -211,7 +213,7 @@ def test_memory_errors_become_a_clear_reason_and_the_run_goes_on(tmp_path, model
     monkeypatch.setattr(type(embedder.preprocessor), "transform", failing)
     for workers in (0, None):  # decoded in this thread; by a thread per core
         seen.clear()
-        set_id = vectorize.create_set(con, embedder)
+        set_id = vector_sets.create_set(con, embedder)
         summary = vectorize.compute_vectors(con, set_id, embedder, workers=workers)
         assert (summary.done, summary.errors) == (2, 2)
         reasons = set(error_reasons(con, set_id).values())
@@ -268,7 +270,7 @@ def test_eta_follows_a_slow_spell_and_recovers():
 def test_compute_vectors_reports_this_runs_work_from_zero(tmp_path, models):
     con = new_project(tmp_path, small_corpus(tmp_path / "photos", 6))
     embedder = load_embedder("timm:test_vit", str(models["test_vit"]), "cpu")
-    set_id = vectorize.create_set(con, embedder, batch_size=2)
+    set_id = vector_sets.create_set(con, embedder, batch_size=2)
     cancel = threading.Event()
     vectorize.compute_vectors(
         con, set_id, embedder, workers=0, cancel=cancel, progress=lambda e: cancel.set()
@@ -287,17 +289,17 @@ def test_compute_vectors_reports_this_runs_work_from_zero(tmp_path, models):
 def test_batch_size_is_bounded_and_a_stored_huge_one_is_clamped(tmp_path, models):
     con = new_project(tmp_path, small_corpus(tmp_path / "photos", 3))
     embedder = load_embedder("timm:test_vit", str(models["test_vit"]), "cpu")
-    for bad in (vectorize.MAX_BATCH_SIZE + 1, 100_000_000, 0, -3):
+    for bad in (vector_sets.MAX_BATCH_SIZE + 1, 100_000_000, 0, -3):
         with pytest.raises(store.ProjectError, match=r"batch size .* out of range: give 1 to 4096"):
-            vectorize.create_set(con, embedder, batch_size=bad)
-    set_id = vectorize.create_set(con, embedder, batch_size=vectorize.MAX_BATCH_SIZE)
+            vector_sets.create_set(con, embedder, batch_size=bad)
+    set_id = vector_sets.create_set(con, embedder, batch_size=vector_sets.MAX_BATCH_SIZE)
     with pytest.raises(store.ProjectError, match="out of range"):
         vectorize.compute_vectors(con, set_id, embedder, batch_size=100_000_000)
     # A project from before the bound, with a huge batch size stored on its set.
     con.execute("UPDATE vector_sets SET batch_size = 100000000 WHERE id = ?", [set_id])
     summary = vectorize.compute_vectors(con, set_id, embedder, workers=0)
-    assert summary.batch_size == vectorize.MAX_BATCH_SIZE and summary.done == 3
-    assert vectorize.get_set(con, set_id).batch_size == vectorize.MAX_BATCH_SIZE
+    assert summary.batch_size == vector_sets.MAX_BATCH_SIZE and summary.done == 3
+    assert vector_sets.get_set(con, set_id).batch_size == vector_sets.MAX_BATCH_SIZE
 
 
 # --- 5: a full disk -----------------------------------------------------------------------------
@@ -316,10 +318,10 @@ def test_a_full_disk_while_saving_is_one_line_and_resume_finishes_the_set(
 ):
     con = new_project(tmp_path, small_corpus(tmp_path / "photos", 8))
     embedder = load_embedder("timm:test_vit", str(models["test_vit"]), "cpu")
-    clean = vectorize.create_set(con, embedder, batch_size=3)
+    clean = vector_sets.create_set(con, embedder, batch_size=3)
     vectorize.compute_vectors(con, clean, embedder, workers=0)
 
-    set_id = vectorize.create_set(con, embedder, batch_size=3)
+    set_id = vector_sets.create_set(con, embedder, batch_size=3)
     commit = vectorize._commit_batch
     commits = []
 
@@ -339,14 +341,14 @@ def test_a_full_disk_while_saving_is_one_line_and_resume_finishes_the_set(
         f"disk full while saving vectors of set {set_id}; free space, then: "
         f"panoptui vectors resume {project} {set_id}"
     )
-    listed = vectorize.get_set(con, set_id)
+    listed = vector_sets.get_set(con, set_id)
     assert (listed.count, listed.status) == (3, "incomplete")
     monkeypatch.setattr(vectorize, "_commit_batch", commit)
     vectorize.compute_vectors(con, set_id, embedder, workers=0)
     expected, got = vectors_of(con, clean), vectors_of(con, set_id)
     assert got.keys() == expected.keys() and len(got) == 8
     assert all(np.array_equal(got[i], expected[i]) for i in expected)
-    assert vectorize.get_set(con, set_id).status == "complete"
+    assert vector_sets.get_set(con, set_id).status == "complete"
 
 
 # --- 6: malicious checkpoints -------------------------------------------------------------------
@@ -416,11 +418,11 @@ def test_warnings_from_decode_threads_are_not_shown(tmp_path, models, recwarn):
     con = new_project(tmp_path, folder)
     embedder = load_embedder("timm:test_vit", str(models["test_vit"]), "cpu")
     recwarn.clear()
-    set_id = vectorize.create_set(con, embedder)
+    set_id = vector_sets.create_set(con, embedder)
     summary = vectorize.compute_vectors(con, set_id, embedder)  # the CPU: a thread per core
     assert summary.done + summary.errors == 3
     # ...and a warning raised by a library in a decode thread (Pillow's about odd files).
-    with vectorize.quiet_decoding():
+    with vector_inputs.quiet_decoding():
         warnings.warn("Possibly corrupt EXIF data", UserWarning, stacklevel=1)
     assert [str(w.message) for w in recwarn] == []
     warnings.warn("outside decoding", UserWarning, stacklevel=1)  # others are untouched

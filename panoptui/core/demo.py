@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from panoptui.core import store, vectorize
+from panoptui.core import store, vector_sets, vectorize
 from panoptui.core.progress import ProgressCallback
 from panoptui.core.samples import sample_paths, write_samples
 from panoptui.core.scan import import_folders
@@ -35,8 +35,8 @@ def demo_is_complete(con: duckdb.DuckDBPyConnection, images: Path, per_family: i
         return False
     imported = int(store.scalar(con, "SELECT count(*) FROM files WHERE state = 'ok'") or 0)
     return imported >= len(expected) and any(
-        s.model == "pixels" and s.status == vectorize.COMPLETE and s.count == s.total
-        for s in vectorize.list_sets(con)
+        s.model == "pixels" and s.status == vector_sets.COMPLETE and s.count == s.total
+        for s in vector_sets.list_sets(con)
     )
 
 
@@ -62,10 +62,10 @@ def build_demo(
             raise store.ProjectError(f"cannot write the demo to {root}: {exc.strerror}") from None
         import_folders(con, [str(images)], progress=progress)
         embedder = load_embedder("pixels")
-        existing = [s for s in vectorize.list_sets(con) if s.model == "pixels"]
-        set_id = existing[0].id if existing else vectorize.create_set(con, embedder)
+        existing = [s for s in vector_sets.list_sets(con) if s.model == "pixels"]
+        set_id = existing[0].id if existing else vector_sets.create_set(con, embedder)
         vectorize.compute_vectors(con, set_id, embedder, progress=progress)
-        vectorize.set_default(con, set_id)
+        vector_sets.set_default(con, set_id)
         store.set_setting(con, COMPLETE_KEY, str(per_family))
     finally:
         con.close()

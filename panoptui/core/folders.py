@@ -87,7 +87,7 @@ def remove_folder(con: duckdb.DuckDBPyConnection, path: str) -> int:
     """Forget a registered folder: its files, their import errors, and the images no other file
     holds, with everything derived from them (thumbnails, vectors, tags, clusters, map points).
     Returns the number of files dropped. One transaction."""
-    from panoptui.core.scan import refresh_image_states
+    from panoptui.core.import_commit import refresh_image_states
 
     folder_id, _ = _find(con, path)
     with store.transaction(con):

@@ -80,10 +80,11 @@ def compute_map(
 
 
 def palette(n: int) -> list[tuple[int, int, int]]:
-    return [
-        tuple(int(255 * c) for c in colorsys.hsv_to_rgb((i * 0.618034) % 1, 0.75, 0.95))
-        for i in range(n)
-    ]  # type: ignore[misc]
+    colours = []
+    for i in range(n):
+        r, g, b = colorsys.hsv_to_rgb((i * 0.618034) % 1, 0.75, 0.95)
+        colours.append((int(255 * r), int(255 * g), int(255 * b)))
+    return colours
 
 
 def check_png_target(path: str, force: bool = False) -> Path:

@@ -9,17 +9,16 @@ import duckdb
 
 from panoptui.core import store
 from panoptui.core.models.base import DEVICE_NAME
-from panoptui.core.vectorize import MAX_BATCH_SIZE
+from panoptui.core.read_worker import DEFAULT_THUMB_SIZE
+from panoptui.core.vector_sets import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
 
 IMAGE_PROTOCOLS = ("auto", "kitty", "sixel", "halfcell", "none")
 
-# key: (default, what it is). The defaults are those of vectorize.DEFAULT_BATCH_SIZE and
-# scan.DEFAULT_THUMB_SIZE (a test keeps them equal; importing those modules here would load
-# Arrow and Pillow for every command).
+# key: (default, what it is).
 SETTINGS: dict[str, tuple[Any, str]] = {
     "device": ("auto", "where models run: auto, cpu, cuda, cuda:N or mps"),
-    "batch_size": (32, "images per model batch for new vector sets"),
-    "thumb_size": (256, "longest side of thumbnails made at import, in pixels"),
+    "batch_size": (DEFAULT_BATCH_SIZE, "images per model batch for new vector sets"),
+    "thumb_size": (DEFAULT_THUMB_SIZE, "longest side of thumbnails made at import, in pixels"),
     "image_protocol": ("auto", "how the app draws images: " + ", ".join(IMAGE_PROTOCOLS)),
 }
 

@@ -3,7 +3,8 @@
 File names, tag names and messages can hold anything: terminal escape sequences (which would set
 the pane title, clear the screen or write the clipboard through OSC 52), other control characters,
 and bytes that are not UTF-8. Everything shown to a person, in the CLI or the TUI, passes through
-``shown`` first; JSON output keeps the exact text instead.
+``shown`` first; JSON output keeps the exact text instead. What is stored passes through
+``storable``, which keeps the text but escapes bytes that are not UTF-8.
 """
 
 from __future__ import annotations
@@ -35,3 +36,8 @@ def shown(value: object) -> str:
             raw = text.encode("utf-8", "backslashreplace")
         text = raw.decode("utf-8", "backslashreplace")
     return _CONTROL.sub(_escape, text)
+
+
+def storable(value: str) -> str:
+    """Text safe to store: undecodable bytes in file names or messages shown as \\xNN."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

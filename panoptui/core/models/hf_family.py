@@ -7,7 +7,7 @@ and also embed text; other models give their pooled output (or the first token's
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -24,6 +24,9 @@ from panoptui.core.models.base import (
     unsafe_checkpoint_error,
 )
 from panoptui.core.text import shown
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 
 def _features(output: Any) -> torch.Tensor:
@@ -100,7 +103,7 @@ class HFEmbedder(Embedder):
             source, _resize_size(processor, probe), _resize_mode(processor)
         )
         self.embeds_text = hasattr(model, "get_text_features")
-        self._tokenizer = None
+        self._tokenizer: PreTrainedTokenizerBase | None = None
         self.dim = int(self._forward(probe).shape[1])
 
     @torch.inference_mode()

@@ -180,7 +180,7 @@ def _check_model_folder(folder: Path, spec: ModelSpec) -> None:
 
 def _size(preprocessor: OpenClipPreprocessor) -> tuple[int, int]:
     size = preprocessor.cfg["size"]
-    return tuple(size) if isinstance(size, (tuple, list)) else (size, size)  # type: ignore
+    return tuple(size) if isinstance(size, (tuple, list)) else (size, size)
 
 
 def _load_error(spec: ModelSpec, weights: Path | None, online: bool, exc: Exception) -> ModelError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -77,7 +77,10 @@ def _load_checkpoint(model: torch.nn.Module, path: Path, spec: ModelSpec) -> Non
     if convert is not None:
         state = convert(state, model)
     # The checkpoint's classifier has no place in a model built for pooled features.
-    head = model.pretrained_cfg.get("classifier")
+    # timm gives every model it builds a pretrained_cfg dict; torch's Module types know no such
+    # attribute (they type unknown attributes as a Tensor or a Module).
+    pretrained_cfg = cast(dict[str, Any], model.pretrained_cfg)
+    head = pretrained_cfg.get("classifier")
     heads = head if isinstance(head, (list, tuple)) else [head] if head else []
     state = {
         k: v for k, v in state.items() if not any(k == h or k.startswith(f"{h}.") for h in heads)

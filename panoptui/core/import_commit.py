@@ -1,0 +1,252 @@
+"""Storing what the import read: one batch of read results per transaction.
+
+Files, images (one per distinct content), thumbnails and import errors are written together, so
+a batch is either stored whole or not at all; ids are assigned in the order of the results, which
+is what makes an interrupted import end, when run again, exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from panoptui.core import store
+from panoptui.core.text import storable
+from panoptui.core.walk import Found
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, sql: str, rows: list[dict[str, object]], schema: pa.Schema
+) -> None:
+    store.insert_arrow(con, sql, pa.Table.from_pylist(rows, schema=schema))
+
+
+IMAGES_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("content_hash", pa.string()),
+        ("size", pa.int64()),
+        ("format", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("mode", pa.string()),
+        ("orientation", pa.int8()),
+        ("frames", pa.int32()),
+        ("phash", pa.uint64()),
+        ("state", pa.string()),
+        ("imported_at", pa.timestamp("us")),
+    ]
+)
+THUMBS_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.int64()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("jpeg", pa.binary()),
+    ]
+)
+ERRORS_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("folder_id", pa.int32()),
+        ("reason", pa.string()),
+        ("failed_at", pa.timestamp("us")),
+    ]
+)
+FILES_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("path", pa.string()),
+        ("folder_id", pa.int32()),
+        ("rel_path", pa.string()),
+        ("size", pa.int64()),
+        ("mtime_ns", pa.int64()),
+        ("image_id", pa.int64()),
+        ("state", pa.string()),
+        ("seen_at", pa.timestamp("us")),
+        ("raw_path", pa.binary()),  # the exact bytes of a path that is not UTF-8, else NULL
+    ]
+)
+
+
+def refresh_image_states(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> None:
+    if not image_ids:
+        return
+    con.execute(
+        """
+        UPDATE images SET state = s.state FROM (
+            SELECT i.id,
+                   CASE WHEN count(f.id) FILTER (WHERE f.state = 'ok') > 0 THEN 'ok'
+                        WHEN count(f.id) FILTER (WHERE f.state = 'missing') > 0 THEN 'missing'
+                        ELSE 'stale' END AS state
+            FROM images i LEFT JOIN files f ON f.image_id = i.id
+            WHERE i.id IN (SELECT unnest(?::BIGINT[]))
+            GROUP BY i.id
+        ) s
+        WHERE images.id = s.id AND images.state <> s.state
+        """,
+        [image_ids],
+    )
+
+
+def _existing_files(con: duckdb.DuckDBPyConnection, paths: list[str]) -> dict[str, tuple]:
+    rows = con.execute(
+        "SELECT path, id, image_id FROM files WHERE path IN (SELECT unnest(?::VARCHAR[]))",
+        [paths],
+    ).fetchall()
+    return {path: (file_id, image_id) for path, file_id, image_id in rows}
+
+
+def _upsert_files(con: duckdb.DuckDBPyConnection, rows: list[dict[str, object]]) -> None:
+    insert_rows(
+        con,
+        """
+        INSERT INTO files SELECT * FROM batch
+        ON CONFLICT (path) DO UPDATE SET
+            folder_id = excluded.folder_id, rel_path = excluded.rel_path, size = excluded.size,
+            mtime_ns = excluded.mtime_ns, image_id = excluded.image_id, state = excluded.state,
+            seen_at = excluded.seen_at, raw_path = excluded.raw_path
+        """,
+        rows,
+        FILES_SCHEMA,
+    )
+
+
+def _upsert_errors(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, str]]) -> None:
+    if not rows:
+        return
+    now = datetime.now()
+    insert_rows(
+        con,
+        """
+        INSERT INTO import_errors SELECT * FROM batch
+        ON CONFLICT (path) DO UPDATE SET folder_id = excluded.folder_id,
+            reason = excluded.reason, failed_at = excluded.failed_at
+        """,
+        [{"path": p, "folder_id": f, "reason": r, "failed_at": now} for p, f, r in rows],
+        ERRORS_SCHEMA,
+    )
+
+
+def commit_results(
+    con: duckdb.DuckDBPyConnection, found: dict[str, Found], results: list[dict[str, object]]
+) -> None:
+    """Write one batch of read results in one transaction.
+
+    No single file may sink a batch: when the batch cannot be stored, its files are stored one
+    at a time, and a file that still cannot be stored becomes an error row with the reason. Only
+    when even that fails (a full disk, a lost database) does the error go up.
+    """
+    try:
+        _commit_batch(con, found, results)
+        return
+    except (duckdb.Error, pa.ArrowException, ValueError, TypeError, OverflowError):
+        if len(results) == 1 and "error" in results[0]:
+            raise
+    for result in results:
+        try:
+            _commit_batch(con, found, [result])
+        except (duckdb.Error, pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
+            if "error" in result:
+                raise
+            reason = f"cannot store what was read from this file: {_first_line(exc)}"
+            _commit_batch(con, found, [{"path": result["path"], "error": reason}])
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+
+
+def _commit_batch(
+    con: duckdb.DuckDBPyConnection, found: dict[str, Found], results: list[dict[str, object]]
+) -> None:
+    now = datetime.now()
+    paths = [str(r["path"]) for r in results]
+    with store.transaction(con):
+        existing = _existing_files(con, paths)
+        touched_images = {img for _, img in existing.values() if img is not None}
+        hashes = sorted({str(r["content_hash"]) for r in results if "error" not in r})
+        known = dict(
+            con.execute(
+                "SELECT content_hash, id FROM images "
+                "WHERE content_hash IN (SELECT unnest(?::VARCHAR[]))",
+                [hashes],
+            ).fetchall()
+        )
+        next_image = store.next_id(con, "images")
+        next_file = store.next_id(con, "files")
+        new_images: list[dict[str, object]] = []
+        new_thumbs: list[dict[str, object]] = []
+        file_rows: list[dict[str, object]] = []
+        errors: list[tuple[str, int, str]] = []
+        for r in results:
+            path = str(r["path"])
+            info = found[path]
+            if path in existing:
+                file_id = existing[path][0]
+            else:
+                file_id, next_file = next_file, next_file + 1
+            image_id = None
+            state = store.FILE_OK
+            if r.get("gone") and existing.get(path, (None, None))[1] is not None:
+                # Imported before, deleted since the scan: missing, like any deleted file.
+                image_id, state = existing[path][1], store.FILE_MISSING
+            elif "error" in r:
+                state = store.FILE_ERROR
+                errors.append((path, info.folder_id, storable(str(r["error"]))))
+            else:
+                digest = str(r["content_hash"])
+                if digest not in known:
+                    known[digest], next_image = next_image, next_image + 1
+                    new_images.append(
+                        {
+                            "id": known[digest],
+                            "content_hash": digest,
+                            **{k: r[k] for k in ("size", "format", "width", "height", "mode")},
+                            "orientation": r["orientation"],
+                            "frames": r["frames"],
+                            "phash": r["phash"],
+                            "state": store.IMAGE_OK,
+                            "imported_at": now,
+                        }
+                    )
+                    new_thumbs.append(
+                        {
+                            "image_id": known[digest],
+                            "width": r["thumb_width"],
+                            "height": r["thumb_height"],
+                            "jpeg": r["thumb"],
+                        }
+                    )
+                image_id = known[digest]
+                touched_images.add(image_id)
+            file_rows.append(
+                {
+                    "id": file_id,
+                    "path": path,
+                    "folder_id": info.folder_id,
+                    "rel_path": info.rel_path,
+                    "size": r.get("size", info.size),
+                    "mtime_ns": r.get("mtime_ns", info.mtime_ns),
+                    "image_id": image_id,
+                    "state": state,
+                    "seen_at": now,
+                    "raw_path": store.stored_path(info.real_path)[1],
+                }
+            )
+        if new_images:
+            insert_rows(con, "INSERT INTO images SELECT * FROM batch", new_images, IMAGES_SCHEMA)
+            insert_rows(
+                con, "INSERT INTO thumbnails SELECT * FROM batch", new_thumbs, THUMBS_SCHEMA
+            )
+        _upsert_files(con, file_rows)
+        _upsert_errors(con, errors)
+        ok_paths = [row["path"] for row in file_rows if row["state"] != store.FILE_ERROR]
+        if ok_paths:
+            con.execute(
+                "DELETE FROM import_errors WHERE path IN (SELECT unnest(?::VARCHAR[]))", [ok_paths]
+            )
+        refresh_image_states(con, sorted(touched_images))

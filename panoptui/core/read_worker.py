@@ -1,0 +1,102 @@
+"""The import's worker side: reading one image file, in a worker process.
+
+Everything the store keeps about a file is read at once, so the file is opened once: its content
+hash, metadata (format, size, orientation, frames), a JPEG thumbnail and a perceptual hash. A
+reader never raises: a failure is a result with the reason, stored as an error row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+from PIL import Image
+
+from panoptui.core.decode import (
+    DecodeError,
+    check_jpeg_length,
+    decode_reduced,
+    make_thumbnail,
+    open_image,
+    open_regular_file,
+    perceptual_hash,
+    read_error_reason,
+)
+
+DEFAULT_THUMB_SIZE = 256
+HASH_BLOCK = 1 << 20
+INT32_MAX = 2**31 - 1  # width, height and frames are INTEGER columns
+
+
+def read_image_file(
+    path: str, max_pixels: int, thumb_size: int, memory_budget: int | None = None
+) -> dict[str, object]:
+    """Read one file: everything the store keeps about it. Never raises.
+
+    The header is checked first, so a huge file that is not an image fails without being read;
+    the bytes are hashed in blocks, so memory stays small whatever the file size. The first frame
+    is decoded in full (a file damaged half-way must fail here, not later when vectors are made),
+    within ``memory_budget`` bytes of decoded pixels.
+    """
+    result: dict[str, object] = {"path": path}
+    try:
+        handle, st = open_regular_file(path)
+        with handle:
+            result["size"], result["mtime_ns"] = st.st_size, st.st_mtime_ns
+            img = open_image(handle, max_pixels)
+            if img.format in ("JPEG", "MPO"):
+                check_jpeg_length(handle, st.st_size, img.size)
+            digest = hashlib.sha256()
+            handle.seek(0)
+            while block := handle.read(HASH_BLOCK):
+                digest.update(block)
+            result["content_hash"] = digest.hexdigest()
+            handle.seek(0)
+            stored_size, stored_mode, fmt = img.size, img.mode, img.format
+            # Counting frames seeks through the file and back to the first frame: before the
+            # decode, so that nothing reloads the decoded frame from the file afterwards.
+            frames = frame_count(img)
+            decoded, orientation = decode_reduced(img, thumb_size / max(stored_size), memory_budget)
+        # Displayed size: the stored one, swapped when the decoded (oriented) picture turned by
+        # 90 degrees. Read from the pixels, since Pillow's readers differ in what `size` reports.
+        width, height = stored_size
+        if (decoded.width > decoded.height) != (width > height) and width != height:
+            width, height = height, width
+        if max(width, height) > INT32_MAX:
+            raise DecodeError(f"image header gives a size of {width}x{height}, too large to store")
+        thumb = make_thumbnail(decoded, thumb_size)
+        buffer = io.BytesIO()
+        thumb.save(buffer, "JPEG", quality=82)
+        result.update(
+            format=fmt or "unknown",
+            mode=stored_mode,
+            orientation=orientation,
+            frames=frames,
+            width=width,
+            height=height,
+            phash=perceptual_hash(thumb),
+            thumb_width=thumb.width,
+            thumb_height=thumb.height,
+            thumb=buffer.getvalue(),
+        )
+    except FileNotFoundError as exc:
+        result["error"], result["gone"] = read_error_reason(exc), True
+    except Exception as exc:  # every failure, decoder bugs included, is recorded; the run goes on
+        result["error"] = read_error_reason(exc)
+    return result
+
+
+def frame_count(img: Image.Image) -> int:
+    """Frames as the header claims them, clamped to what the store holds: an APNG may claim
+    2**31 frames in 93 bytes. A count that cannot be read is 1 (the first frame decoded)."""
+    try:
+        frames = int(getattr(img, "n_frames", 1) or 1)
+    except Exception:  # a damaged later frame; the first one decoded
+        return 1
+    return max(1, min(frames, INT32_MAX))
+
+
+def read_chunk(
+    paths: list[str], max_pixels: int, thumb_size: int, memory_budget: int | None = None
+) -> list[dict[str, object]]:
+    return [read_image_file(p, max_pixels, thumb_size, memory_budget) for p in paths]

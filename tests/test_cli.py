@@ -160,9 +160,9 @@ def test_names_that_are_not_utf8_or_not_projects(tmp_path):
 def test_project_settings_are_the_commands_defaults(tmp_path):
     from PIL import Image
 
-    from panoptui.core import scan, settings, store, vectorize
+    from panoptui.core import scan, settings, store, vector_sets
 
-    assert settings.SETTINGS["batch_size"][0] == vectorize.DEFAULT_BATCH_SIZE
+    assert settings.SETTINGS["batch_size"][0] == vector_sets.DEFAULT_BATCH_SIZE
     assert settings.SETTINGS["thumb_size"][0] == scan.DEFAULT_THUMB_SIZE
     folder = tmp_path / "images"
     folder.mkdir()
@@ -177,7 +177,7 @@ def test_project_settings_are_the_commands_defaults(tmp_path):
     try:
         width, height = con.execute("SELECT width, height FROM thumbnails").fetchall()[0]
         assert max(width, height) == 128
-        assert vectorize.list_sets(con)[0].batch_size == 7
+        assert vector_sets.list_sets(con)[0].batch_size == 7
     finally:
         con.close()
     wrong = run_cli("vectors", "create", str(project), "--model", "pixels", "--device", "gpu9")

@@ -247,7 +247,7 @@ def samples_in(root: Path) -> list[Path]:
 
 
 def test_a_demo_killed_while_writing_samples_is_finished_whole(tmp_path):
-    from panoptui.core import store, vectorize
+    from panoptui.core import store, vector_sets
     from panoptui.core.demo import build_demo
 
     root = tmp_path / "demo"
@@ -261,8 +261,8 @@ def test_a_demo_killed_while_writing_samples_is_finished_whole(tmp_path):
     try:
         assert store.scalar(con, "SELECT count(*) FROM files WHERE state = 'ok'") == 12
         assert store.scalar(con, "SELECT count(*) FROM import_errors") == 0
-        (pixels,) = vectorize.list_sets(con)
-        assert pixels.status == vectorize.COMPLETE and pixels.count == 12
+        (pixels,) = vector_sets.list_sets(con)
+        assert pixels.status == vector_sets.COMPLETE and pixels.count == 12
     finally:
         con.close()
     assert len([p for p in (root / "images").rglob("*") if p.is_file()]) == 12  # no leftover
@@ -611,7 +611,7 @@ DISK_FULL_INJECTED = """
 import sys
 import duckdb
 from panoptui import cli
-from panoptui.core import scan, vectorize
+from panoptui.core import scan, vector_sets, vectorize
 
 def full(*args, **kwargs):
     raise duckdb.IOException(
@@ -728,7 +728,7 @@ def test_import_says_what_it_skipped_and_the_links_it_did_not_follow(tmp_path):
 
 
 def test_batch_size_is_bounded(project):
-    from panoptui.core.vectorize import MAX_BATCH_SIZE
+    from panoptui.core.vector_sets import MAX_BATCH_SIZE
 
     for command in (["create", project], ["resume", project, "1"]):
         done = run_cli("vectors", *command, "--batch-size", "100000000")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from panoptui.core import store, vectorize
+from panoptui.core import store, vector_sets, vectorize
 from panoptui.core.models import load_embedder
 from panoptui.core.query import VectorMatrix, recommend, similar_to_image
 from panoptui.core.samples import write_samples
@@ -83,7 +83,7 @@ def test_queries_on_a_project(tmp_path):
     con = store.open_project(tmp_path / "project", create=True)
     import_folders(con, [str(photos)], workers=1)
     embedder = load_embedder("pixels")
-    set_id = vectorize.create_set(con, embedder)
+    set_id = vector_sets.create_set(con, embedder)
     vectorize.compute_vectors(con, set_id, embedder)
     matrix = VectorMatrix.load(con, set_id)
     assert len(matrix) == 25

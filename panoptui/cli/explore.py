@@ -88,17 +88,17 @@ def cmd_query(args: argparse.Namespace) -> int:
     """similar, search and recommend: one vector set, a query, the k best images."""
     import numpy as np
 
-    from panoptui.core import cluster, query, store, vectorize
+    from panoptui.core import cluster, query, store, vector_sets, vectorize
     from panoptui.core.models import TEXT_PRESETS
 
     with project_connection(args.project) as con:
-        vector_set = vectorize.default_set(con, args.vectors)
+        vector_set = vector_sets.default_set(con, args.vectors)
         within = query.folder_images(con, str(Path(args.folder).resolve())) if args.folder else None
         if args.in_tag:
             members = cluster.group_members(con, args.in_tag)
             within = members if within is None else np.intersect1d(within, members)
         if args.command == "search" and not vector_set.embeds_text:
-            able = [f"{v.id} ({v.model})" for v in vectorize.list_sets(con) if v.embeds_text]
+            able = [f"{v.id} ({v.model})" for v in vector_sets.list_sets(con) if v.embeds_text]
             raise store.ProjectError(
                 f"vector set {vector_set.id} ({vector_set.model}) embeds images only; "
                 + (
@@ -175,10 +175,10 @@ def _add_cluster(commands: Commands) -> None:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from panoptui.core import cluster, vectorize
+    from panoptui.core import cluster, vector_sets
 
     with project_connection(args.project, write=True) as con:
-        vector_set = vectorize.default_set(con, args.vectors)
+        vector_set = vector_sets.default_set(con, args.vectors)
         within = cluster.group_members(con, args.within) if args.within else None
         name, clusters = cluster.cluster_set(
             con, vector_set.id, None if args.auto else args.k, args.name, within
@@ -209,11 +209,11 @@ def near_duplicates(
     con: duckdb.DuckDBPyConnection, set_id: int | None, threshold: float
 ) -> list[list[int]]:
     """The groups of near-duplicates of a vector set (duplicates, tag --from-duplicates)."""
-    from panoptui.core import duplicates, query, store, vectorize
+    from panoptui.core import duplicates, query, store, vector_sets
 
     if not -1.0 <= threshold <= 1.0:
         raise store.ProjectError(f"--threshold is a cosine, from -1 to 1; got {threshold}")
-    matrix = query.VectorMatrix.load(con, vectorize.default_set(con, set_id).id)
+    matrix = query.VectorMatrix.load(con, vector_sets.default_set(con, set_id).id)
     return duplicates.near_duplicate_groups(matrix, threshold)
 
 
@@ -236,10 +236,10 @@ def _add_duplicates(commands: Commands) -> None:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from panoptui.core import duplicates, vectorize
+    from panoptui.core import duplicates, vector_sets
 
     with project_connection(args.project) as con:
-        vector_set = vectorize.default_set(con, args.vectors)
+        vector_set = vector_sets.default_set(con, args.vectors)
         near = duplicates.with_paths(con, near_duplicates(con, vector_set.id, args.threshold))
         exact = duplicates.exact_duplicates(con)
     if args.json:
@@ -276,12 +276,12 @@ def _add_map(commands: Commands) -> None:
 def cmd_map(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from panoptui.core import cluster, projection, tags, vectorize
+    from panoptui.core import cluster, projection, tags, vector_sets
 
     if args.png:  # checked first: a refused file costs no computing
         projection.check_png_target(args.png, args.force)
     with project_connection(args.project, write=True) as con:
-        vector_set = vectorize.default_set(con, args.vectors)
+        vector_set = vector_sets.default_set(con, args.vectors)
         ids, points = projection.compute_map(con, vector_set.id, args.method)
         groups = np.full(len(ids), -1)
         if args.by_clustering:

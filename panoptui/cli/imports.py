@@ -127,7 +127,7 @@ def _skipped_lines(summary: ImportSummary) -> list[str]:
     """What the import left alone: files it does not read, by extension, and links it did not
     follow."""
     lines = []
-    skipped = dict(summary.skipped)  # by extension; scan.NO_EXTENSION for none
+    skipped = dict(summary.skipped)  # by extension; walk.NO_EXTENSION for none
     if skipped:
         total = sum(skipped.values())
         counts = ", ".join(
@@ -153,7 +153,7 @@ def _add_status(commands: Commands) -> None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from panoptui.core.status import project_status
-    from panoptui.core.vectorize import list_sets
+    from panoptui.core.vector_sets import list_sets
 
     with project_connection(args.project) as con:
         # A dict of mixed values until core returns a typed record (issue 10).

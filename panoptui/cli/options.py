@@ -53,7 +53,7 @@ def id_list(text: str) -> list[int]:
 
 
 def batch_size(text: str) -> int:
-    from panoptui.core.vectorize import MAX_BATCH_SIZE
+    from panoptui.core.vector_sets import MAX_BATCH_SIZE
 
     value = positive_int(text)
     if value > MAX_BATCH_SIZE:

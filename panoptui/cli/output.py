@@ -18,7 +18,7 @@ from panoptui.core.text import shown
 
 if TYPE_CHECKING:
     from panoptui.core.progress import Progress
-    from panoptui.core.vectorize import VectorSet
+    from panoptui.core.vector_sets import VectorSet
 
 
 def print_json(value: Any) -> None:

@@ -54,7 +54,7 @@ def register(commands: Commands) -> None:
 
 def _run_options(command: argparse.ArgumentParser) -> None:
     """The options of a vector run, shared by create and resume."""
-    from panoptui.core.vectorize import DEFAULT_BATCH_SIZE
+    from panoptui.core.vector_sets import DEFAULT_BATCH_SIZE
 
     command.add_argument(
         "--weights", metavar="PATH", help="local weights: a checkpoint file or model folder"
@@ -118,12 +118,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
-    from panoptui.core import settings, vectorize
+    from panoptui.core import settings, vector_sets, vectorize
     from panoptui.core.models import load_embedder
 
     with project_connection(args.project, write=True) as con:
         if resume_id is not None:
-            vector_set = vectorize.get_set(con, resume_id)
+            vector_set = vector_sets.get_set(con, resume_id)
             model, greyscale = vector_set.model, vector_set.greyscale
             weights = args.weights or vector_set.weights
         else:
@@ -139,7 +139,7 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
         embedder = load_embedder(model, weights, args.device or prefs["device"])
         if resume_id is None:
             size = args.batch_size or prefs["batch_size"]
-            set_id = vectorize.create_set(con, embedder, greyscale, weights, size)
+            set_id = vector_sets.create_set(con, embedder, greyscale, weights, size)
         else:
             set_id = resume_id
         printer = ProgressPrinter(quiet=quiet)
@@ -160,7 +160,7 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
             )
             return EXIT_INTERRUPTED
         printer.close()
-        result = vectorize.get_set(con, set_id)
+        result = vector_sets.get_set(con, set_id)
     if args.json:
         print_json({**summary.as_dict(), "set": result.as_dict()})
         return 0
@@ -184,10 +184,10 @@ def _add_list(actions: Commands) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from panoptui.core import vectorize
+    from panoptui.core import vector_sets
 
     with project_connection(args.project) as con:
-        sets = vectorize.list_sets(con)
+        sets = vector_sets.list_sets(con)
     if args.json:
         print_json([v.as_dict() for v in sets])
     else:
@@ -206,10 +206,10 @@ def _add_errors(actions: Commands) -> None:
 
 
 def cmd_errors(args: argparse.Namespace) -> int:
-    from panoptui.core import vectorize
+    from panoptui.core import vector_sets
 
     with project_connection(args.project) as con:
-        rows = vectorize.vector_errors(con, args.set_id)
+        rows = vector_sets.vector_errors(con, args.set_id)
     if args.json:
         print_json(rows)
         return 0
@@ -227,10 +227,10 @@ def _add_delete(actions: Commands) -> None:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from panoptui.core import vectorize
+    from panoptui.core import vector_sets
 
     with project_connection(args.project, write=True) as con:
-        vectorize.delete_set(con, args.set_id)
+        vector_sets.delete_set(con, args.set_id)
     print(f"deleted vector set {args.set_id}")
     return 0
 
@@ -245,9 +245,9 @@ def _add_default(actions: Commands) -> None:
 
 
 def cmd_default(args: argparse.Namespace) -> int:
-    from panoptui.core import vectorize
+    from panoptui.core import vector_sets
 
     with project_connection(args.project, write=True) as con:
-        vectorize.set_default(con, args.set_id)
+        vector_sets.set_default(con, args.set_id)
     print(f"queries now use vector set {args.set_id} unless told otherwise")
     return 0

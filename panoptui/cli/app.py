@@ -158,6 +158,7 @@ def _holds_folder(project: Path, folder: Path) -> bool:
     import duckdb
 
     from panoptui.core import store
+    from panoptui.core.scan import registered_folders
 
     if not store.is_project(project):
         return False
@@ -166,9 +167,8 @@ def _holds_folder(project: Path, folder: Path) -> bool:
     except store.ProjectError:
         return False
     try:
-        found = store.scalar(con, "SELECT count(*) FROM folders WHERE path = ?", [str(folder)])
+        return str(folder) in {path for _, path in registered_folders(con)}
     except duckdb.Error:
-        found = 0
+        return False
     finally:
         con.close()
-    return bool(found)

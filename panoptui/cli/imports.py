@@ -73,12 +73,12 @@ def _add_import(commands: Commands) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from panoptui.core import settings, store
-    from panoptui.core.scan import import_folders, resolve_folder
+    from panoptui.core.scan import import_folders, registered_folders, resolve_folder
 
     # Check every folder before creating anything, so a typo leaves no empty project behind.
     folders = [resolve_folder(f) for f in args.folders]
     with project_connection(args.project, write=True, create=bool(folders)) as con:
-        if not folders and not store.scalar(con, "SELECT count(*) FROM folders"):
+        if not folders and not registered_folders(con):
             raise store.ProjectError(
                 f"project {args.project} has no folders yet; give one: "
                 f"{command_line('import', args.project)} FOLDER"

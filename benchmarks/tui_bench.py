@@ -246,7 +246,7 @@ async def paging(app, seconds: float, job=None) -> None:
 
 async def stall_figures(app) -> dict:
     """Worst ticker lateness idle, while paging, and while paging during a pixels vector job."""
-    from panoptui.tui.screens.vectors import start_vectors
+    from panoptui.tui.jobs import start_vectors
 
     ticker = Ticker()
     app.set_interval(0.01, ticker.tick)

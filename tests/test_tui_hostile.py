@@ -29,7 +29,7 @@ from panoptui.tui.screens.project import ProjectScreen
 from panoptui.tui.screens.results import ResultsScreen
 from panoptui.tui.screens.tags import TagsScreen
 
-demo_base, project = tui_helpers.demo_base, tui_helpers.project
+demo_base, project, drive = tui_helpers.demo_base, tui_helpers.project, tui_helpers.drive
 
 # Tag names that Textual would read as markup: a closing tag with nothing open (MarkupError), a
 # stray closing tag, a style name that would vanish, an action a click would run.
@@ -83,167 +83,159 @@ def add_hostile_folder(project: Path, folder: Path) -> None:
         con.close()
 
 
-def test_markup_and_control_characters_are_shown_literally_everywhere(project, tmp_path):
+def test_markup_and_control_characters_are_shown_literally_everywhere(project, drive, tmp_path):
     add_hostile_folder(project, tmp_path / "odd")
 
-    async def scenario():
-        app = make_app(project)
-        async with app.run_test(size=(100, 40)) as pilot:
-            await settle(pilot)
-            results = app.screen
-            # The grid's captions, on the last page (the odd files came last).
-            await pilot.press("end")
-            await settle(pilot)
-            captions = [str(label.render()) for label in results.query(".caption")]
-            for name in FILE_NAMES:
-                assert any(c.startswith(name[:12]) for c in captions), (name, captions)
-            assert any(c.startswith("title\\x1b") for c in captions), captions
-            # A click on a caption that reads like an action runs nothing.
-            cell = next(
-                c
-                for c in results.query(".cell")
-                if "click" in str(c.query_one(".caption").render())
-            )
-            await pilot.click(cell.query_one(".caption"))
-            await pilot.pause()
-            assert app.is_running
-            # The detail pane: every path and tag as it is.
-            for n, item in enumerate(results.items):
-                if item.path.endswith("[draft].png"):
-                    results.view.cursor = n
-            results._show_details()
-            await settle(pilot)
-            meta = str(results.query_one("#details .meta").render())
-            assert "[draft].png" in meta and "tags [/]" in meta and "\\x0a" not in meta
-            # The list view, with names and folders in cells.
-            await pilot.press("g")
-            await settle(pilot)
-            text = screen_text(app)
-            assert '[@click=a("].png' in text and ESCAPE_SHOWN in text and "\x1b" not in text
-            # Tagging with a hostile name: the dialog, the notification, the tag.
-            await pilot.press("t")
-            await fill_form(pilot, {"tag": "[b]bold"})
-            await settle(pilot)
-            assert "'[b]bold'" in notices(app)
-            # Filtered by a tag named [/]: its name in the status line.
-            await pilot.press("f")
-            await fill_form(pilot, {"tag": "[/]"})
-            await settle(pilot)
-            assert "tag [/]" in screen_text(app) and results.total == 1
-            # Tags: names and parents in the table, a name in a dialog's title.
-            await pilot.press("4")
-            await settle(pilot)
-            text = screen_text(app)
-            for name in ("[draft]", "x[/b]", "[@click=app.quit]"):
-                assert name in text, name
-            tags_screen = app.screen
-            row = [r["name"] for r in tags_screen.rows].index("x[/b]")
-            tags_screen.query_one("#tags").move_cursor(row=row)
-            await pilot.press("R")
-            assert isinstance(app.screen, FormDialog)
-            assert "Rename tag x[/b]" in screen_text(app)
-            await pilot.press("escape")
-            # A clustering with a hostile name.
-            found = cluster.cluster_set(app.db, 1, 2, "[@click=app.quit]")
-            app.show_found(ClustersScreen(*found))
-            await settle(pilot)
-            assert "clustering [@click=app.quit]: 2 clusters" in screen_text(app)
-            await pilot.press("escape")
-            # Settings: a refused value is quoted in the message as typed.
-            await pilot.press("5")
-            await settle(pilot)
-            app.screen.query_one("#device", Input).value = "[red]x[/b]"
-            await pilot.press("ctrl+s")
-            await pilot.pause()
-            assert "device '[red]x[/b]'" in screen_text(app)
-            # Project: the import error of a file with a hostile name, the folders.
-            await pilot.press("1")
-            await settle(pilot)
-            errors = app.screen.query_one("#errors")
-            path = str(tmp_path / "odd/[bad].jpg")
-            assert app.screen.error_rows[0][1] == path
-            shown = str(errors.get_row_at(0)[1])  # its middle left out at 80 columns
-            assert shown == path or (shown.endswith("/odd/[bad].jpg") and "…" in shown)
-            assert path in screen_text(app).replace("\n", "")  # in full under the table
-            assert str(tmp_path / "odd") in app.screen.folders
-            assert app.is_running
+    async def scenario(app, pilot):
+        await settle(pilot)
+        results = app.screen
+        # The grid's captions, on the last page (the odd files came last).
+        await pilot.press("end")
+        await settle(pilot)
+        captions = [str(label.render()) for label in results.query(".caption")]
+        for name in FILE_NAMES:
+            assert any(c.startswith(name[:12]) for c in captions), (name, captions)
+        assert any(c.startswith("title\\x1b") for c in captions), captions
+        # A click on a caption that reads like an action runs nothing.
+        cell = next(
+            c for c in results.query(".cell") if "click" in str(c.query_one(".caption").render())
+        )
+        await pilot.click(cell.query_one(".caption"))
+        await pilot.pause()
+        assert app.is_running
+        # The detail pane: every path and tag as it is.
+        for n, item in enumerate(results.items):
+            if item.path.endswith("[draft].png"):
+                results.view.cursor = n
+        results._show_details()
+        await settle(pilot)
+        meta = str(results.query_one("#details .meta").render())
+        assert "[draft].png" in meta and "tags [/]" in meta and "\\x0a" not in meta
+        # The list view, with names and folders in cells.
+        await pilot.press("g")
+        await settle(pilot)
+        text = screen_text(app)
+        assert '[@click=a("].png' in text and ESCAPE_SHOWN in text and "\x1b" not in text
+        # Tagging with a hostile name: the dialog, the notification, the tag.
+        await pilot.press("t")
+        await fill_form(pilot, {"tag": "[b]bold"})
+        await settle(pilot)
+        assert "'[b]bold'" in notices(app)
+        # Filtered by a tag named [/]: its name in the status line.
+        await pilot.press("f")
+        await fill_form(pilot, {"tag": "[/]"})
+        await settle(pilot)
+        assert "tag [/]" in screen_text(app) and results.total == 1
+        # Tags: names and parents in the table, a name in a dialog's title.
+        await pilot.press("4")
+        await settle(pilot)
+        text = screen_text(app)
+        for name in ("[draft]", "x[/b]", "[@click=app.quit]"):
+            assert name in text, name
+        tags_screen = app.screen
+        row = [r["name"] for r in tags_screen.rows].index("x[/b]")
+        tags_screen.query_one("#tags").move_cursor(row=row)
+        await pilot.press("R")
+        assert isinstance(app.screen, FormDialog)
+        assert "Rename tag x[/b]" in screen_text(app)
+        await pilot.press("escape")
+        # A clustering with a hostile name.
+        found = cluster.cluster_set(app.db, 1, 2, "[@click=app.quit]")
+        app.show_found(ClustersScreen(*found))
+        await settle(pilot)
+        assert "clustering [@click=app.quit]: 2 clusters" in screen_text(app)
+        await pilot.press("escape")
+        # Settings: a refused value is quoted in the message as typed.
+        await pilot.press("5")
+        await settle(pilot)
+        app.screen.query_one("#device", Input).value = "[red]x[/b]"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "device '[red]x[/b]'" in screen_text(app)
+        # Project: the import error of a file with a hostile name, the folders.
+        await pilot.press("1")
+        await settle(pilot)
+        errors = app.screen.query_one("#errors")
+        path = str(tmp_path / "odd/[bad].jpg")
+        assert app.screen.error_rows[0][1] == path
+        shown = str(errors.get_row_at(0)[1])  # its middle left out at 80 columns
+        assert shown == path or (shown.endswith("/odd/[bad].jpg") and "…" in shown)
+        assert path in screen_text(app).replace("\n", "")  # in full under the table
+        assert str(tmp_path / "odd") in app.screen.folders
+        assert app.is_running
 
-    run(scenario())
+    drive(scenario, size=(100, 40))
 
 
-def test_dialogs_and_the_palette_close_once_however_fast_the_keys(project):
-    async def scenario():
-        app = make_app(project)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            results = app.screen
-            # A form: Enter twice.
-            await pilot.press("t")
-            app.screen.query_one("#field-tag", Input).value = "once"
-            await keys_at_once(pilot, "enter", "enter")
-            assert app.is_running and app.screen is results
-            assert notices(app).count("tagged") == 1
-            # A form: Escape twice, then a flood of both.
-            await pilot.press("s")
-            assert isinstance(app.screen, FormDialog)
-            await keys_at_once(pilot, "escape", "escape")
-            assert app.is_running and app.screen is results
-            await pilot.press("s")
-            await keys_at_once(pilot, *["enter", "escape"] * 10)
-            assert app.is_running and len(app.screen_stack) == 1
-            # A yes/no question: Enter twice on its focused button.
-            await pilot.press("4")
-            await settle(pilot)
-            await pilot.press("delete")
-            assert isinstance(app.screen, ConfirmDialog)
-            await keys_at_once(pilot, "enter", "enter")
-            assert app.is_running and isinstance(app.screen, TagsScreen)
-            assert [t["name"] for t in tags.list_tags(app.db)] == ["once"]  # "No" kept it
-            # The command palette: Enter twice on a command runs it once.
-            await pilot.press("ctrl+p")
-            assert isinstance(app.screen, GuardedCommandPalette)
-            await pilot.press(*"Help")
-            await wait_for(pilot, lambda: app.screen.query_one("CommandList").option_count > 0)
-            await keys_at_once(pilot, "enter", "enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
-            assert sum(isinstance(s, HelpScreen) for s in app.screen_stack) == 1
-            await pilot.press("escape")
-            assert app.is_running and isinstance(app.screen, TagsScreen)
-            # Quitting while a job runs: q twice, one question.
-            release = threading.Event()
-            app.start_job("query", "held", lambda cur, job: release.wait(30))
-            await pilot.press("q", "q")
-            assert sum(isinstance(s, ConfirmDialog) for s in app.screen_stack) == 1
-            await pilot.press("n")
-            release.set()
-            await settle(pilot)
-            assert app.is_running and isinstance(app.screen, TagsScreen)
+def test_dialogs_and_the_palette_close_once_however_fast_the_keys(drive):
+    async def scenario(app, pilot):
+        await settle(pilot)
+        results = app.screen
+        # A form: Enter twice.
+        await pilot.press("t")
+        app.screen.query_one("#field-tag", Input).value = "once"
+        await keys_at_once(pilot, "enter", "enter")
+        assert app.is_running and app.screen is results
+        assert notices(app).count("tagged") == 1
+        # A form: Escape twice, then a flood of both.
+        await pilot.press("s")
+        assert isinstance(app.screen, FormDialog)
+        await keys_at_once(pilot, "escape", "escape")
+        assert app.is_running and app.screen is results
+        await pilot.press("s")
+        await keys_at_once(pilot, *["enter", "escape"] * 10)
+        assert app.is_running and len(app.screen_stack) == 1
+        # A yes/no question: Enter twice on its focused button.
+        await pilot.press("4")
+        await settle(pilot)
+        await pilot.press("delete")
+        assert isinstance(app.screen, ConfirmDialog)
+        await keys_at_once(pilot, "enter", "enter")
+        assert app.is_running and isinstance(app.screen, TagsScreen)
+        assert [t["name"] for t in tags.list_tags(app.db)] == ["once"]  # "No" kept it
+        # The command palette: Enter twice on a command runs it once.
+        await pilot.press("ctrl+p")
+        assert isinstance(app.screen, GuardedCommandPalette)
+        await pilot.press(*"Help")
+        await wait_for(pilot, lambda: app.screen.query_one("CommandList").option_count > 0)
+        await keys_at_once(pilot, "enter", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        assert sum(isinstance(s, HelpScreen) for s in app.screen_stack) == 1
+        await pilot.press("escape")
+        assert app.is_running and isinstance(app.screen, TagsScreen)
+        # Quitting while a job runs: q twice, one question.
+        release = threading.Event()
+        app.start_job("query", "held", lambda cur, job: release.wait(30))
+        await pilot.press("q", "q")
+        assert sum(isinstance(s, ConfirmDialog) for s in app.screen_stack) == 1
+        await pilot.press("n")
+        release.set()
+        await settle(pilot)
+        assert app.is_running and isinstance(app.screen, TagsScreen)
 
-    run(scenario())
+    drive(scenario)
 
 
-def test_a_database_error_is_said_and_the_app_stays_responsive(project):
-    async def scenario():
-        app = make_app(project, start="tags")
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            # (An error in a dialog's callback: test_tui.py, a project error in a key handler.)
-            # The vector table gone under the app: the Vectors screen says so, keys still work.
-            app.db.execute("DROP TABLE vectors_1")
-            await pilot.press("2")
-            await settle(pilot)
-            assert "vectors_1" in notices(app)
-            assert "n New vectors" in screen_text(app)  # the screen is drawn all the same
-            await pilot.press("1")
-            await settle(pilot)
-            assert isinstance(app.screen, ProjectScreen)
-            await pilot.press("3")
-            await settle(pilot)
-            assert isinstance(app.screen, ResultsScreen) and app.screen.total == 36
-            await pilot.press("ctrl+q")
-            await wait_for(pilot, lambda: not app.is_running, what="exit")
+def test_a_database_error_is_said_and_the_app_stays_responsive(drive):
+    async def scenario(app, pilot):
+        await settle(pilot)
+        # (An error in a dialog's callback: test_tui.py, a project error in a key handler.)
+        # The vector table gone under the app: the Vectors screen says so, keys still work.
+        app.db.execute("DROP TABLE vectors_1")
+        await pilot.press("2")
+        await settle(pilot)
+        assert "vectors_1" in notices(app)
+        assert "n New vectors" in screen_text(app)  # the screen is drawn all the same
+        await pilot.press("1")
+        await settle(pilot)
+        assert isinstance(app.screen, ProjectScreen)
+        await pilot.press("3")
+        await settle(pilot)
+        assert isinstance(app.screen, ResultsScreen) and app.screen.total == 36
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.is_running, what="exit")
 
-    run(scenario())
+    drive(scenario, start="tags")
 
 
 def test_quitting_while_a_job_is_in_a_query_closes_the_database(project, monkeypatch):
@@ -273,33 +265,31 @@ def test_quitting_while_a_job_is_in_a_query_closes_the_database(project, monkeyp
         root.execute("SELECT 1")
 
 
-def test_a_read_only_project_is_browsed_and_every_write_refused(project, tmp_path):
+def test_a_read_only_project_is_browsed_and_every_write_refused(project, drive, tmp_path):
     before = project / store.DB_NAME
     stamp = before.stat().st_mtime_ns
 
-    async def scenario():
-        app = make_app(project, read_only=True)
-        async with app.run_test(size=SIZE) as pilot:
+    async def scenario(app, pilot):
+        await settle(pilot)
+        assert "read-only" in screen_text(app).splitlines()[0]  # the title bar
+        assert app.screen.total == 36  # browsing works
+        refused = [
+            ("3", "t", "tag images"), ("3", "c", "save a clustering"),
+            ("3", "m", "save a map"), ("2", "n", "compute vectors"),
+            ("2", "delete", "delete a vector set"), ("1", "a", "import"),
+            ("1", "r", "rescan"), ("1", "delete", "remove a folder"),
+            ("1", "m", "move a folder"), ("5", "ctrl+s", "save settings"),
+        ]  # fmt: skip
+        for screen_key, key, what in refused:
+            await pilot.press(screen_key)
             await settle(pilot)
-            assert "read-only" in screen_text(app).splitlines()[0]  # the title bar
-            assert app.screen.total == 36  # browsing works
-            refused = [
-                ("3", "t", "tag images"), ("3", "c", "save a clustering"),
-                ("3", "m", "save a map"), ("2", "n", "compute vectors"),
-                ("2", "delete", "delete a vector set"), ("1", "a", "import"),
-                ("1", "r", "rescan"), ("1", "delete", "remove a folder"),
-                ("1", "m", "move a folder"), ("5", "ctrl+s", "save settings"),
-            ]  # fmt: skip
-            for screen_key, key, what in refused:
-                await pilot.press(screen_key)
-                await settle(pilot)
-                await pilot.press(key)
-                await settle(pilot)
-                assert f"read-only project: cannot {what}" in notices(app), what
-                assert not isinstance(app.screen, (FormDialog, ConfirmDialog)), what
-            assert app.is_running and not app.running_jobs()
+            await pilot.press(key)
+            await settle(pilot)
+            assert f"read-only project: cannot {what}" in notices(app), what
+            assert not isinstance(app.screen, (FormDialog, ConfirmDialog)), what
+        assert app.is_running and not app.running_jobs()
 
-    run(scenario())
+    drive(scenario, read_only=True)
     assert (project / store.DB_NAME).stat().st_mtime_ns == stamp  # nothing written
 
 
@@ -324,7 +314,7 @@ def test_a_project_this_user_cannot_write_opens_read_only(project):
     assert read_only.stdout.split() == ["True", "36"], read_only.stderr
 
 
-def test_folders_are_removed_and_moved_from_the_project_screen(project, tmp_path):
+def test_folders_are_removed_and_moved_from_the_project_screen(project, drive, tmp_path):
     extra = tmp_path / "extra"
     extra.mkdir()
     for n in range(2):
@@ -334,41 +324,39 @@ def test_folders_are_removed_and_moved_from_the_project_screen(project, tmp_path
     con.close()
     images = project.parent / "images"
 
-    async def scenario():
-        app = make_app(project, start="project")
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            screen = app.screen
-            assert screen.folders == [str(images), str(extra)]  # by path
-            # Remove the extra folder (the second row), after a question.
-            await pilot.press("down", "delete")
-            assert isinstance(app.screen, ConfirmDialog)
-            await pilot.press("y")
-            await settle(pilot)
-            assert screen.folders == [str(images)]
-            assert "2 files dropped" in notices(app) and "36 images" in screen_text(app)
-            # The images moved on disk: point the folder at them, nothing goes missing.
-            moved = tmp_path / "moved"
-            images.rename(moved)
-            await pilot.press("2", "1")  # back on the Project screen: the folder is looked for
-            await settle(pilot)
-            lines = screen_text(app).splitlines()
-            (row,) = [line for line in lines if " files" in line and "on disk" not in line]
-            assert "not found: m to move, del to remove" in row
-            await pilot.press("m")
-            assert isinstance(app.screen, FormDialog)
-            await fill_form(pilot, {"new": moved})
-            await settle(pilot)
-            assert screen.folders == [str(moved)]
-            assert "not found" not in screen_text(app)
-            await pilot.press("r")
-            await settle(pilot)
-            assert "0 missing" in screen_text(app) and "36 images" in screen_text(app)
+    async def scenario(app, pilot):
+        await settle(pilot)
+        screen = app.screen
+        assert screen.folders == [str(images), str(extra)]  # by path
+        # Remove the extra folder (the second row), after a question.
+        await pilot.press("down", "delete")
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await settle(pilot)
+        assert screen.folders == [str(images)]
+        assert "2 files dropped" in notices(app) and "36 images" in screen_text(app)
+        # The images moved on disk: point the folder at them, nothing goes missing.
+        moved = tmp_path / "moved"
+        images.rename(moved)
+        await pilot.press("2", "1")  # back on the Project screen: the folder is looked for
+        await settle(pilot)
+        lines = screen_text(app).splitlines()
+        (row,) = [line for line in lines if " files" in line and "on disk" not in line]
+        assert "not found: m to move, del to remove" in row
+        await pilot.press("m")
+        assert isinstance(app.screen, FormDialog)
+        await fill_form(pilot, {"new": moved})
+        await settle(pilot)
+        assert screen.folders == [str(moved)]
+        assert "not found" not in screen_text(app)
+        await pilot.press("r")
+        await settle(pilot)
+        assert "0 missing" in screen_text(app) and "36 images" in screen_text(app)
 
-    run(scenario())
+    drive(scenario, start="project")
 
 
-def test_import_errors_keep_the_file_name_in_view_however_long_the_path(project, tmp_path):
+def test_import_errors_keep_the_file_name_in_view_however_long_the_path(project, drive, tmp_path):
     from fixtures import write_hostile_files
 
     deep = tmp_path / "Folder with a rather long name" / "photos from the review" / "batch-2026"
@@ -377,52 +365,46 @@ def test_import_errors_keep_the_file_name_in_view_however_long_the_path(project,
     scan.import_folders(con, [str(deep)], workers=1)
     con.close()
 
-    async def scenario():
-        app = make_app(project, start="project")
-        async with app.run_test(size=(100, 40)) as pilot:
+    async def scenario(app, pilot):
+        await settle(pilot)
+        screen = app.screen
+        table = screen.query_one("#errors")
+        for width in (100, 80, 120):
+            await pilot.resize_terminal(width, 40)
             await settle(pilot)
-            screen = app.screen
-            table = screen.query_one("#errors")
-            for width in (100, 80, 120):
-                await pilot.resize_terminal(width, 40)
-                await settle(pilot)
-                lines = screen_text(app).splitlines()
-                for name in cases:  # the reason first, then the path, its end in view
-                    (row,) = [line for line in lines if line.rstrip(" ▁▇█▎▋").endswith(name)]
-                    assert "…" in row and row.index("…") > 10, (width, row)
-                shown = [
-                    [str(cell) for cell in table.get_row_at(r)] for r in range(table.row_count)
-                ]
-                assert all(reason in screen_text(app) for reason, _ in shown)
-                # Both fit: the table needs no sideways scrolling.
-                assert table.virtual_size.width <= table.size.width, width
-                # The highlighted error, shortened in its row, is shown in full under the table.
-                for r, (reason, path) in enumerate(screen.error_rows):
-                    table.move_cursor(row=r)
-                    await pilot.pause()
-                    detail = str(screen.query_one("#error-detail").render())
-                    assert detail == (f"{path}: {reason}" if shown[r] != [reason, path] else "")
-            # The folder's row, too, keeps the end of its path and its counts in view.
-            (folder,) = [line for line in lines if "batch-2026  " in line]
-            assert folder.startswith(" /tmp/") and "0 files" in folder
+            lines = screen_text(app).splitlines()
+            for name in cases:  # the reason first, then the path, its end in view
+                (row,) = [line for line in lines if line.rstrip(" ▁▇█▎▋").endswith(name)]
+                assert "…" in row and row.index("…") > 10, (width, row)
+            shown = [[str(cell) for cell in table.get_row_at(r)] for r in range(table.row_count)]
+            assert all(reason in screen_text(app) for reason, _ in shown)
+            # Both fit: the table needs no sideways scrolling.
+            assert table.virtual_size.width <= table.size.width, width
+            # The highlighted error, shortened in its row, is shown in full under the table.
+            for r, (reason, path) in enumerate(screen.error_rows):
+                table.move_cursor(row=r)
+                await pilot.pause()
+                detail = str(screen.query_one("#error-detail").render())
+                assert detail == (f"{path}: {reason}" if shown[r] != [reason, path] else "")
+        # The folder's row, too, keeps the end of its path and its counts in view.
+        (folder,) = [line for line in lines if "batch-2026  " in line]
+        assert folder.startswith(" /tmp/") and "0 files" in folder
 
-    run(scenario())
+    drive(scenario, start="project", size=(100, 40))
 
 
-def test_warnings_in_a_job_become_a_notification_not_terminal_output(project, capfd):
+def test_warnings_in_a_job_become_a_notification_not_terminal_output(drive, capfd):
     import warnings
 
     def warn(cur, job):
         warnings.warn("careful [b]now", UserWarning, stacklevel=1)
         return 1
 
-    async def scenario():
-        app = make_app(project)
-        async with app.run_test(size=SIZE) as pilot:
-            await settle(pilot)
-            app.start_job("query", "warning", warn)
-            await settle(pilot)
-            assert "UserWarning: careful [b]now" in notices(app)
+    async def scenario(app, pilot):
+        await settle(pilot)
+        app.start_job("query", "warning", warn)
+        await settle(pilot)
+        assert "UserWarning: careful [b]now" in notices(app)
 
-    run(scenario())
+    drive(scenario)
     assert "careful" not in capfd.readouterr().err

@@ -1,12 +1,13 @@
 """Driving the terminal app in tests: a demo project per test (the fixtures ``demo_base`` and
-``project``: test modules import them), and waits on what the app does in its workers (pages,
-jobs), so that assertions see the settled screen."""
+``project``: test modules import them), the app run on it (the fixture ``drive``), and waits on
+what the app does in its workers (pages, jobs), so that assertions see the settled screen."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,25 @@ def demo_project(base: Path, tmp_path: Path) -> Path:
 
 def make_app(project: Path, **kwargs: Any) -> PanoptuiApp:
     return PanoptuiApp(project, drawing=prepare("halfcell"), **kwargs)
+
+
+Scenario = Callable[[PanoptuiApp, Any], Awaitable[None]]
+
+
+@pytest.fixture
+def drive(project: Path) -> Callable[..., None]:
+    """``drive(scenario, size=SIZE, **app_options)``: run ``await scenario(app, pilot)`` in the
+    app on the test's demo project (``project``), at ``size``, and close the app after it."""
+
+    def run(scenario: Scenario, size: tuple[int, int] = SIZE, **app_options: Any) -> None:
+        async def main() -> None:
+            app = make_app(project, **app_options)
+            async with app.run_test(size=size) as pilot:
+                await scenario(app, pilot)
+
+        asyncio.run(main())
+
+    return run
 
 
 async def settle(pilot: Any, timeout: float = 120) -> None:

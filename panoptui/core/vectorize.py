@@ -40,7 +40,13 @@ from panoptui.core.progress import ProgressCallback, RateMeter
 from panoptui.core.read_worker import DEFAULT_THUMB_SIZE
 from panoptui.core.text import shown
 from panoptui.core.vector_inputs import IMAGE_MEMORY_BUDGET, out_of_memory_said, quiet_decoding
-from panoptui.core.vector_sets import COMPLETE, INCOMPLETE, RUNNING
+from panoptui.core.vector_sets import (
+    COMPLETE,
+    DEFAULT_BATCH_SIZE,
+    INCOMPLETE,
+    MAX_BATCH_SIZE,
+    RUNNING,
+)
 from panoptui.core.workers import children_ignore_interrupts
 
 if TYPE_CHECKING:
@@ -48,21 +54,6 @@ if TYPE_CHECKING:
 
     from panoptui.core.models.base import Embedder
 
-# --- names the CLI and the app still import from here; they move to vector_sets in the next
-# step of issue 10, and this block goes. -------------------------------------------------------
-DEFAULT_BATCH_SIZE = vector_sets.DEFAULT_BATCH_SIZE
-DEFAULT_SET_KEY = vector_sets.DEFAULT_SET_KEY
-MAX_BATCH_SIZE = vector_sets.MAX_BATCH_SIZE
-VectorSet = vector_sets.VectorSet
-check_batch_size = vector_sets.check_batch_size
-clear_default = vector_sets.clear_default
-create_set = vector_sets.create_set
-default_set = vector_sets.default_set
-delete_set = vector_sets.delete_set
-get_set = vector_sets.get_set
-list_sets = vector_sets.list_sets
-set_default = vector_sets.set_default
-vector_errors = vector_sets.vector_errors
 
 # --- what a run reads and writes ---------------------------------------------------------------
 

@@ -25,9 +25,10 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
+import numpy as np
 from rich.text import Text
 from textual import events, on
 from textual.app import App, SystemCommand
@@ -39,28 +40,24 @@ from textual.widgets import Input, OptionList
 from textual.worker import Worker, WorkerState
 
 from panoptui.core import store
+from panoptui.core.cluster import Cluster
+from panoptui.core.progress import Progress
 from panoptui.core.query import VectorMatrix
 from panoptui.core.text import shown
 from panoptui.core.workers import start_resource_tracker
 from panoptui.tui.images import Drawing
-from panoptui.tui.jobs import Job, JobChanged, throttled
+from panoptui.tui.job import Done, Job, JobChanged, Work, throttled
+from panoptui.tui.jobs import start_export, start_import
 from panoptui.tui.screens.base import USER_ERRORS
 from panoptui.tui.screens.dialogs import ConfirmDialog
+from panoptui.tui.screens.explore import ClustersScreen, DuplicatesScreen, MapScreen
 from panoptui.tui.screens.help import HelpScreen
 from panoptui.tui.screens.project import ProjectScreen
 from panoptui.tui.screens.results import ResultsScreen
 from panoptui.tui.screens.settings import SettingsScreen
 from panoptui.tui.screens.tags import TagsScreen
 from panoptui.tui.screens.vectors import VectorsScreen
-
-# The screens a key (and the command palette) switches between: (mode, key, title).
-SCREENS = (
-    ("project", "1", "Project"),
-    ("vectors", "2", "Vectors"),
-    ("results", "3", "Results"),
-    ("tags", "4", "Tags"),
-    ("settings", "5", "Settings"),
-)
+from panoptui.tui.widgets.navbar import SCREENS
 
 # How long quitting waits for running jobs to stop at a safe point, then for threads whose
 # query was interrupted, before the database closes (seconds).
@@ -135,7 +132,7 @@ class PanoptuiApp(App[None]):
         self._cursor_lock = threading.Lock()
         # Cursors handed to threads and not closed yet (True: a job's), closed before the root.
         self._cursors: dict[duckdb.DuckDBPyConnection, bool] = {}
-        self.db: duckdb.DuckDBPyConnection = None  # type: ignore[assignment]
+        self._db: duckdb.DuckDBPyConnection | None = None  # None: no project (yet, or any more)
         # ``read_only``: the project was opened read-only (the caller's ``con`` too).
         self.read_only = read_only
         if con is not None or not folder:
@@ -158,7 +155,14 @@ class PanoptuiApp(App[None]):
 
     def _open(self, root: duckdb.DuckDBPyConnection) -> None:
         self._root = root
-        self.db = root.cursor()
+        self._db = root.cursor()
+
+    @property
+    def db(self) -> duckdb.DuckDBPyConnection:
+        """The event loop's connection to the project."""
+        if self._db is None:
+            raise store.ProjectError("the project is closed")
+        return self._db
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A connection of the caller's own (closed by it before the app ends); threads of the
@@ -209,15 +213,13 @@ class PanoptuiApp(App[None]):
         except store.ProjectError as exc:
             self.exit(return_code=1, message=Text(f"panoptui: {shown(exc)}"))
             return
-        from panoptui.tui.screens.project import start_import
-
         self.switch_mode("project")
-        start_import(self, [self.folder])
+        start_import(self, [str(self.folder)])  # asked about because there is a folder
 
     # --- screens ---------------------------------------------------------------------------
 
     def action_screen(self, mode: str) -> None:
-        if self.db is None:
+        if self._db is None:
             return  # no project yet: the folder's question is still open
         if self.current_mode != mode:
             self.switch_mode(mode)
@@ -227,11 +229,12 @@ class PanoptuiApp(App[None]):
             self.push_screen(HelpScreen())
 
     def action_command_palette(self) -> None:
-        if self.use_command_palette and not CommandPalette.is_open(self):
+        # Textual 8.2.8 types is_open's argument App[object], which an App[None] is not.
+        if self.use_command_palette and not CommandPalette.is_open(cast("App[object]", self)):
             self.push_screen(GuardedCommandPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        if self.db is None:  # no project yet
+        if self._db is None:  # no project yet
             yield SystemCommand("Quit", "quit panoptui (q)", self.action_quit)
             return
         for mode, key, title in SCREENS:
@@ -265,8 +268,8 @@ class PanoptuiApp(App[None]):
         self,
         kind: str,
         label: str,
-        work: Callable[[duckdb.DuckDBPyConnection, Job], Any],
-        done: Callable[[Job], None] | None = None,
+        work: Work,
+        done: Done | None = None,
     ) -> Job | None:
         """Run ``work(cursor, job)`` in a thread worker owned by the App (navigation never stops
         it). ``done(job)`` runs on the event loop once it has finished, failed or was cancelled.
@@ -290,8 +293,8 @@ class PanoptuiApp(App[None]):
     def _job_thread(
         self,
         job: Job,
-        work: Callable[[duckdb.DuckDBPyConnection, Job], Any],
-        done: Callable[[Job], None] | None,
+        work: Work,
+        done: Done | None,
     ) -> None:
         try:
             with self.using_cursor(job=True) as cursor:
@@ -308,7 +311,7 @@ class PanoptuiApp(App[None]):
             with contextlib.suppress(RuntimeError):  # it closed in between
                 self.call_from_thread(self._job_finished, job, done)
 
-    def _job_finished(self, job: Job, done: Callable[[Job], None] | None) -> None:
+    def _job_finished(self, job: Job, done: Done | None) -> None:
         if job.state == "failed":
             self.notify(job.message, title=f"{job.label} failed", severity="error", timeout=10)
         if done is not None:
@@ -318,18 +321,14 @@ class PanoptuiApp(App[None]):
                 self.report(exc)
         self.post_message(JobChanged(job))
 
-    def job_reporter(self, job: Job) -> Callable[[Any], None]:
+    def job_reporter(self, job: Job) -> Callable[[Progress], None]:
         return throttled(job, self.post_message)
 
     def on_job_changed(self, message: JobChanged) -> None:
-        # Screens draw jobs when shown; the one on top hears of changes as they come.
+        # Screens draw jobs when shown; those of the mode shown hear of changes as they come,
+        # each in its own handler (on_job_changed), where AppScreen says a user's error.
         for screen in self.screen_stack:
-            handler = getattr(screen, "job_changed", None)
-            if handler is not None:
-                try:
-                    handler(message.job)
-                except USER_ERRORS as exc:
-                    self.report(exc)
+            screen.post_message(JobChanged(message.job))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # Jobs catch their own errors; anything else that escapes a worker is a bug to show.
@@ -454,20 +453,19 @@ class PanoptuiApp(App[None]):
             self.switch_mode("results")
         self.push_screen(screen)
 
+    def show_clusters(self, name: str, clusters: list[Cluster]) -> None:
+        self.show_found(ClustersScreen(name, clusters))
+
+    def show_duplicates(self, groups: list[list[int]], set_id: int, threshold: float) -> None:
+        self.show_found(DuplicatesScreen(groups, set_id, threshold))
+
+    def show_map(self, ids: np.ndarray, points: np.ndarray, labels: np.ndarray, title: str) -> None:
+        self.show_found(MapScreen(ids, points, labels, title=title))
+
     def run_export(self, values: dict[str, Any] | None) -> None:
         """Export (the values of the export dialog) as a job."""
-        if not values:
-            return
-        from panoptui.core.export import export
-
-        def work(cur: duckdb.DuckDBPyConnection, job: Job) -> int:
-            return export(cur, values["file"], values["set_id"], values["force"])
-
-        def done(job: Job) -> None:
-            if job.state == "done":
-                self.notify(f"wrote {job.result} rows to {values['file']}")
-
-        self.start_job("export", f"export to {values['file']}", work, done)
+        if values:
+            start_export(self, values["file"], values["set_id"], values["force"])
 
     def warm_up_models(self) -> None:
         """Import torch in the background while the user fills in a form. Its import holds the
@@ -532,12 +530,13 @@ class PanoptuiApp(App[None]):
         if self._root is not None:
             with self._cursor_lock:
                 busy = list(self._cursors)
-                root, db = self._root, self.db
+                root, db = self._root, self._db
                 # Dropped too: a logging handler made while torch was imported can keep the
                 # App alive until the interpreter exits, and the closed connections with it.
-                self.db = self._root = None  # type: ignore[assignment]
+                self._db = self._root = None
             try:
-                db.close()
+                if db is not None:
+                    db.close()
                 if not busy:
                     root.close()
             except duckdb.Error as exc:  # never a traceback on the way out

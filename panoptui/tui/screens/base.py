@@ -9,7 +9,7 @@ And a handler that raises skips the ones of its base classes, Textual's own amon
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import duckdb
 from textual.message import Message
@@ -18,11 +18,21 @@ from textual.screen import Screen
 from panoptui.core import store
 from panoptui.core.models.base import ModelError
 
+if TYPE_CHECKING:  # the App imports the screens: at run time, this import would be a circle
+    from panoptui.tui.app import PanoptuiApp
+
 # Errors a user can cause (as opposed to bugs): said in a notification, the app goes on.
 USER_ERRORS = (store.ProjectError, ModelError, duckdb.Error)
 
 
 class AppScreen(Screen[None]):
+    @property
+    def panoptui(self) -> PanoptuiApp:
+        """The App, with its type (Textual's ``self.app`` is any App): what screens share (the
+        project's connection, the jobs, the selection) is reached through it, checked by mypy.
+        Posting's ``cast("Posting", self.app)``, written once."""
+        return cast("PanoptuiApp", self.app)
+
     def on_screen_resume(self) -> None:
         # Textual's own handler of this event (layout, focus, drawing) runs after this one, and
         # not at all if this one raises: the screen's data is read just after it, where an error
@@ -38,5 +48,4 @@ class AppScreen(Screen[None]):
         try:
             await super()._on_message(message)
         except USER_ERRORS as exc:
-            app: Any = self.app
-            app.report(exc)
+            self.panoptui.report(exc)

@@ -11,7 +11,7 @@ plain text, shown literally (see literal.py): callers pass names and paths as th
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, TypeVar
 
 from textual.app import ComposeResult
@@ -77,14 +77,23 @@ class ConfirmDialog(Dialog[bool]):
         self.dismiss(value)
 
 
+KINDS = ("text", "int", "float", "select", "check")
+
+
 @dataclass
 class Field:
     """One value a form asks for. kind: text | int | float | select | check. ``check``, when
     given, takes the value (never an empty optional one) and returns the value to use, or raises
-    one of CHECK_ERRORS whose message says what is wrong."""
+    one of CHECK_ERRORS whose message says what is wrong.
+
+    Everything after the label is keyword-only: passed by position, bounds once landed in
+    ``options`` and ``placeholder``, and the form accepted any number (the duplicates threshold).
+    A field that cannot mean what it says (bounds on a text, options on a number) is refused
+    when it is made."""
 
     name: str
     label: str
+    _: KW_ONLY
     kind: str = "text"
     default: Any = None
     options: list[tuple[str, Any]] = field(default_factory=list)
@@ -93,6 +102,17 @@ class Field:
     maximum: float | None = None
     optional: bool = False
     check: Callable[[Any], Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"field {self.name}: kind {self.kind!r} is not one of {KINDS}")
+        bounded = self.minimum is not None or self.maximum is not None
+        if bounded and self.kind not in ("int", "float"):
+            raise ValueError(f"field {self.name}: bounds on a {self.kind} field")
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"field {self.name}: minimum {self.minimum} > maximum {self.maximum}")
+        if self.options and self.kind != "select":
+            raise ValueError(f"field {self.name}: options on a {self.kind} field")
 
 
 class FormDialog(Dialog[dict[str, Any] | None]):
@@ -202,13 +222,13 @@ class FormDialog(Dialog[dict[str, Any] | None]):
 def vector_set_field(con: Any, need_text: bool = False) -> Field | None:
     """The form field that asks which vector set to use, on the project's default; None when the
     project has no set (or none that embeds text, with ``need_text``)."""
-    from panoptui.core import vectorize
+    from panoptui.core import vector_sets
 
-    every = vectorize.list_sets(con)
+    every = vector_sets.list_sets(con)
     sets = [s for s in every if s.embeds_text or not need_text]
     if not sets:
         return None
-    default = vectorize.default_set(con, sets=every).id
+    default = vector_sets.default_set(con, sets=every).id
     if default not in {s.id for s in sets}:
         default = sets[-1].id
     options = [
@@ -219,17 +239,19 @@ def vector_set_field(con: Any, need_text: bool = False) -> Field | None:
         )
         for s in sets
     ]
-    return Field("set_id", "Vector set", "select", default, options)
+    return Field("set_id", "Vector set", kind="select", default=default, options=options)
 
 
 def export_dialog(con: Any) -> FormDialog:
     """Asks where to export (CSV or Parquet), and whether with a vector set's vectors."""
-    from panoptui.core import vectorize
+    from panoptui.core import vector_sets
 
-    sets = [(f"{s.id}: {s.model}", s.id) for s in vectorize.list_sets(con)]
+    sets = [(f"{s.id}: {s.model}", s.id) for s in vector_sets.list_sets(con)]
     fields = [
         Field("file", "File (.csv or .parquet)", placeholder="/tmp/panoptui-export.csv"),
-        Field("set_id", "With vectors of (Parquet only)", "select", None, sets, optional=True),
-        Field("force", "Overwrite an existing file", "check", False),
+        Field(
+            "set_id", "With vectors of (Parquet only)", kind="select", options=sets, optional=True
+        ),
+        Field("force", "Overwrite an existing file", kind="check", default=False),
     ]
     return FormDialog("Export images, paths, tags and clusters", fields, "Export")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import duckdb
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
@@ -19,8 +18,12 @@ from textual.widget import Widget
 from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
-from panoptui.core import browse, cluster, duplicates, projection, tags
-from panoptui.tui.jobs import Job
+from panoptui.core import browse, cluster, projection
+from panoptui.tui.jobs import (
+    start_clustering,
+    start_tags_from_clustering,
+    start_tags_from_duplicates,
+)
 from panoptui.tui.literal import marked, plain
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import Field, FormDialog
@@ -87,7 +90,7 @@ class ClustersScreen(AppScreen):
         title = f"{self.clustering}:{chosen.label} ({chosen.size} images)"
         index = self.clusters.index(chosen)
         name, clusters = self.clustering, self.clusters
-        self.app.open_results(  # type: ignore[attr-defined]
+        self.panoptui.open_results(
             RankedImages(title, [(i, None) for i in chosen.ids]),
             came_from=lambda: ClustersScreen(name, clusters, index),
         )
@@ -97,11 +100,11 @@ class ClustersScreen(AppScreen):
         if chosen is None or chosen.size < 3:
             self.notify("pick a cluster of 3 images or more", severity="warning")
             return
-        if self.app.refuse_write("save a clustering"):  # type: ignore[attr-defined]
+        if self.panoptui.refuse_write("save a clustering"):
             return
-        set_id = cluster.clustering_set(self.app.db, self.clustering)  # type: ignore[attr-defined]
+        set_id = cluster.clustering_set(self.panoptui.db, self.clustering)
         fields = [
-            Field("k", "Clusters (blank: choose automatically)", "int", None, minimum=2,
+            Field("k", "Clusters (blank: choose automatically)", kind="int", minimum=2,
                   optional=True),
         ]  # fmt: skip
 
@@ -111,40 +114,17 @@ class ClustersScreen(AppScreen):
             name = f"{self.clustering}:{chosen.label}/" + (
                 str(values["k"]) if values["k"] else "auto"
             )
+            start_clustering(
+                self.panoptui, set_id, values["k"], name, [int(i) for i in chosen.ids],
+                label=f"re-clustering {name}", unique=True,
+            )  # fmt: skip
 
-            def work(cur: duckdb.DuckDBPyConnection, job: Job) -> Any:
-                within = np.array(chosen.ids, np.int64)
-                return cluster.cluster_set(cur, set_id, values["k"], unique_name(cur, name), within)
-
-            def done(job: Job) -> None:
-                if job.state == "done":
-                    self.app.show_found(ClustersScreen(*job.result))  # type: ignore[attr-defined]
-
-            self.app.start_job("cluster", f"re-clustering {name}", work, done)  # type: ignore[attr-defined]
-
-        self.app.push_screen(FormDialog(f"Re-cluster cluster {chosen.label}", fields, "Go"), go)
+        self.panoptui.push_screen(
+            FormDialog(f"Re-cluster cluster {chosen.label}", fields, "Go"), go
+        )
 
     def action_save_tags(self) -> None:
-        if self.app.refuse_write("save tags"):  # type: ignore[attr-defined]
-            return
-        name = self.clustering
-
-        def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[str]:
-            return cluster.tags_from_clustering(cur, name)
-
-        def done(job: Job) -> None:
-            if job.state == "done":
-                self.app.notify(f"made {len(job.result)} tags under {name!r}")
-
-        self.app.start_job("tags", f"tags from {name}", work, done)  # type: ignore[attr-defined]
-
-
-def unique_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
-    taken = {r[0] for r in con.execute("SELECT name FROM clusterings").fetchall()}
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}-{n}", n + 1
-    return candidate
+        start_tags_from_clustering(self.panoptui, self.clustering)
 
 
 class DuplicatesScreen(AppScreen):
@@ -170,7 +150,7 @@ class DuplicatesScreen(AppScreen):
             ),
             id="explore-title",
         )
-        paths = browse.paths_of(self.app.db, [g[0] for g in self.groups])  # type: ignore[attr-defined]
+        paths = browse.paths_of(self.panoptui.db, [g[0] for g in self.groups])
         yield OptionList(
             *(
                 Option(
@@ -198,31 +178,13 @@ class DuplicatesScreen(AppScreen):
         group = self.groups[index]
         title = f"near-duplicate group {index + 1} ({len(group)} images)"
         args = (self.groups, self.set_id, self.threshold, index)
-        self.app.open_results(  # type: ignore[attr-defined]
+        self.panoptui.open_results(
             RankedImages(title, [(i, None) for i in group]),
             came_from=lambda: DuplicatesScreen(*args),
         )
 
     def action_save_tags(self) -> None:
-        if self.app.refuse_write("save tags"):  # type: ignore[attr-defined]
-            return
-        groups = self.groups
-        base = f"duplicates-{self.set_id}-{self.threshold:g}"
-
-        def work(cur: duckdb.DuckDBPyConnection, job: Job) -> str:
-            # A tag of its own for each run: groups of another run never merge into these.
-            taken = {str(t["name"]) for t in tags.list_tags(cur)}
-            name, n = base, 2
-            while name in taken:
-                name, n = f"{base}-{n}", n + 1
-            duplicates.tag_groups(cur, name, groups)
-            return name
-
-        def done(job: Job) -> None:
-            if job.state == "done":
-                self.app.notify(f"made {len(groups)} tags under {job.result!r}")
-
-        self.app.start_job("tags", "tags from duplicates", work, done)  # type: ignore[attr-defined]
+        start_tags_from_duplicates(self.panoptui, self.groups, self.set_id, self.threshold)
 
 
 WHITE = Style(color="white")
@@ -334,7 +296,7 @@ class MapScreen(AppScreen):
         )
         with Horizontal():
             yield Scatter(self.points, self.labels, id="scatter")
-            yield DetailPane(self.app.drawing, id="map-details")  # type: ignore[attr-defined]
+            yield DetailPane(self.panoptui.drawing, id="map-details")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -373,9 +335,9 @@ class MapScreen(AppScreen):
             inside = np.array([nearest]) if nearest is not None else inside
         if not len(inside):
             return
-        ranked = [(int(self.ids[i]), None) for i in inside]
+        ranked: list[tuple[int, float | None]] = [(int(self.ids[i]), None) for i in inside]
         data, cursor = (self.ids, self.points, self.labels, self.map_title), scatter.cursor
-        self.app.open_results(  # type: ignore[attr-defined]
+        self.panoptui.open_results(
             RankedImages(f"map cell ({len(ranked)} images)", ranked),
             came_from=lambda: MapScreen(*data[:3], title=data[3], cursor=cursor),
         )

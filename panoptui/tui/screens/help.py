@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from typing import Any
+
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
+
+from panoptui.tui.screens.explore import ClustersScreen, DuplicatesScreen, MapScreen
 
 
 def _keys(binding: Binding) -> str:
@@ -14,14 +18,12 @@ def _keys(binding: Binding) -> str:
     return ", ".join(names.get(k, k) for k in binding.key.split(","))
 
 
-def help_text() -> str:
-    from panoptui.tui.app import PanoptuiApp
-    from panoptui.tui.screens.explore import ClustersScreen, DuplicatesScreen, MapScreen
-
-    sections = [("Everywhere", PanoptuiApp.BINDINGS)]
-    sections += [
-        (cls.__name__.removesuffix("Screen"), cls.BINDINGS) for cls in PanoptuiApp.MODES.values()
-    ]  # type: ignore[attr-defined]
+def help_text(app: App[Any]) -> str:
+    """Every key: the App's own, then each screen's (the App's modes, then the screens of
+    findings). Read from the running App, which imports this module (so it is not imported)."""
+    modes = [m for m in app.MODES.values() if isinstance(m, type) and issubclass(m, Screen)]
+    sections = [("Everywhere", app.BINDINGS)]
+    sections += [(cls.__name__.removesuffix("Screen"), cls.BINDINGS) for cls in modes]
     sections += [
         ("Clusters", ClustersScreen.BINDINGS),
         ("Duplicates", DuplicatesScreen.BINDINGS),
@@ -44,4 +46,4 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):
-            yield Static(help_text(), id="help-text")
+            yield Static(help_text(self.app), id="help-text")

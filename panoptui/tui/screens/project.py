@@ -4,54 +4,31 @@ folder, rescan (with live progress), remove a folder or point it at the place it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import duckdb
 from rich.cells import cell_len
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Static
 
-from panoptui.core import scan, settings, status
+from panoptui.core import status
 from panoptui.core.folders import list_folders
 from panoptui.core.text import shown
-from panoptui.tui.jobs import Job
+from panoptui.tui.job import Job, JobChanged
+from panoptui.tui.jobs import start_import
 from panoptui.tui.literal import elide_end, elide_middle, lines, marked, plain, text
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
+from panoptui.tui.widgets.job_progress import JobProgress
 from panoptui.tui.widgets.navbar import NavBar
 
 ERRORS_SHOWN = 1000  # rows in the error table; `panoptui errors PROJECT` lists them all
 # The fewest cells a path keeps however long the other cells of its row (the table then scrolls).
 MIN_PATH = 24
 NOT_FOUND = "not found: m to move, del to remove"
-
-
-def start_import(app: Any, folders: list[str] | None) -> Job | None:
-    """Import new folders, or rescan every folder (None), as a job of the App."""
-    if app.refuse_write("import" if folders else "rescan"):
-        return None
-    thumb_size = settings.load(app.db)["thumb_size"]
-
-    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> scan.ImportSummary:
-        return scan.import_folders(
-            cur, folders, thumb_size=thumb_size, progress=app.job_reporter(job), cancel=job.cancel
-        )
-
-    def done(job: Job) -> None:
-        if job.state in ("done", "cancelled"):
-            s = job.result
-            app.notify(
-                f"import {job.state}: {s.new} new, {s.changed} changed, {s.missing} missing, "
-                f"{s.failed} errors",
-                timeout=8,
-            )
-
-    label = "import" if folders else "rescan"
-    return app.start_job("import", label, work, done)
 
 
 def fill(table: DataTable, labels: list[str], rows: list[tuple[Any, ...]]) -> None:
@@ -79,8 +56,7 @@ class ProjectScreen(AppScreen):
         with Vertical(id="project-body"):
             yield Static("", id="project-summary")
             yield DataTable(id="folders", cursor_type="row", show_header=False)
-            yield Static("", id="job-line")
-            yield ProgressBar(id="job-bar", show_eta=False)
+            yield JobProgress("import")
             yield Static(marked("[b]Import errors[/b]"), id="errors-title")
             yield DataTable(id="errors", cursor_type="row", zebra_stripes=True)
             yield Static("", id="error-detail")
@@ -90,19 +66,19 @@ class ProjectScreen(AppScreen):
         self.folders: list[str] = []
         self.folder_rows: list[tuple[str, str, str, bool]] = []  # path, files, imported, exists
         self.error_rows: list[tuple[str, str]] = []  # reason, path (shown)
-        self.query_one("#job-bar").display = False
         self.query_one("#folders", DataTable).focus()
 
     def resumed(self) -> None:
         self.refresh_project()
-        job = self.app.jobs.get("import")  # type: ignore[attr-defined]
+        job = self.panoptui.jobs.get("import")
         if job is not None:
-            self.job_changed(job)
+            self.show_job(job)
 
     def refresh_project(self) -> None:
-        con = self.app.db  # type: ignore[attr-defined]
-        s = status.project_status(con, self.app.project)  # type: ignore[attr-defined]
-        self.folders = [str(f["path"]) for f in s["folder_details"]]  # type: ignore[attr-defined]
+        con = self.panoptui.db
+        s = status.project_status(con, self.panoptui.project)
+        details = cast(list[dict[str, Any]], s["folder_details"])  # core's status is a dict
+        self.folders = [str(f["path"]) for f in details]
         counts = (
             f"{s['images']} images ({s['files']} files on disk) · {s['missing']} missing · "
             f"{s['stale']} changed since import · {s['errors']} errors"
@@ -120,12 +96,12 @@ class ProjectScreen(AppScreen):
                 f"imported {f['last_import'] or 'never'}",
                 exists.get(str(f["path"]), True),
             )
-            for f in s["folder_details"]  # type: ignore[attr-defined]
+            for f in details
         ]
         rows = status.import_errors(con, ERRORS_SHOWN)
         self.error_rows = [(shown(e["reason"]), shown(e["path"])) for e in rows]
         self.fill_tables()
-        more = int(s["errors"]) - len(rows)  # type: ignore[call-overload]
+        more = cast(int, s["errors"]) - len(rows)
         title = marked("[b]Import errors[/b] ($count)", count=s["errors"])
         if more > 0:
             title += plain(f" · {more} more: panoptui errors {s['project']}")
@@ -134,7 +110,7 @@ class ProjectScreen(AppScreen):
     def fill_tables(self) -> None:
         """The folders and the import errors, fitted to the width (again on every resize): a path
         gives up its middle, so that its file's name and the other cells stay in view."""
-        width = self.app.size.width - 2  # the body's padding
+        width = self.panoptui.size.width - 2  # the body's padding
         folders = self.query_one("#folders", DataTable)
         row = folders.cursor_row
         cells = [
@@ -144,8 +120,11 @@ class ProjectScreen(AppScreen):
         # The other columns, with every column's padding of two cells.
         others = max((cell_len(f) + cell_len(str(i)) for _, f, i in cells), default=0) + 6
         room = max(MIN_PATH, width - others)
-        rows = [(text(elide_middle(path, room)), files, last) for path, files, last in cells]
-        fill(folders, ["folder", "files", "imported"], rows)
+        fill(
+            folders,
+            ["folder", "files", "imported"],
+            [(text(elide_middle(path, room)), files, last) for path, files, last in cells],
+        )
         # A DataTable's height does not follow its rows (height: auto): set it, up to 5 rows.
         folders.styles.height = min(len(self.folder_rows), 5)
         folders.display = bool(self.folder_rows)
@@ -199,15 +178,11 @@ class ProjectScreen(AppScreen):
         if self.folder_rows or self.error_rows:
             self.fill_tables()
 
-    def job_changed(self, job: Job) -> None:
-        if job.kind != "import":
-            return
-        bar = self.query_one("#job-bar", ProgressBar)
-        self.query_one("#job-line", Static).update(plain(job.describe()))
-        bar.display = job.running
-        if job.progress is not None and job.progress.total:
-            bar.update(total=job.progress.total, progress=job.progress.done)
-        if not job.running and self.is_attached:
+    def on_job_changed(self, message: JobChanged) -> None:
+        self.show_job(message.job)
+
+    def show_job(self, job: Job) -> None:
+        if self.query_one(JobProgress).show(job) and not job.running and self.is_attached:
             self.refresh_project()
 
     @property
@@ -219,7 +194,7 @@ class ProjectScreen(AppScreen):
         return self.folders[row]
 
     def action_add_folder(self) -> None:
-        if self.app.refuse_write("import"):  # type: ignore[attr-defined]
+        if self.panoptui.refuse_write("import"):
             return
 
         def answered(values: dict[str, Any] | None) -> None:
@@ -229,17 +204,17 @@ class ProjectScreen(AppScreen):
             if not folder.is_dir():
                 self.notify(f"{folder} is not a folder", severity="error")
                 return
-            start_import(self.app, [str(folder)])
+            start_import(self.panoptui, [str(folder)])
 
-        self.app.push_screen(
+        self.panoptui.push_screen(
             FormDialog("Add a folder of images", [Field("folder", "Folder")], "Import"), answered
         )
 
     def action_rescan(self) -> None:
-        start_import(self.app, None)
+        start_import(self.panoptui, None)
 
     def action_cancel(self) -> None:
-        job = self.app.jobs.get("import")  # type: ignore[attr-defined]
+        job = self.panoptui.jobs.get("import")
         if job is not None and job.running:
             job.cancel.set()
             self.notify("stopping the import after the files being read…")
@@ -247,9 +222,9 @@ class ProjectScreen(AppScreen):
     def _folder_to_change(self, what: str) -> str | None:
         """The highlighted folder, when it may change now (else None, and the reason said)."""
         folder = self.highlighted
-        if folder is None or self.app.refuse_write(what):  # type: ignore[attr-defined]
+        if folder is None or self.panoptui.refuse_write(what):
             return None
-        job = self.app.jobs.get("import")  # type: ignore[attr-defined]
+        job = self.panoptui.jobs.get("import")
         if job is not None and job.running:
             self.notify(f"cannot {what} while the import runs (x stops it)", severity="warning")
             return None
@@ -264,7 +239,7 @@ class ProjectScreen(AppScreen):
             if yes:
                 from panoptui.core.folders import remove_folder
 
-                dropped = remove_folder(self.app.db, folder)  # type: ignore[attr-defined]
+                dropped = remove_folder(self.panoptui.db, folder)
                 self.notify(f"removed {folder}: {dropped} files dropped from the project")
                 self.refresh_project()
 
@@ -272,7 +247,7 @@ class ProjectScreen(AppScreen):
             f"Remove {folder} from the project? Its images, with their vectors and tags, leave "
             "the project; the files on disk stay."
         )
-        self.app.push_screen(ConfirmDialog(question, yes="Remove", no="Keep"), answered)
+        self.panoptui.push_screen(ConfirmDialog(question, yes="Remove", no="Keep"), answered)
 
     def action_move_folder(self) -> None:
         folder = self._folder_to_change("move a folder")
@@ -284,9 +259,9 @@ class ProjectScreen(AppScreen):
                 from panoptui.core.folders import move_folder
 
                 new = str(Path(values["new"]).expanduser().absolute())
-                moved = move_folder(self.app.db, folder, new)  # type: ignore[attr-defined]
+                moved = move_folder(self.panoptui.db, folder, new)
                 self.notify(f"{folder} is now {new}: {moved} files point there")
                 self.refresh_project()
 
         fields = [Field("new", "Where the folder is now", default=folder)]
-        self.app.push_screen(FormDialog(f"Move folder {folder}", fields, "Move"), answered)
+        self.panoptui.push_screen(FormDialog(f"Move folder {folder}", fields, "Move"), answered)

@@ -5,11 +5,11 @@ and export. Pages come from DuckDB in a thread worker; the event loop only draws
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import duckdb
-import numpy as np
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,15 +19,19 @@ from textual.worker import Worker, WorkerState
 
 from panoptui.core import (
     browse,
-    cluster,
     duplicates,
-    projection,
     query,
     settings,
     tags,
-    vectorize,
+    vector_sets,
 )
-from panoptui.tui.jobs import Job
+from panoptui.tui.job import JobChanged
+from panoptui.tui.jobs import (
+    start_clustering,
+    start_duplicates,
+    start_map,
+    start_query,
+)
 from panoptui.tui.literal import plain
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import Field, FormDialog, export_dialog, vector_set_field
@@ -91,7 +95,7 @@ class ResultsScreen(AppScreen):
     # --- layout ----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        drawing = self.app.drawing  # type: ignore[attr-defined]
+        drawing = self.panoptui.drawing
         yield NavBar("results")
         yield Input(placeholder="search by text; Enter to search, Escape to close", id="search")
         with Horizontal(id="results-body"):
@@ -105,7 +109,7 @@ class ResultsScreen(AppScreen):
         self.query_one("#search").display = False
         self.query_one("#list").display = False
         # Narrow terminals give the grid the room; `i` brings the pane back.
-        self.query_one("#details").display = self.app.size.width >= 100
+        self.query_one("#details").display = self.panoptui.size.width >= 100
         self.query_one("#grid").focus()
 
     def resumed(self) -> None:
@@ -143,16 +147,16 @@ class ResultsScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="page", exit_on_error=False)
     def _load_page(self, request: int, source: Source, offset: int, limit: int) -> None:
-        with self.app.using_cursor() as cursor:  # type: ignore[attr-defined]
+        with self.panoptui.using_cursor() as cursor:
             total = source.count(cursor)
             if offset >= total and total:
                 offset = ((total - 1) // limit) * limit
             items = source.page(cursor, offset, limit)
             jpegs = browse.thumbnails(cursor, [i.image_id for i in items])
         # Pictures are made here, off the event loop, which then only has to draw them.
-        drawing = self.app.drawing  # type: ignore[attr-defined]
+        drawing = self.panoptui.drawing
         pictures = {i: drawing.picture(j, *PICTURE_SIZE) for i, j in jpegs.items()}
-        self.app.call_from_thread(
+        self.panoptui.call_from_thread(
             self._show_page, request, source, offset, total, items, pictures, jpegs
         )
 
@@ -184,7 +188,7 @@ class ResultsScreen(AppScreen):
     def _show_status(self) -> None:
         page = max(1, self.capacity)
         pages = max(1, -(-self.total // page))
-        selected = len(self.app.selection)  # type: ignore[attr-defined]
+        selected = len(self.panoptui.selection)
         accept = self.view.source.accept_tag if isinstance(self.view.source, RankedImages) else None
         parts = [
             self.view.source.title,
@@ -197,7 +201,7 @@ class ResultsScreen(AppScreen):
             parts.append(f"a: accept into {accept}")
         if self.history:
             parts.append("esc: back")
-        jobs = self.app.running_jobs()  # type: ignore[attr-defined]
+        jobs = self.panoptui.running_jobs()
         if jobs:
             parts.append(jobs[0].describe())
         self.query_one("#results-status", Static).update(plain(" · ".join(parts)), layout=False)
@@ -212,7 +216,7 @@ class ResultsScreen(AppScreen):
             return
         pane.request(item.image_id, self.jpegs.get(item.image_id), item.score)
 
-    def job_changed(self, job: Job) -> None:
+    def on_job_changed(self, message: JobChanged) -> None:
         if self.is_current:
             self._show_status()
 
@@ -274,7 +278,7 @@ class ResultsScreen(AppScreen):
             self.view = self.history.pop()
             self.reload()
             if came_from is not None:
-                self.app.push_screen(came_from())
+                self.panoptui.push_screen(came_from())
 
     def action_toggle_view(self) -> None:
         self.list_mode = not self.list_mode
@@ -300,17 +304,17 @@ class ResultsScreen(AppScreen):
         item = self.current_item
         if item is None:
             return
-        selection: set[int] = self.app.selection  # type: ignore[attr-defined]
+        selection: set[int] = self.panoptui.selection
         selection.symmetric_difference_update({item.image_id})
         self._redraw()
 
     def action_clear_selection(self) -> None:
-        self.app.selection.clear()  # type: ignore[attr-defined]
+        self.panoptui.selection.clear()
         self._redraw()
 
     def _redraw(self) -> None:
         """Draw the page held (its images, the cursor, the selection) and the status line."""
-        selected = self.app.selection  # type: ignore[attr-defined]
+        selected = self.panoptui.selection
         if self.list_mode:
             self.query_one(ResultList).show_page(
                 self.items, self.view.offset, self.view.cursor, selected
@@ -323,32 +327,32 @@ class ResultsScreen(AppScreen):
 
     def targets(self) -> list[int]:
         """What an action applies to: the selection, else the image under the cursor."""
-        selection = self.app.selection  # type: ignore[attr-defined]
+        selection = self.panoptui.selection
         if selection:
             return sorted(selection)
         item = self.current_item
         return [item.image_id] if item else []
 
     def _tag_names(self) -> list[tuple[str, str]]:
-        return [(str(t["name"]), str(t["name"])) for t in tags.list_tags(self.app.db)]  # type: ignore[attr-defined]
+        return [(str(t["name"]), str(t["name"])) for t in tags.list_tags(self.panoptui.db)]
 
     def action_tag(self) -> None:
         ids = self.targets()
         if not ids:
             self.notify("nothing to tag: no image here", severity="warning")
             return
-        if self.app.refuse_write("tag images"):  # type: ignore[attr-defined]
+        if self.panoptui.refuse_write("tag images"):
             return
         known = ", ".join(n for n, _ in self._tag_names()[:8])
         fields = [Field("tag", "Tag name", placeholder=f"new or existing ({known})")]
 
         def answered(values: dict[str, Any] | None) -> None:
             if values:
-                added = tags.tag_images(self.app.db, values["tag"], ids)  # type: ignore[attr-defined]
+                added = tags.tag_images(self.panoptui.db, values["tag"], ids)
                 self.notify(f"tagged {added} image{'' if added == 1 else 's'} {values['tag']!r}")
                 self._show_details()
 
-        self.app.push_screen(FormDialog(f"Tag {len(ids)} images", fields, "Tag"), answered)
+        self.panoptui.push_screen(FormDialog(f"Tag {len(ids)} images", fields, "Tag"), answered)
 
     def action_untag(self) -> None:
         ids = self.targets()
@@ -356,18 +360,20 @@ class ResultsScreen(AppScreen):
         if not ids or not names:
             self.notify("no tag to remove", severity="warning")
             return
-        if self.app.refuse_write("untag images"):  # type: ignore[attr-defined]
+        if self.panoptui.refuse_write("untag images"):
             return
 
         def answered(values: dict[str, Any] | None) -> None:
             if values:
-                tags.untag_images(self.app.db, values["tag"], ids)  # type: ignore[attr-defined]
+                tags.untag_images(self.panoptui.db, values["tag"], ids)
                 self.notify(f"removed tag {values['tag']!r} from {len(ids)} images")
                 self.reload()
 
-        self.app.push_screen(
+        self.panoptui.push_screen(
             FormDialog(
-                f"Untag {len(ids)} images", [Field("tag", "Tag", "select", None, names)], "Untag"
+                f"Untag {len(ids)} images",
+                [Field("tag", "Tag", kind="select", options=names)],
+                "Untag",
             ),
             answered,
         )
@@ -377,37 +383,38 @@ class ResultsScreen(AppScreen):
         if not isinstance(source, RankedImages) or source.accept_tag is None:
             self.notify("accept works on recommendations for a tag (r)", severity="warning")
             return
-        if self.app.refuse_write("tag images"):  # type: ignore[attr-defined]
+        if self.panoptui.refuse_write("tag images"):
             return
         shown = {i for i, _ in source.ranked}
-        selected = sorted(self.app.selection & shown)  # type: ignore[attr-defined]
+        selected = sorted(self.panoptui.selection & shown)
         item = self.current_item
         ids = selected or ([item.image_id] if item else [])
-        tags.tag_images(self.app.db, source.accept_tag, ids)  # type: ignore[attr-defined]
+        tags.tag_images(self.panoptui.db, source.accept_tag, ids)
         accepted = set(ids)
         source.ranked = [(i, s) for i, s in source.ranked if i not in accepted]
-        self.app.selection.difference_update(accepted)  # type: ignore[attr-defined]
+        self.panoptui.selection.difference_update(accepted)
         self.notify(f"accepted {len(ids)} images into {source.accept_tag!r}")
         self.reload()
 
     def action_filter(self) -> None:
-        con = self.app.db  # type: ignore[attr-defined]
+        con = self.panoptui.db
         current = self.view.source.flt if isinstance(self.view.source, AllImages) else None
         fields = [
-            Field("tag", "Tag (blank: any)", "select", current and current.tag, self._tag_names(),
-                  optional=True),
-            Field("folder", "Folder (blank: any)", "select", current and current.folder,
-                  [(f, f) for f in browse.directories(con)], optional=True),
+            Field("tag", "Tag (blank: any)", kind="select", default=current and current.tag,
+                  options=self._tag_names(), optional=True),
+            Field("folder", "Folder (blank: any)", kind="select",
+                  default=current and current.folder,
+                  options=[(f, f) for f in browse.directories(con)], optional=True),
         ]  # fmt: skip
 
         def answered(values: dict[str, Any] | None) -> None:
             if values is not None:
                 self.show(AllImages(browse.ImageFilter(values["tag"], values["folder"])))
 
-        self.app.push_screen(FormDialog("Show images", fields, "Show"), answered)
+        self.panoptui.push_screen(FormDialog("Show images", fields, "Show"), answered)
 
     def action_export(self) -> None:
-        self.app.push_screen(export_dialog(self.app.db), self.app.run_export)  # type: ignore[attr-defined]
+        self.panoptui.push_screen(export_dialog(self.panoptui.db), self.panoptui.run_export)
 
     # --- exploring -------------------------------------------------------------------------
 
@@ -419,7 +426,7 @@ class ResultsScreen(AppScreen):
         need_text: bool = False,
     ) -> None:
         """Ask which vector set (and the action's own values), then run ``then(values)``."""
-        set_field = vector_set_field(self.app.db, need_text)  # type: ignore[attr-defined]
+        set_field = vector_set_field(self.panoptui.db, need_text)
         if set_field is None:
             what = "that embeds text (clip or siglip)" if need_text else ""
             self.notify(
@@ -427,10 +434,12 @@ class ResultsScreen(AppScreen):
                 severity="warning",
             )
             return
-        self.app.push_screen(
-            FormDialog(title, [set_field, *extra], "Go"),
-            lambda values: values is not None and then(values),
-        )
+
+        def answered(values: dict[str, Any] | None) -> None:
+            if values is not None:
+                then(values)
+
+        self.panoptui.push_screen(FormDialog(title, [set_field, *extra], "Go"), answered)
 
     def _within(self) -> browse.ImageFilter | None:
         """The images a query runs among: those of the filter shown (None: all). The ids are
@@ -440,24 +449,25 @@ class ResultsScreen(AppScreen):
             return source.flt
         return None
 
-    def _query_job(self, label: str, run: Any, accept_tag: str | None = None) -> None:
+    def _query_job(
+        self,
+        label: str,
+        run: Callable[[duckdb.DuckDBPyConnection], list[query.Hit]],
+        accept_tag: str | None = None,
+    ) -> None:
         """Run a query in a job; show its hits when it ends."""
 
-        def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[query.Hit]:
-            return run(cur)
+        def found(hits: list[query.Hit]) -> None:
+            ranked: list[tuple[int, float | None]] = [(h.image_id, h.score) for h in hits]
+            self.show(RankedImages(label, ranked, accept_tag))
+            if not ranked:
+                self.notify(f"{label}: no images found", severity="warning")
 
-        def done(job: Job) -> None:
-            if job.state == "done":
-                ranked = [(h.image_id, h.score) for h in job.result]
-                self.show(RankedImages(label, ranked, accept_tag))
-                if not ranked:
-                    self.notify(f"{label}: no images found", severity="warning")
-
-        self.app.start_job("query", label, work, done)  # type: ignore[attr-defined]
+        start_query(self.panoptui, label, run, found)
 
     def _matrix(self, cur: duckdb.DuckDBPyConnection, set_id: int) -> query.VectorMatrix:
-        vector_set = vectorize.get_set(cur, set_id)
-        return self.app.matrix(cur, set_id, vector_set.count)  # type: ignore[attr-defined]
+        vector_set = vector_sets.get_set(cur, set_id)
+        return self.panoptui.matrix(cur, set_id, vector_set.count)
 
     def action_similar(self) -> None:
         item = self.current_item
@@ -475,10 +485,12 @@ class ResultsScreen(AppScreen):
 
             self._query_job(f"similar to {item.path.rsplit('/', 1)[-1]} (set {set_id})", run)
 
-        self._ask("Similar images", [Field("k", "How many", "int", DEFAULT_K, minimum=1)], go)
+        self._ask(
+            "Similar images", [Field("k", "How many", kind="int", default=DEFAULT_K, minimum=1)], go
+        )
 
     def action_search(self) -> None:
-        self.app.warm_up_models()  # type: ignore[attr-defined]
+        self.panoptui.warm_up_models()
         search = self.query_one("#search", Input)
         search.display = True
         search.focus()
@@ -490,30 +502,33 @@ class ResultsScreen(AppScreen):
         event.input.display = False  # the results' title keeps the text
         self.query_one("#grid").focus()
         within = self._within()
-        device = settings.load(self.app.db)["device"]  # type: ignore[attr-defined]
+        device = settings.load(self.panoptui.db)["device"]
 
         def go(values: dict[str, Any]) -> None:
             set_id, k = values["set_id"], values["k"]
 
             def run(cur: duckdb.DuckDBPyConnection) -> list[query.Hit]:
-                vector_set = vectorize.get_set(cur, set_id)
-                embedder = self.app.text_embedder(vector_set, device)  # type: ignore[attr-defined]
+                vector_set = vector_sets.get_set(cur, set_id)
+                embedder = self.panoptui.text_embedder(vector_set, device)
                 vector = embedder.embed_texts([text])[0]
-                matrix = self.app.matrix(cur, set_id, vector_set.count)  # type: ignore[attr-defined]
+                matrix = self.panoptui.matrix(cur, set_id, vector_set.count)
                 scope = None if within is None else browse.filter_ids(cur, within)
                 return query.similar_to_vector(cur, matrix, vector, k, within=scope)
 
             self._query_job(f"search {text!r} (set {set_id})", run)
 
         self._ask(
-            f"Search: {text}", [Field("k", "How many", "int", DEFAULT_K, minimum=1)], go, True
+            f"Search: {text}",
+            [Field("k", "How many", kind="int", default=DEFAULT_K, minimum=1)],
+            go,
+            True,
         )
 
     def action_recommend(self) -> None:
         source = self.view.source
-        selection = sorted(self.app.selection)  # type: ignore[attr-defined]
+        selection = sorted(self.panoptui.selection)
         tag = source.flt.tag if isinstance(source, AllImages) else None
-        extra = [Field("k", "How many", "int", DEFAULT_K, minimum=1)]
+        extra = [Field("k", "How many", kind="int", default=DEFAULT_K, minimum=1)]
         if selection:
             extra.append(Field("tag", "Accept into tag (a)", default=tag, optional=True))
             title = f"Recommend images like the {len(selection)} selected"
@@ -524,7 +539,7 @@ class ResultsScreen(AppScreen):
             if not names:
                 self.notify("select images (space) or tag some first", severity="warning")
                 return
-            extra.append(Field("tag", "For tag", "select", names[0][1], names))
+            extra.append(Field("tag", "For tag", kind="select", default=names[0][1], options=names))
             title = "Recommend images for a tag"
 
         def go(values: dict[str, Any]) -> None:
@@ -532,18 +547,19 @@ class ResultsScreen(AppScreen):
             target = values.get("tag", tag)
 
             def run(cur: duckdb.DuckDBPyConnection) -> list[query.Hit]:
-                group = selection or tags.tag_members(cur, target).tolist()
+                # Nothing selected: the tag is the one shown or the one the form asked for.
+                group = selection or tags.tag_members(cur, cast(str, target)).tolist()
                 return query.recommend(cur, self._matrix(cur, set_id), group, k)
 
             label = f"recommended for {target or 'the selection'} (set {set_id})"
             if selection:  # the seeds: what the user selects next is among the recommended
-                self.app.selection.difference_update(selection)  # type: ignore[attr-defined]
+                self.panoptui.selection.difference_update(selection)
             self._query_job(label, run, accept_tag=target)
 
         self._ask(title, extra, go)
 
     def action_cluster(self) -> None:
-        if self.app.refuse_write("save a clustering"):  # type: ignore[attr-defined]
+        if self.panoptui.refuse_write("save a clustering"):
             return
         source = self.view.source
         # What is shown: a filter's images, or a list (a cluster, a query's answer), else all.
@@ -552,89 +568,45 @@ class ResultsScreen(AppScreen):
             within = [i for i, _ in source.ranked]
         scope = source.title if within is not None else "all images"
         fields = [
-            Field("k", "Clusters (blank: choose automatically)", "int", None, minimum=2,
+            Field("k", "Clusters (blank: choose automatically)", kind="int", minimum=2,
                   optional=True),
             Field("name", "Name (blank: made up)", optional=True),
         ]  # fmt: skip
-        self._ask(f"Cluster {scope}", fields, lambda v: start_clustering(self.app, v, within))
+
+        def go(values: dict[str, Any]) -> None:
+            start_clustering(
+                self.panoptui, values["set_id"], values["k"], values.get("name"), within
+            )
+
+        self._ask(f"Cluster {scope}", fields, go)
 
     def action_duplicates(self) -> None:
         fields = [
-            Field("threshold", "Cosine at least", "float", duplicates.DEFAULT_THRESHOLD, -1, 1)
+            Field(
+                "threshold",
+                "Cosine at least",
+                kind="float",
+                default=duplicates.DEFAULT_THRESHOLD,
+                minimum=-1,
+                maximum=1,
+            )
         ]
-        self._ask("Find near-duplicates", fields, lambda v: start_duplicates(self.app, v))
+        self._ask(
+            "Find near-duplicates",
+            fields,
+            lambda v: start_duplicates(self.panoptui, v["set_id"], v["threshold"]),
+        )
 
     def action_map(self) -> None:
-        if self.app.refuse_write("save a map"):  # type: ignore[attr-defined]
+        if self.panoptui.refuse_write("save a map"):
             return
-        fields = [Field("method", "Method", "select", "pca", [("PCA", "pca"), ("t-SNE", "tsne")])]
-        self._ask("2-D map", fields, lambda v: start_map(self.app, v))
-
-
-# --- jobs that end on a screen of their own ----------------------------------------------------
-
-
-def start_clustering(
-    app: Any, values: dict[str, Any], within: browse.ImageFilter | list[int] | None
-) -> None:
-    from panoptui.tui.screens.explore import ClustersScreen
-
-    set_id, k, name = values["set_id"], values["k"], values.get("name")
-
-    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> tuple[str, list[cluster.Cluster]]:
-        if isinstance(within, browse.ImageFilter):
-            scope = browse.filter_ids(cur, within)
-        else:
-            scope = None if within is None else np.array(within, np.int64)
-        return cluster.cluster_set(cur, set_id, k, name, scope)
-
-    def done(job: Job) -> None:
-        if job.state == "done":
-            app.show_found(ClustersScreen(*job.result))
-
-    app.start_job("cluster", f"clustering set {set_id}", work, done)
-
-
-def start_duplicates(app: Any, values: dict[str, Any]) -> None:
-    from panoptui.tui.screens.explore import DuplicatesScreen
-
-    set_id, threshold = values["set_id"], values["threshold"]
-
-    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[list[int]]:
-        matrix = app.matrix(cur, set_id, vectorize.get_set(cur, set_id).count)
-        return duplicates.near_duplicate_groups(matrix, threshold)
-
-    def done(job: Job) -> None:
-        if job.state == "done":
-            app.show_found(DuplicatesScreen(job.result, set_id, threshold))
-
-    app.start_job("duplicates", f"duplicates in set {set_id}", work, done)
-
-
-def start_map(app: Any, values: dict[str, Any]) -> None:
-    from panoptui.tui.screens.explore import MapScreen
-
-    set_id, method = values["set_id"], values["method"]
-
-    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> Any:
-        ids, points = projection.compute_map(cur, set_id, method)
-        labels = latest_cluster_labels(cur, set_id, ids)
-        return ids, points, labels
-
-    def done(job: Job) -> None:
-        if job.state == "done":
-            app.show_found(MapScreen(*job.result, title=f"map of set {set_id} ({method})"))
-
-    app.start_job("map", f"{method} map of set {set_id}", work, done)
-
-
-def latest_cluster_labels(cur: duckdb.DuckDBPyConnection, set_id: int, ids: Any) -> Any:
-    """Each image's label in the newest clustering of the set (-1: none), to colour the map."""
-    labels = np.full(len(ids), -1)
-    row = cur.execute(
-        "SELECT name FROM clusterings WHERE set_id = ? ORDER BY id DESC LIMIT 1", [set_id]
-    ).fetchall()
-    if row:
-        for c in cluster.load_clustering(cur, row[0][0]):
-            labels[np.isin(ids, c.ids)] = c.label
-    return labels
+        fields = [
+            Field(
+                "method",
+                "Method",
+                kind="select",
+                default="pca",
+                options=[("PCA", "pca"), ("t-SNE", "tsne")],
+            )
+        ]
+        self._ask("2-D map", fields, lambda v: start_map(self.panoptui, v["set_id"], v["method"]))

@@ -3,12 +3,15 @@ thumbnail size, image protocol), saved in the project."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Footer, Input, Label, Select, Static
+from textual.widgets.select import NoSelection
 
-from panoptui.core import browse, settings, store, vectorize
+from panoptui.core import browse, settings, store, vector_sets
 from panoptui.tui.literal import lines, marked, plain, text
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.widgets.navbar import NavBar
@@ -42,7 +45,7 @@ class SettingsScreen(AppScreen):
         yield Footer()
 
     def resumed(self) -> None:
-        con = self.app.db  # type: ignore[attr-defined]
+        con = self.panoptui.db
         folders = browse.folders(con)
         self.query_one("#settings-folders", Static).update(
             lines(
@@ -54,10 +57,10 @@ class SettingsScreen(AppScreen):
         for key in ("device", "batch_size", "thumb_size"):
             self.query_one(f"#{key}", Input).value = str(values[key])
         self.query_one("#image_protocol", Select).value = values["image_protocol"]
-        sets = vectorize.list_sets(con)
+        sets = vector_sets.list_sets(con)
         chooser = self.query_one("#default_set", Select)
         chooser.set_options([(text(f"{s.id}: {s.model} ({s.status})"), s.id) for s in sets])
-        chosen = store.get_setting(con, vectorize.DEFAULT_SET_KEY)
+        chosen = store.get_setting(con, vector_sets.DEFAULT_SET_KEY)
         if chosen is not None and int(chosen) in {s.id for s in sets}:
             chooser.value = int(chosen)
 
@@ -66,21 +69,21 @@ class SettingsScreen(AppScreen):
             self.action_save()
 
     def action_save(self) -> None:
-        if self.app.refuse_write("save settings"):  # type: ignore[attr-defined]
+        if self.panoptui.refuse_write("save settings"):
             return
-        con = self.app.db  # type: ignore[attr-defined]
+        con = self.panoptui.db
         message = self.query_one("#settings-message", Static)
-        values = {
+        values: dict[str, Any] = {
             k: self.query_one(f"#{k}", Input).value for k in ("device", "batch_size", "thumb_size")
         }
         values["image_protocol"] = self.query_one("#image_protocol", Select).value
         try:
             settings.save(con, values)
             chosen = self.query_one("#default_set", Select).value
-            if chosen is Select.NULL:  # blank: the newest complete set
-                vectorize.clear_default(con)
+            if isinstance(chosen, NoSelection):  # blank: the newest complete set
+                vector_sets.clear_default(con)
             else:
-                vectorize.set_default(con, int(chosen))  # type: ignore[arg-type]
+                vector_sets.set_default(con, int(chosen))
         except store.ProjectError as exc:
             message.update(marked("[red]$error[/red]", error=exc))
             return

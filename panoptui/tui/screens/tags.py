@@ -37,12 +37,12 @@ class TagsScreen(AppScreen):
         self.refresh_tags()
 
     def refresh_tags(self) -> None:
-        self.rows = tags.list_tags(self.app.db)  # type: ignore[attr-defined]
+        self.rows = tags.list_tags(self.panoptui.db)
         table = self.query_one(DataTable)
         table.clear()
         for t in self.rows:
             table.add_row(text(t["name"]), str(t["images"]), text(t["parent"] or ""))
-        selected = len(self.app.selection)  # type: ignore[attr-defined]
+        selected = len(self.panoptui.selection)
         self.query_one("#tags-title", Static).update(
             plain(
                 f"{len(self.rows)} tags · {selected} images selected on the Results screen"
@@ -61,34 +61,34 @@ class TagsScreen(AppScreen):
     def action_show(self) -> None:
         name = self.highlighted
         if name is not None:
-            self.app.open_results(AllImages(browse.ImageFilter(tag=name)))  # type: ignore[attr-defined]
+            self.panoptui.open_results(AllImages(browse.ImageFilter(tag=name)))
 
     def action_rename(self) -> None:
         name = self.highlighted
-        if name is None or self.app.refuse_write("rename a tag"):  # type: ignore[attr-defined]
+        if name is None or self.panoptui.refuse_write("rename a tag"):
             return
 
         def answered(values: dict[str, Any] | None) -> None:
             if values:
                 # A taken name raises ProjectError: the App shows it as a notification.
-                tags.rename_tag(self.app.db, name, values["name"])  # type: ignore[attr-defined]
+                tags.rename_tag(self.panoptui.db, name, values["name"])
                 self.refresh_tags()
 
-        self.app.push_screen(
+        self.panoptui.push_screen(
             FormDialog(f"Rename tag {name}", [Field("name", "New name", default=name)]), answered
         )
 
     def action_delete(self) -> None:
         name = self.highlighted
-        if name is None or self.app.refuse_write("delete a tag"):  # type: ignore[attr-defined]
+        if name is None or self.panoptui.refuse_write("delete a tag"):
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
-                tags.delete_tag(self.app.db, name)  # type: ignore[attr-defined]
+                tags.delete_tag(self.panoptui.db, name)
                 self.refresh_tags()
 
-        self.app.push_screen(ConfirmDialog(f"Delete tag {name}? (images stay)"), answered)
+        self.panoptui.push_screen(ConfirmDialog(f"Delete tag {name}? (images stay)"), answered)
 
     def action_export(self) -> None:
-        self.app.push_screen(export_dialog(self.app.db), self.app.run_export)  # type: ignore[attr-defined]
+        self.panoptui.push_screen(export_dialog(self.panoptui.db), self.panoptui.run_export)

@@ -7,19 +7,20 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import duckdb
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.widgets import DataTable, Footer, Static
 
-from panoptui.core import settings, vectorize
+from panoptui.core import settings, vector_sets
 from panoptui.core.models import DEFAULT_MODEL, PRESETS, parse_spec
 from panoptui.core.models.base import check_device_name, weights_path
-from panoptui.tui.jobs import Job
+from panoptui.tui.job import Job, JobChanged
+from panoptui.tui.jobs import start_vectors
 from panoptui.tui.literal import lines, marked, plain, text
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
+from panoptui.tui.widgets.job_progress import JobProgress
 from panoptui.tui.widgets.navbar import NavBar
 
 # The running set's row follows the job's progress at most this often (each refresh counts the
@@ -33,43 +34,6 @@ PRESET_HELP = {
     "mobilenet": "MobileNetV3",
     "pixels": "pixels (no model, instant)",
 }
-
-
-def start_vectors(
-    app: Any,
-    model: str,
-    greyscale: bool,
-    weights: str | None,
-    device: str,
-    batch_size: int,
-    resume_id: int | None = None,
-) -> Job | None:
-    """Load the model and fill a new set (or resume one), as a job of the App."""
-    if app.refuse_write("compute vectors"):
-        return None
-    from panoptui.core.models import load_embedder
-
-    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> vectorize.VectorRunSummary:
-        embedder = load_embedder(model, weights, device)
-        if resume_id is None:
-            job.set_id = vectorize.create_set(cur, embedder, greyscale, weights, batch_size)
-        else:
-            job.set_id = resume_id
-        return vectorize.compute_vectors(
-            cur, job.set_id, embedder, progress=app.job_reporter(job), cancel=job.cancel
-        )
-
-    def done(job: Job) -> None:
-        if job.result is not None:
-            s = job.result
-            how = "stopped; resume it any time" if s.cancelled else "done"
-            app.notify(
-                f"vector set {job.set_id}: {s.done} images embedded, {s.errors} errors ({how})",
-                timeout=8,
-            )
-
-    label = f"vectors ({model})" if resume_id is None else f"resume set {resume_id}"
-    return app.start_job("vectors", label, work, done)
 
 
 # The checks of the "Create new vectors" form: core's own, run before the form closes, so that a
@@ -114,8 +78,7 @@ class VectorsScreen(AppScreen):
         yield NavBar("vectors")
         with Vertical(id="vectors-body"):
             yield DataTable(id="sets", cursor_type="row")
-            yield Static("", id="job-line")
-            yield ProgressBar(id="job-bar", show_eta=False)
+            yield JobProgress("vectors")
             yield Static("", id="set-errors")
         yield Footer()
 
@@ -123,24 +86,23 @@ class VectorsScreen(AppScreen):
         self.column_keys = self.query_one("#sets", DataTable).add_columns(
             "id", "model", "grey", "dim", "vectors", "errors", "status", "default"
         )
-        self.sets: list[vectorize.VectorSet] = []
-        self.query_one("#job-bar").display = False
+        self.sets: list[vector_sets.VectorSet] = []
         self.query_one("#sets", DataTable).focus()
 
     def resumed(self) -> None:
         self.refresh_sets()
-        job = self.app.jobs.get("vectors")  # type: ignore[attr-defined]
+        job = self.panoptui.jobs.get("vectors")
         if job is not None:
-            self.job_changed(job)
+            self.show_job(job)
 
     def refresh_sets(self) -> None:
-        con = self.app.db  # type: ignore[attr-defined]
+        con = self.panoptui.db
         table = self.query_one("#sets", DataTable)
         row = table.cursor_row
         table.clear()
-        self.sets = vectorize.list_sets(con)
+        self.sets = vector_sets.list_sets(con)
         self._counted = time.monotonic()
-        default = vectorize.default_set(con, sets=self.sets).id if self.sets else None
+        default = vector_sets.default_set(con, sets=self.sets).id if self.sets else None
         for s in self.sets:
             table.add_row(
                 str(s.id),
@@ -152,14 +114,12 @@ class VectorsScreen(AppScreen):
                 key=str(s.id),
             )
         if not self.sets:
-            self.query_one("#job-line", Static).update(
-                plain(
-                    "No vector sets yet. Press n to create one (pixels is instant; clip enables "
-                    "text search)."
-                )
+            self.query_one(JobProgress).note(
+                "No vector sets yet. Press n to create one (pixels is instant; clip enables "
+                "text search)."
             )
             return
-        job = self.app.jobs.get("vectors")  # type: ignore[attr-defined]
+        job = self.panoptui.jobs.get("vectors")
         ids = [s.id for s in self.sets]
         if job is not None and job.running and job.set_id in ids:
             table.move_cursor(row=ids.index(job.set_id))  # the set being computed
@@ -167,7 +127,7 @@ class VectorsScreen(AppScreen):
             table.move_cursor(row=row)
 
     @staticmethod
-    def counts(s: vectorize.VectorSet) -> tuple[str, str, str]:
+    def counts(s: vector_sets.VectorSet) -> tuple[str, str, str]:
         """The cells of a set that change as it is computed: vectors, errors, status."""
         status = s.status + (" (resume: r)" if s.status == "incomplete" else "")
         return f"{s.count}/{s.total}", str(s.errors), status
@@ -175,7 +135,7 @@ class VectorsScreen(AppScreen):
     def refresh_counts(self) -> None:
         """Bring the rows' counts in step with the database while a job fills a set, without
         redrawing the table (the cursor stays where the user put it)."""
-        sets = vectorize.list_sets(self.app.db)  # type: ignore[attr-defined]
+        sets = vector_sets.list_sets(self.panoptui.db)
         if [s.id for s in sets] != [s.id for s in self.sets]:
             self.refresh_sets()  # a set came or went meanwhile
             return
@@ -185,51 +145,49 @@ class VectorsScreen(AppScreen):
             for column, value in zip(self.column_keys[4:7], self.counts(s), strict=True):
                 table.update_cell(str(s.id), column, value)
 
-    def job_changed(self, job: Job) -> None:
-        if job.kind != "vectors":
+    def on_job_changed(self, message: JobChanged) -> None:
+        self.show_job(message.job)
+
+    def show_job(self, job: Job) -> None:
+        if not self.query_one(JobProgress).show(job):
             return
-        self.query_one("#job-line", Static).update(plain(job.describe()))
-        bar = self.query_one("#job-bar", ProgressBar)
-        bar.display = job.running
-        if job.progress is not None and job.progress.total:
-            bar.update(total=job.progress.total, progress=job.progress.done)
         if not job.running or (job.progress and job.progress.done == 0):
             self.refresh_sets()
         elif time.monotonic() - self._counted >= ROW_INTERVAL:
             self.refresh_counts()
 
     @property
-    def highlighted(self) -> vectorize.VectorSet | None:
+    def highlighted(self) -> vector_sets.VectorSet | None:
         row = self.query_one("#sets", DataTable).cursor_row
         return self.sets[row] if self.sets and row is not None and row < len(self.sets) else None
 
     def action_create(self) -> None:
-        if self.app.refuse_write("compute vectors"):  # type: ignore[attr-defined]
+        if self.panoptui.refuse_write("compute vectors"):
             return
-        self.app.warm_up_models()  # type: ignore[attr-defined]
-        prefs = settings.load(self.app.db)  # type: ignore[attr-defined]
+        self.panoptui.warm_up_models()
+        prefs = settings.load(self.panoptui.db)
         models = [(PRESET_HELP.get(name, name), name) for name in PRESETS]
         fields = [
-            Field("model", "Model", "select", DEFAULT_MODEL, models),
+            Field("model", "Model", kind="select", default=DEFAULT_MODEL, options=models),
             Field("custom", "…or a custom spec (open_clip:ARCH/TAG, timm:NAME, hf:NAME)",
                   optional=True, check=model_spec),
-            Field("greyscale", "Greyscale (colour-blind similarity)", "check", False),
+            Field("greyscale", "Greyscale (colour-blind similarity)", kind="check", default=False),
             Field("weights", "Local weights file or folder (optional)", optional=True,
                   check=local_weights),
             Field("device", "Device", default=prefs["device"], check=usable_device),
-            Field("batch_size", "Batch size", "int", prefs["batch_size"],
-                  check=vectorize.check_batch_size),
+            Field("batch_size", "Batch size", kind="int", default=prefs["batch_size"],
+                  check=vector_sets.check_batch_size),
         ]  # fmt: skip
 
         def answered(values: dict[str, Any] | None) -> None:
             if values:
                 model = values["custom"] or values["model"]
                 start_vectors(
-                    self.app, model, values["greyscale"], values["weights"], values["device"],
+                    self.panoptui, model, values["greyscale"], values["weights"], values["device"],
                     values["batch_size"],
                 )  # fmt: skip
 
-        self.app.push_screen(FormDialog("Create new vectors", fields, "Create"), answered)
+        self.panoptui.push_screen(FormDialog("Create new vectors", fields, "Create"), answered)
 
     def action_resume(self) -> None:
         chosen = self.highlighted
@@ -238,36 +196,36 @@ class VectorsScreen(AppScreen):
         if chosen.status == "complete":
             self.notify(f"vector set {chosen.id} is complete", severity="information")
             return
-        prefs = settings.load(self.app.db)  # type: ignore[attr-defined]
+        prefs = settings.load(self.panoptui.db)
         start_vectors(
-            self.app, chosen.model, chosen.greyscale, chosen.weights, prefs["device"],
+            self.panoptui, chosen.model, chosen.greyscale, chosen.weights, prefs["device"],
             chosen.batch_size, resume_id=chosen.id,
         )  # fmt: skip
 
     def action_cancel(self) -> None:
-        job = self.app.jobs.get("vectors")  # type: ignore[attr-defined]
+        job = self.panoptui.jobs.get("vectors")
         if job is not None and job.running:
             job.cancel.set()
             self.notify("stopping after the current batch; resume later with r")
 
     def action_make_default(self) -> None:
         chosen = self.highlighted
-        if chosen is not None and not self.app.refuse_write("change the default set"):  # type: ignore[attr-defined]
-            vectorize.set_default(self.app.db, chosen.id)  # type: ignore[attr-defined]
+        if chosen is not None and not self.panoptui.refuse_write("change the default set"):
+            vector_sets.set_default(self.panoptui.db, chosen.id)
             self.refresh_sets()
 
     def action_errors(self) -> None:
         chosen = self.highlighted
         if chosen is None:
             return
-        rows = vectorize.vector_errors(self.app.db, chosen.id)  # type: ignore[attr-defined]
+        rows = vector_sets.vector_errors(self.panoptui.db, chosen.id)
         shown = [plain(f"{r['path']}: {r['reason']}") for r in rows[:50]] or [plain("no errors")]
         title = marked("[b]Errors of set $id[/b]", id=chosen.id)
         self.query_one("#set-errors", Static).update(lines(title, *shown))
 
     def action_delete(self) -> None:
         chosen = self.highlighted
-        if chosen is None or self.app.refuse_write("delete a vector set"):  # type: ignore[attr-defined]
+        if chosen is None or self.panoptui.refuse_write("delete a vector set"):
             return
         if chosen.status == "running":
             self.notify("cancel the job first (x)", severity="warning")
@@ -275,9 +233,9 @@ class VectorsScreen(AppScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
-                vectorize.delete_set(self.app.db, chosen.id)  # type: ignore[attr-defined]
+                vector_sets.delete_set(self.panoptui.db, chosen.id)
                 self.refresh_sets()
 
-        self.app.push_screen(
+        self.panoptui.push_screen(
             ConfirmDialog(f"Delete vector set {chosen.id} ({chosen.model})?"), answered
         )

@@ -3,8 +3,10 @@ they are given; the Results screen decides which page, and loads it."""
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, cast
 
+import duckdb
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -45,13 +47,14 @@ class Picture(Widget):
         self._ready: tuple[int, list[Strip]] | None = None  # (width, strips fitted to it)
 
     def compose(self) -> ComposeResult:
-        if self.drawing.kind == "graphics":
-            yield self.drawing.widget(None, classes="image")  # type: ignore[misc]
+        if self.drawing.widget is not None:  # graphics: textual-image's widget
+            yield self.drawing.widget(None, classes="image")
 
     def set_picture(self, picture: Any) -> None:
         """``picture``: what ``Drawing.picture`` made (None: nothing to show)."""
         if self.drawing.kind == "graphics":
-            self.query_one(".image").image = picture
+            image: Any = self.query_one(".image")  # textual-image's widget, chosen at run time
+            image.image = picture
         elif self.drawing.kind == "none":
             self.styles.background = "rgb({},{},{})".format(*picture) if picture else None
         else:
@@ -180,6 +183,12 @@ class ResultList(DataTable):
         return max(1, self.size.height - 1)
 
 
+class CursorSource(Protocol):
+    """What the pane needs of the App (widgets do not import it: see pyproject's contracts)."""
+
+    def using_cursor(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]: ...
+
+
 class DetailPane(VerticalScroll):
     """The image under the cursor: a larger preview, metadata, every path, its tags."""
 
@@ -212,7 +221,7 @@ class DetailPane(VerticalScroll):
         score: float | None,
         size: tuple[int, int],
     ) -> None:
-        with self.app.using_cursor() as cursor:  # type: ignore[attr-defined]
+        with cast(CursorSource, self.app).using_cursor() as cursor:
             details = browse.image_details(cursor, image_id)
             if jpeg is None:
                 jpeg = browse.thumbnails(cursor, [image_id]).get(image_id)

@@ -7,6 +7,16 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+# The screens a key (and the command palette) switches between: (mode, key, title). The App
+# binds the keys; they are listed here, where they are shown, so that no widget imports the App.
+SCREENS = (
+    ("project", "1", "Project"),
+    ("vectors", "2", "Vectors"),
+    ("results", "3", "Results"),
+    ("tags", "4", "Tags"),
+    ("settings", "5", "Settings"),
+)
+
 
 class NavBar(Static):
     def __init__(self, current: str) -> None:
@@ -14,8 +24,6 @@ class NavBar(Static):
         self.current = current
 
     def on_mount(self) -> None:
-        from panoptui.tui.app import SCREENS
-
         text = Text()
         text.append("panoptui ", style="bold")
         if getattr(self.app, "read_only", False):

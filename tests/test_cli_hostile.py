@@ -149,7 +149,7 @@ def test_tag_names_are_stripped_and_blank_ones_refused(project):
         tags.rename_tag(con, " a ", "c ")
         cluster.tags_from_clustering(con, "two", " g ")
         duplicates.tag_groups(con, " d", [[1, 2]])
-        names = {str(t["name"]) for t in tags.list_tags(con)}
+        names = {t.name for t in tags.list_tags(con)}
     finally:
         con.close()
     assert names == {"b", "c", "g", "g/0", "g/1", "d", "d/1"}

@@ -217,3 +217,39 @@ def test_map_cli_saves_points_and_draws(tmp_path):
     con = duckdb.connect(str(tmp_path / "project" / "project.duckdb"), read_only=True)
     saved = con.execute("SELECT method, count(*) FROM map_points GROUP BY 1 ORDER BY 1").fetchall()
     assert saved == [("pca", 18), ("tsne", 18)]
+
+
+def test_a_map_is_coloured_by_a_clustering_the_tags_under_a_tag_or_the_newest_clustering(
+    tmp_path,
+):
+    from panoptui.core import cluster, projection, store, tags
+
+    photos = tmp_path / "photos"
+    write_samples(photos, per_family=3)
+    project = str(tmp_path / "project")
+    assert run_cli("import", project, str(photos)).returncode == 0
+    assert run_cli("vectors", "create", project, "--model", "pixels").returncode == 0
+    con = store.open_project(project)
+    try:
+        ids, _, groups = projection.coloured_map(con, 1, "pca", newest_clustering=True)
+        assert len(ids) == 18 and set(groups) == {-1}  # no clustering yet
+        cluster.cluster_set(con, 1, 3, "c3")
+        _, _, newest = projection.coloured_map(con, 1, "pca", newest_clustering=True)
+        _, _, named = projection.coloured_map(con, 1, "pca", by_clustering="c3")
+        assert set(newest) == {0, 1, 2} and list(newest) == list(named)
+        _, _, plain = projection.coloured_map(con, 1, "pca")
+        assert set(plain) == {-1}
+        tags.create_tag(con, "kind")
+        tags.create_tag(con, "b", parent="kind")
+        tags.create_tag(con, "a", parent="kind")
+        tags.tag_images(con, "a", [int(ids[0])])
+        tags.tag_images(con, "b", [int(ids[1]), int(ids[2])])
+        assert tags.child_tags(con, "kind") == ["a", "b"] and tags.child_tags(con, "a") == []
+        _, _, by_tag = projection.coloured_map(con, 1, "pca", by_tag="kind")
+        assert list(by_tag[:3]) == [0, 1, 1] and set(by_tag[3:]) == {-1}
+        _, _, alone = projection.coloured_map(con, 1, "pca", by_tag="b")
+        assert list(alone[:3]) == [-1, 0, 0]
+        assert cluster.unique_name(con, "c3") == "c3-2" and cluster.unique_name(con, "x") == "x"
+        assert cluster.cluster_set(con, 1, 2, " c3 ", unique=True)[0] == "c3-2"
+    finally:
+        con.close()

@@ -420,7 +420,7 @@ def test_duplicates_and_map_screens(drive):
         await settle(pilot)
         await pilot.press("t")  # a second time: tags of their own, not merged
         await settle(pilot)
-        made = {t["name"]: t["images"] for t in tags.list_tags(app.db)}
+        made = {t.name: t.images for t in tags.list_tags(app.db)}
         sizes = [len(g) for g in groups]
         for name in ("duplicates-1-0.5", "duplicates-1-0.5-2"):
             assert [made[f"{name}/{n}"] for n in range(1, len(groups) + 1)] == sizes
@@ -707,7 +707,7 @@ def test_a_project_error_in_a_key_handler_is_a_notification(drive):
         await settle(pilot)
         assert "a tag 'b' exists already" in notices(app)
         assert app.is_running and isinstance(app.screen, TagsScreen)
-        assert {t["name"] for t in tags.list_tags(app.db)} == {"a", "b"}
+        assert {t.name for t in tags.list_tags(app.db)} == {"a", "b"}
         await pilot.press("R")  # the screen still hears keys
         assert isinstance(app.screen, FormDialog)
         await pilot.press("escape")
@@ -738,7 +738,7 @@ def test_clusters_auto_recluster_inside_one_and_save_as_tags(drive):
         assert inner.clustering.startswith(f"auto:{chosen.label}/2")
         await pilot.press("t")
         await settle(pilot)
-        made = {t["name"]: t["images"] for t in tags.list_tags(app.db)}
+        made = {t.name: t.images for t in tags.list_tags(app.db)}
         assert made[f"{inner.clustering}/0"] + made[f"{inner.clustering}/1"] == chosen.size
         await pilot.press("escape")  # back to the first clustering
         assert app.screen is top

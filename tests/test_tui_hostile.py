@@ -133,7 +133,7 @@ def test_markup_and_control_characters_are_shown_literally_everywhere(project, d
         for name in ("[draft]", "x[/b]", "[@click=app.quit]"):
             assert name in text, name
         tags_screen = app.screen
-        row = [r["name"] for r in tags_screen.rows].index("x[/b]")
+        row = [r.name for r in tags_screen.rows].index("x[/b]")
         tags_screen.query_one("#tags").move_cursor(row=row)
         await pilot.press("R")
         assert isinstance(app.screen, FormDialog)
@@ -192,7 +192,7 @@ def test_dialogs_and_the_palette_close_once_however_fast_the_keys(drive):
         assert isinstance(app.screen, ConfirmDialog)
         await keys_at_once(pilot, "enter", "enter")
         assert app.is_running and isinstance(app.screen, TagsScreen)
-        assert [t["name"] for t in tags.list_tags(app.db)] == ["once"]  # "No" kept it
+        assert [t.name for t in tags.list_tags(app.db)] == ["once"]  # "No" kept it
         # The command palette: Enter twice on a command runs it once.
         await pilot.press("ctrl+p")
         assert isinstance(app.screen, GuardedCommandPalette)

@@ -274,7 +274,7 @@ def test_failures_are_recorded_and_resume_picks_up_new_images(tmp_path, corpus, 
     )
     assert "disappeared" in reasons["stripes.png"]
     listed_errors = vector_sets.vector_errors(con, set_id)
-    assert {e["path"].rsplit("/", 1)[1] for e in listed_errors} == {"stripes.png", "checker.png"}
+    assert {e.path.rsplit("/", 1)[1] for e in listed_errors} == {"stripes.png", "checker.png"}
     # pixels reads the thumbnails, but it too records files that are gone or changed.
     pixels = load_embedder("pixels")
     pixel_set = vector_sets.create_set(con, pixels)

@@ -73,9 +73,7 @@ def vectors_of(con: duckdb.DuckDBPyConnection, set_id: int) -> dict[int, np.ndar
 
 
 def error_reasons(con: duckdb.DuckDBPyConnection, set_id: int) -> dict[str, str]:
-    return {
-        e["path"].rsplit("/", 1)[1]: e["reason"] for e in vector_sets.vector_errors(con, set_id)
-    }
+    return {e.path.rsplit("/", 1)[1]: e.reason for e in vector_sets.vector_errors(con, set_id)}
 
 
 # --- 1, 2: elongated images and memory ----------------------------------------------------------
@@ -106,7 +104,7 @@ for name, e in embedders.items():
         except store.ProjectError as exc:
             files[file] = str(exc)
     rows = vector_sets.vector_errors(con, sets[name])
-    errors = {r["path"].rsplit("/", 1)[1]: r["reason"] for r in rows}
+    errors = {r.path.rsplit("/", 1)[1]: r.reason for r in rows}
     out[name] = {"done": summary.done, "errors": errors, "embed_file": files}
 print(json.dumps(out))
 """

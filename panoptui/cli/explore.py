@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from panoptui.cli.options import (
@@ -23,7 +23,9 @@ if TYPE_CHECKING:
     import duckdb
 
     from panoptui.cli.options import Commands
+    from panoptui.core.models.base import Embedder
     from panoptui.core.query import Hit
+    from panoptui.core.vector_sets import VectorSet
 
 
 def register(commands: Commands) -> None:
@@ -86,28 +88,13 @@ def _add_recommend(commands: Commands) -> None:
 
 def cmd_query(args: argparse.Namespace) -> int:
     """similar, search and recommend: one vector set, a query, the k best images."""
-    import numpy as np
-
-    from panoptui.core import cluster, query, store, vector_sets, vectorize
-    from panoptui.core.models import TEXT_PRESETS
+    from panoptui.core import cluster, query, store, vector_sets
 
     with project_connection(args.project) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
-        within = query.folder_images(con, str(Path(args.folder).resolve())) if args.folder else None
-        if args.in_tag:
-            members = cluster.group_members(con, args.in_tag)
-            within = members if within is None else np.intersect1d(within, members)
-        if args.command == "search" and not vector_set.embeds_text:
-            able = [f"{v.id} ({v.model})" for v in vector_sets.list_sets(con) if v.embeds_text]
-            raise store.ProjectError(
-                f"vector set {vector_set.id} ({vector_set.model}) embeds images only; "
-                + (
-                    f"sets that embed text: {', '.join(able)}"
-                    if able
-                    else f"create one that does: panoptui vectors create PROJECT --model "
-                    f"{' or '.join(TEXT_PRESETS)}"
-                )
-            )
+        within = query.scope(con, args.folder, args.in_tag)
+        if args.command == "search":
+            query.require_text(con, vector_set)  # before the matrix and the model load
         matrix = query.VectorMatrix.load(con, vector_set.id)
         if args.command == "recommend":
             if bool(args.ids) == bool(args.tag):
@@ -118,29 +105,30 @@ def cmd_query(args: argparse.Namespace) -> int:
             if args.image:
                 raise store.ProjectError("give an IMAGE_PATH or --id, not both")
             hits = query.similar_to_image(con, matrix, args.id, args.k, args.min_score, within)
+        elif args.command == "search":
+            hits = query.search_text(
+                con, matrix, load_set_model(args.device), vector_set, args.text, args.k, within
+            )
         else:
-            if args.command == "similar" and not args.image:
+            if not args.image:
                 raise store.ProjectError("give an IMAGE_PATH or --id N")
-            from panoptui.core.models import load_embedder
-
-            embedder = load_embedder(vector_set.model, vector_set.weights, args.device)
-            if args.command == "search":
-                vector = embedder.embed_texts([args.text])[0]
-                hits = query.similar_to_vector(con, matrix, vector, args.k, None, within)
-            else:
-                image = str(Path(args.image).expanduser())
-                vector = vectorize.embed_file(embedder, image, vector_set.greyscale)
-                known = query.image_at(con, str(Path(image).resolve()))
-                ranked = matrix.top_k(
-                    vector,
-                    args.k,
-                    min_score=args.min_score,
-                    within=within,
-                    exclude={known} if known is not None else None,
-                )
-                hits = query.to_hits(con, ranked)
+            embedder = load_set_model(args.device)(vector_set)
+            hits = query.similar_to_file(
+                con, matrix, embedder, vector_set, args.image, args.k, args.min_score, within
+            )
     _print_hits(hits, args.json)
     return 0
+
+
+def load_set_model(device: str) -> Callable[[VectorSet], Embedder]:
+    """Loads a set's own model (and weights) on ``device``."""
+
+    def load(vector_set: VectorSet) -> Embedder:
+        from panoptui.core.models import load_embedder
+
+        return load_embedder(vector_set.model, vector_set.weights, device)
+
+    return load
 
 
 def _print_hits(hits: list[Hit], as_json: bool) -> None:
@@ -274,24 +262,15 @@ def _add_map(commands: Commands) -> None:
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from panoptui.core import cluster, projection, tags, vector_sets
+    from panoptui.core import projection, vector_sets
 
     if args.png:  # checked first: a refused file costs no computing
         projection.check_png_target(args.png, args.force)
     with project_connection(args.project, write=True) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
-        ids, points = projection.compute_map(con, vector_set.id, args.method)
-        groups = np.full(len(ids), -1)
-        if args.by_clustering:
-            for c in cluster.load_clustering(con, args.by_clustering):
-                groups[np.isin(ids, c.ids)] = c.label
-        elif args.by_tag:
-            parent = tags.clean_name(args.by_tag)
-            children = [str(t["name"]) for t in tags.list_tags(con) if t["parent"] == parent]
-            for n, name in enumerate(children or [parent]):
-                groups[np.isin(ids, tags.tag_members(con, name))] = n
+        ids, points, groups = projection.coloured_map(
+            con, vector_set.id, args.method, by_clustering=args.by_clustering, by_tag=args.by_tag
+        )
     if args.png:
         projection.draw_png(args.png, points, groups, force=args.force)
     if args.json:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from panoptui.cli import EXIT_INTERRUPTED, say_interrupted
 from panoptui.cli.options import (
@@ -156,25 +156,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     from panoptui.core.vector_sets import list_sets
 
     with project_connection(args.project) as con:
-        # A dict of mixed values until core returns a typed record (issue 10).
-        status: dict[str, Any] = project_status(con, args.project)
+        status = project_status(con, args.project)
         sets = list_sets(con)
     if args.json:
-        status.pop("folder_details")
-        status["vector_sets"] = [v.as_dict() for v in sets]
-        print_json(status)
+        print_json({**status.as_dict(), "vector_sets": [v.as_dict() for v in sets]})
         return 0
-    print(f"project  {shown(status['project'])}")
-    print(f"images   {status['images']}  ({status['files']} files on disk)")
-    print(f"missing  {count(status['missing'], 'file')}")
-    if status["stale"]:
-        print(f"stale    {count(status['stale'], 'image')} (their files now hold other content)")
-    see = f"  (see them with: {command_line('errors', args.project)})" if status["errors"] else ""
-    print(f"errors   {status['errors']}{see}")
-    print(f"folders  {len(status['folders'])}")
-    for folder in status["folder_details"]:
-        last = folder["last_import"] or "never completed"
-        print(f"  {shown(folder['path'])}  {count(folder['files'], 'file')}, last import {last}")
+    print(f"project  {shown(status.project)}")
+    print(f"images   {status.images}  ({status.files} files on disk)")
+    print(f"missing  {count(status.missing, 'file')}")
+    if status.stale:
+        print(f"stale    {count(status.stale, 'image')} (their files now hold other content)")
+    see = f"  (see them with: {command_line('errors', args.project)})" if status.errors else ""
+    print(f"errors   {status.errors}{see}")
+    print(f"folders  {len(status.folders)}")
+    for folder in status.folders:
+        last = folder.last_import or "never completed"
+        print(f"  {shown(folder.path)}  {count(folder.files, 'file')}, last import {last}")
     print(f"vectors  {count(len(sets), 'set')}")
     if sets:
         print_sets(sets)
@@ -194,7 +191,7 @@ def cmd_errors(args: argparse.Namespace) -> int:
     with project_connection(args.project) as con:
         rows = import_errors(con)
     if args.json:
-        print_json(rows)
+        print_json([row.as_dict() for row in rows])
         return 0
     if not rows:
         print("no import errors")

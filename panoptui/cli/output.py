@@ -12,7 +12,8 @@ import json
 import shlex
 import sys
 import time
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from panoptui.core.text import shown
 
@@ -58,10 +59,20 @@ def print_sets(sets: list[VectorSet]) -> None:
         print(f"{v.id:>3}  {model:<24} {grey:<5} {v.dim:>5} {done:>15} {v.errors:>6}  {v.status}")
 
 
-def print_path_reasons(rows: list[dict[str, Any]]) -> None:
+class PathReason(Protocol):
+    """A file that failed, and why: an import error (``FailedFile``) or a vector error."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+def print_path_reasons(rows: Sequence[PathReason]) -> None:
     """Files that failed (import errors, vector errors): the path, then why, indented."""
     for row in rows:
-        print(f"{shown(row['path'])}\n    {shown(row['reason'])}")
+        print(f"{shown(row.path)}\n    {shown(row.reason)}")
 
 
 UNITS = {"embedding": "images"}

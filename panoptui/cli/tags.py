@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from panoptui.cli.explore import near_duplicates
 from panoptui.cli.options import (
@@ -95,13 +95,13 @@ def cmd_tags(args: argparse.Namespace) -> int:
             tags.rename_tag(con, *args.rename)
         if args.delete:
             tags.delete_tag(con, args.delete)
-        rows: list[dict[str, Any]] = tags.list_tags(con)  # dicts until core returns records
+        rows = tags.list_tags(con)
     if args.json:
-        print_json(rows)
+        print_json([row.as_dict() for row in rows])
         return 0
     if not rows:
         print("no tags yet; tag images with: panoptui tag PROJECT NAME --ids 1,2,3")
     for row in rows:
-        indent = "  " if row["parent"] else ""
-        print(f"{indent}{shown(row['name'])}  ({count(row['images'], 'image')})")
+        indent = "  " if row.parent else ""
+        print(f"{indent}{shown(row.name)}  ({count(row.images, 'image')})")
     return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from panoptui.cli import EXIT_INTERRUPTED, say_interrupted
@@ -118,30 +117,26 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
-    from panoptui.core import settings, vector_sets, vectorize
-    from panoptui.core.models import load_embedder
+    from panoptui.core import vector_sets, vectorize
+
+    def loading(model: str) -> None:
+        print(
+            f"loading model {shown(model)} ...",
+            file=sys.stderr if not sys.stdout.isatty() else None,
+        )
 
     with project_connection(args.project, write=True) as con:
-        if resume_id is not None:
-            vector_set = vector_sets.get_set(con, resume_id)
-            model, greyscale = vector_set.model, vector_set.greyscale
-            weights = args.weights or vector_set.weights
-        else:
-            model, greyscale = args.model, args.greyscale
-            weights = str(Path(args.weights).expanduser().resolve()) if args.weights else None
         quiet = args.json
-        prefs = settings.load(con)
-        if not quiet:
-            print(
-                f"loading model {shown(model)} ...",
-                file=sys.stderr if not sys.stdout.isatty() else None,
-            )
-        embedder = load_embedder(model, weights, args.device or prefs["device"])
-        if resume_id is None:
-            size = args.batch_size or prefs["batch_size"]
-            set_id = vector_sets.create_set(con, embedder, greyscale, weights, size)
-        else:
-            set_id = resume_id
+        set_id, embedder = vectorize.prepare_run(
+            con,
+            model=getattr(args, "model", ""),  # resume has no --model: the set's own
+            greyscale=getattr(args, "greyscale", False),
+            weights=args.weights,
+            device=args.device,
+            batch_size=args.batch_size,
+            resume_id=resume_id,
+            loading=None if quiet else loading,
+        )
         printer = ProgressPrinter(quiet=quiet)
         try:
             summary = vectorize.compute_vectors(
@@ -211,7 +206,7 @@ def cmd_errors(args: argparse.Namespace) -> int:
     with project_connection(args.project) as con:
         rows = vector_sets.vector_errors(con, args.set_id)
     if args.json:
-        print_json(rows)
+        print_json([row.as_dict() for row in rows])
         return 0
     print_path_reasons(rows)
     if not rows:

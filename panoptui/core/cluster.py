@@ -97,11 +97,16 @@ def cluster_set(
     k: int | None,
     name: str | None = None,
     within: np.ndarray | None = None,
+    *,
+    unique: bool = False,
 ) -> tuple[str, list[Cluster]]:
     """Cluster a set's images (or those of ``within``) into k groups (None: choose k), save the
-    clustering under ``name`` (default: made up) and return it."""
+    clustering under ``name`` (default: made up; with ``unique``, numbered if taken) and return
+    it."""
     if name is not None:
         name = tags.clean_name(name, "clustering")
+        if unique:
+            name = unique_name(con, name)
     matrix = VectorMatrix.load(con, set_id)
     ids, vectors = matrix.ids, matrix.vectors
     if within is not None:
@@ -167,6 +172,23 @@ def clustering_set(con: duckdb.DuckDBPyConnection, name: str) -> int:
     if set_id is None:
         raise store.ProjectError(f"no clustering named {name!r} in this project")
     return int(set_id)
+
+
+def newest_clustering(con: duckdb.DuckDBPyConnection, set_id: int) -> str | None:
+    """The name of the set's newest clustering, if it has one."""
+    row = con.execute(
+        "SELECT name FROM clusterings WHERE set_id = ? ORDER BY id DESC LIMIT 1", [set_id]
+    ).fetchall()
+    return str(row[0][0]) if row else None
+
+
+def unique_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """``name``, or ``name-2``, ``name-3``... if a clustering is already called that."""
+    taken = {r[0] for r in con.execute("SELECT name FROM clusterings").fetchall()}
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    return candidate
 
 
 def load_clustering(con: duckdb.DuckDBPyConnection, name: str) -> list[Cluster]:

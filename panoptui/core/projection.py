@@ -79,6 +79,35 @@ def compute_map(
     return matrix.ids, points
 
 
+def coloured_map(
+    con: duckdb.DuckDBPyConnection,
+    set_id: int,
+    method: str = "pca",
+    *,
+    by_clustering: str | None = None,
+    by_tag: str | None = None,
+    newest_clustering: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compute and save a set's map, and group its dots for colouring: by the clusters of a
+    clustering, by the tags under a tag (the tag itself if it has none), or (with
+    ``newest_clustering``) by the set's newest clustering if it has one. Returns (image ids,
+    (N, 2) coordinates, each image's group: -1 for none)."""
+    from panoptui.core import cluster, tags
+
+    ids, points = compute_map(con, set_id, method)
+    groups = np.full(len(ids), -1)
+    if by_clustering is None and newest_clustering:
+        by_clustering = cluster.newest_clustering(con, set_id)
+    if by_clustering:
+        for c in cluster.load_clustering(con, by_clustering):
+            groups[np.isin(ids, c.ids)] = c.label
+    elif by_tag:
+        parent = tags.clean_name(by_tag)
+        for n, name in enumerate(tags.child_tags(con, parent) or [parent]):
+            groups[np.isin(ids, tags.tag_members(con, name))] = n
+    return ids, points, groups
+
+
 def palette(n: int) -> list[tuple[int, int, int]]:
     colours = []
     for i in range(n):

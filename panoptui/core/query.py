@@ -7,14 +7,20 @@ matrix-vector product, computed in blocks, plus ``argpartition``: bounded by mem
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
 
 from panoptui.core import store
 from panoptui.core.text import shown
+
+if TYPE_CHECKING:
+    from panoptui.core.models.base import Embedder
+    from panoptui.core.vector_sets import VectorSet
 
 READ_BATCH = 65_536  # vectors per record batch read from DuckDB
 SCORE_BLOCK = 262_144  # rows per block of the matrix-vector product
@@ -203,3 +209,83 @@ def image_at(con: duckdb.DuckDBPyConnection, path: str) -> int | None:
         [text, raw],
     ).fetchall()
     return int(rows[0][0]) if rows and rows[0][0] is not None else None
+
+
+# --- the queries a user asks (the CLI and the app call these) ---------------------------------
+
+
+def scope(
+    con: duckdb.DuckDBPyConnection, folder: str | None, group: str | None
+) -> np.ndarray | None:
+    """The images a query runs among: those below ``folder`` and in ``group`` (a tag, or a
+    cluster as ``CLUSTERING:LABEL``), either or both; None (all) when neither is given."""
+    from panoptui.core import cluster  # cluster imports this module
+
+    within = folder_images(con, str(Path(folder).resolve())) if folder else None
+    if group:
+        members = cluster.group_members(con, group)
+        within = members if within is None else np.intersect1d(within, members)
+    return within
+
+
+def require_text(con: duckdb.DuckDBPyConnection, vector_set: VectorSet) -> None:
+    """Refuse a text search of a set whose model embeds images only, naming the sets that can
+    (or how to make one)."""
+    from panoptui.core import vector_sets
+    from panoptui.core.models import TEXT_PRESETS
+
+    if vector_set.embeds_text:
+        return
+    able = [f"{v.id} ({v.model})" for v in vector_sets.list_sets(con) if v.embeds_text]
+    raise store.ProjectError(
+        f"vector set {vector_set.id} ({vector_set.model}) embeds images only; "
+        + (
+            f"sets that embed text: {', '.join(able)}"
+            if able
+            else f"create one that does: panoptui vectors create PROJECT --model "
+            f"{' or '.join(TEXT_PRESETS)}"
+        )
+    )
+
+
+def search_text(
+    con: duckdb.DuckDBPyConnection,
+    matrix: VectorMatrix,
+    embedder: Callable[[VectorSet], Embedder],
+    vector_set: VectorSet,
+    text: str,
+    k: int = 20,
+    within: np.ndarray | None = None,
+) -> list[Hit]:
+    """The k images closest to a text. ``embedder`` gives the set's model (loaded, or kept by
+    the caller), asked only once the set is known to embed text."""
+    require_text(con, vector_set)
+    vector = embedder(vector_set).embed_texts([text])[0]
+    return similar_to_vector(con, matrix, vector, k, None, within)
+
+
+def similar_to_file(
+    con: duckdb.DuckDBPyConnection,
+    matrix: VectorMatrix,
+    embedder: Embedder,
+    vector_set: VectorSet,
+    path: str,
+    k: int = 20,
+    min_score: float | None = None,
+    within: np.ndarray | None = None,
+) -> list[Hit]:
+    """The k images most like an image file (anywhere), itself left out if the project holds
+    it."""
+    from panoptui.core.vectorize import embed_file
+
+    image = str(Path(path).expanduser())
+    vector = embed_file(embedder, image, vector_set.greyscale)
+    known = image_at(con, str(Path(image).resolve()))
+    ranked = matrix.top_k(
+        vector,
+        k,
+        min_score=min_score,
+        within=within,
+        exclude={known} if known is not None else None,
+    )
+    return to_hits(con, ranked)

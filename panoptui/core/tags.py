@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import duckdb
@@ -9,6 +10,16 @@ import numpy as np
 
 from panoptui.core import store
 from panoptui.core.text import shown
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    parent: str | None  # the parent tag's name; None for a top-level tag
+    images: int  # images tagged with it (not counting its children's)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"name": self.name, "parent": self.parent, "images": self.images}
 
 
 def clean_name(name: str, what: str = "tag") -> str:
@@ -114,9 +125,10 @@ def tag_members(con: duckdb.DuckDBPyConnection, name: str) -> np.ndarray:
     return np.array([r[0] for r in rows], np.int64)
 
 
-def list_tags(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
+def list_tags(con: duckdb.DuckDBPyConnection) -> list[Tag]:
+    """Every tag, each parent followed by its children, with the images tagged with it."""
     return [
-        {"name": name, "parent": parent, "images": int(count)}
+        Tag(name, parent, int(count))
         for name, parent, count in con.execute(
             """
             SELECT t.name, p.name, count(it.image_id)
@@ -127,3 +139,13 @@ def list_tags(con: duckdb.DuckDBPyConnection) -> list[dict[str, object]]:
             """
         ).fetchall()
     ]
+
+
+def child_tags(con: duckdb.DuckDBPyConnection, parent: str) -> list[str]:
+    """The names of the tags directly under ``parent``, sorted (none: an empty list)."""
+    rows = con.execute(
+        "SELECT t.name FROM tags t JOIN tags p ON p.id = t.parent_id WHERE p.name = ? "
+        "ORDER BY t.name",
+        [parent],
+    ).fetchall()
+    return [str(r[0]) for r in rows]

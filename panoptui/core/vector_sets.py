@@ -218,11 +218,29 @@ def delete_set(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
         con.execute("DELETE FROM vector_sets WHERE id = ?", [set_id])
 
 
-def vector_errors(con: duckdb.DuckDBPyConnection, set_id: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class VectorError:
+    """An image of a set that could not be embedded."""
+
+    image_id: int
+    path: str  # one of its files (the first by path)
+    reason: str
+    failed_at: str  # "YYYY-MM-DD HH:MM:SS"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "image_id": self.image_id,
+            "path": self.path,
+            "reason": self.reason,
+            "failed_at": self.failed_at,
+        }
+
+
+def vector_errors(con: duckdb.DuckDBPyConnection, set_id: int) -> list[VectorError]:
     """The images of a set that could not be embedded, with a path each and the reason."""
     get_set(con, set_id)
     return [
-        {"image_id": int(i), "path": p, "reason": r, "failed_at": t.isoformat(sep=" ")[:19]}
+        VectorError(int(i), p, r, t.isoformat(sep=" ")[:19])
         for i, p, r, t in con.execute(
             """
             SELECT e.image_id, min(f.path), e.reason, e.failed_at

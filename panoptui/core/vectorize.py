@@ -18,9 +18,10 @@ import os
 import shlex
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -229,6 +230,41 @@ def _saving(set_id: int, project: str) -> Iterator[None]:
         raise store.ProjectError(
             f"disk full while saving vectors of set {set_id}; free space, then: {resume}"
         ) from None
+
+
+def prepare_run(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    model: str,
+    greyscale: bool = False,
+    weights: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
+    resume_id: int | None = None,
+    loading: Callable[[str], None] | None = None,
+) -> tuple[int, Embedder]:
+    """Everything before ``compute_vectors``, the same for the CLI and the app: load the model
+    and create a new set (or, with ``resume_id``, the set's own model, greyscale and weights
+    unless other ``weights`` are given). ``device`` and ``batch_size`` (a new set's) default to
+    the project's settings; ``loading`` hears the model's name just before it loads. Returns the
+    set's id and the loaded embedder."""
+    from panoptui.core import settings
+    from panoptui.core.models import load_embedder
+
+    if resume_id is not None:
+        vector_set = vector_sets.get_set(con, resume_id)
+        model, greyscale = vector_set.model, vector_set.greyscale
+        weights = weights or vector_set.weights
+    elif weights:
+        weights = str(Path(weights).expanduser().resolve())
+    prefs = settings.load(con)
+    if loading is not None:
+        loading(model)
+    embedder = load_embedder(model, weights, device or prefs["device"])
+    if resume_id is not None:
+        return resume_id, embedder
+    size = batch_size or prefs["batch_size"]
+    return vector_sets.create_set(con, embedder, greyscale, weights, size), embedder
 
 
 def compute_vectors(

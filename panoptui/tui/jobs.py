@@ -90,14 +90,12 @@ def start_vectors(
     """Load the model and fill a new set (or resume one)."""
     if app.refuse_write("compute vectors"):
         return None
-    from panoptui.core.models import load_embedder
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> vectorize.VectorRunSummary:
-        embedder = load_embedder(model, weights, device)
-        if resume_id is None:
-            job.set_id = vector_sets.create_set(cur, embedder, greyscale, weights, batch_size)
-        else:
-            job.set_id = resume_id
+        job.set_id, embedder = vectorize.prepare_run(
+            cur, model=model, greyscale=greyscale, weights=weights, device=device,
+            batch_size=batch_size, resume_id=resume_id,
+        )  # fmt: skip
         return vectorize.compute_vectors(
             cur, job.set_id, embedder, progress=app.job_reporter(job), cancel=job.cancel
         )
@@ -159,22 +157,13 @@ def start_clustering(
             scope = browse.filter_ids(cur, within)
         else:
             scope = None if within is None else np.array(within, np.int64)
-        saved_as = unique_name(cur, name) if unique and name is not None else name
-        return cluster.cluster_set(cur, set_id, k, saved_as, scope)
+        return cluster.cluster_set(cur, set_id, k, name, scope, unique=unique)
 
     def done(job: Job) -> None:
         if job.state == "done":
             app.show_clusters(*job.result)
 
     return app.start_job("cluster", label or f"clustering set {set_id}", work, done)
-
-
-def unique_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
-    taken = {r[0] for r in con.execute("SELECT name FROM clusterings").fetchall()}
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}-{n}", n + 1
-    return candidate
 
 
 def start_duplicates(app: PanoptuiApp, set_id: int, threshold: float) -> Job | None:
@@ -195,9 +184,7 @@ def start_map(app: PanoptuiApp, set_id: int, method: str) -> Job | None:
     """Compute (and save) a set's 2-D map, coloured by its newest clustering, and show it."""
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> Any:
-        ids, points = projection.compute_map(cur, set_id, method)
-        labels = latest_cluster_labels(cur, set_id, ids)
-        return ids, points, labels
+        return projection.coloured_map(cur, set_id, method, newest_clustering=True)
 
     def done(job: Job) -> None:
         if job.state == "done":
@@ -205,18 +192,6 @@ def start_map(app: PanoptuiApp, set_id: int, method: str) -> Job | None:
             app.show_map(ids, points, labels, f"map of set {set_id} ({method})")
 
     return app.start_job("map", f"{method} map of set {set_id}", work, done)
-
-
-def latest_cluster_labels(cur: duckdb.DuckDBPyConnection, set_id: int, ids: Any) -> Any:
-    """Each image's label in the newest clustering of the set (-1: none), to colour the map."""
-    labels = np.full(len(ids), -1)
-    row = cur.execute(
-        "SELECT name FROM clusterings WHERE set_id = ? ORDER BY id DESC LIMIT 1", [set_id]
-    ).fetchall()
-    if row:
-        for c in cluster.load_clustering(cur, row[0][0]):
-            labels[np.isin(ids, c.ids)] = c.label
-    return labels
 
 
 # --- tags from findings ---------------------------------------------------------------------
@@ -247,7 +222,7 @@ def start_tags_from_duplicates(
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> str:
         # A tag of its own for each run: groups of another run never merge into these.
-        taken = {str(t["name"]) for t in tags.list_tags(cur)}
+        taken = {t.name for t in tags.list_tags(cur)}
         name, n = base, 2
         while name in taken:
             name, n = f"{base}-{n}", n + 1

@@ -4,7 +4,7 @@ folder, rescan (with live progress), remove a folder or point it at the place it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -77,34 +77,33 @@ class ProjectScreen(AppScreen):
     def refresh_project(self) -> None:
         con = self.panoptui.db
         s = status.project_status(con, self.panoptui.project)
-        details = cast(list[dict[str, Any]], s["folder_details"])  # core's status is a dict
-        self.folders = [str(f["path"]) for f in details]
+        self.folders = [f.path for f in s.folders]
         counts = (
-            f"{s['images']} images ({s['files']} files on disk) · {s['missing']} missing · "
-            f"{s['stale']} changed since import · {s['errors']} errors"
+            f"{s.images} images ({s.files} files on disk) · {s.missing} missing · "
+            f"{s.stale} changed since import · {s.errors} errors"
         )
         folders_title = marked("[b]Folders[/b] (m: moved, del: remove)")
         if not self.folders:
             folders_title = plain("No folders yet: press a to add one.")
-        summary = [marked("[b]$project[/b]", project=s["project"]), plain(counts), folders_title]
+        summary = [marked("[b]$project[/b]", project=s.project), plain(counts), folders_title]
         self.query_one("#project-summary", Static).update(lines(*summary))
         exists = {f.path: f.exists for f in list_folders(con)}
         self.folder_rows = [
             (
-                shown(f["path"]),
-                f"{f['files']} files",
-                f"imported {f['last_import'] or 'never'}",
-                exists.get(str(f["path"]), True),
+                shown(f.path),
+                f"{f.files} files",
+                f"imported {f.last_import or 'never'}",
+                exists.get(f.path, True),
             )
-            for f in details
+            for f in s.folders
         ]
         rows = status.import_errors(con, ERRORS_SHOWN)
-        self.error_rows = [(shown(e["reason"]), shown(e["path"])) for e in rows]
+        self.error_rows = [(shown(e.reason), shown(e.path)) for e in rows]
         self.fill_tables()
-        more = cast(int, s["errors"]) - len(rows)
-        title = marked("[b]Import errors[/b] ($count)", count=s["errors"])
+        more = s.errors - len(rows)
+        title = marked("[b]Import errors[/b] ($count)", count=s.errors)
         if more > 0:
-            title += plain(f" · {more} more: panoptui errors {s['project']}")
+            title += plain(f" · {more} more: panoptui errors {s.project}")
         self.query_one("#errors-title", Static).update(title)
 
     def fill_tables(self) -> None:

@@ -334,7 +334,7 @@ class ResultsScreen(AppScreen):
         return [item.image_id] if item else []
 
     def _tag_names(self) -> list[tuple[str, str]]:
-        return [(str(t["name"]), str(t["name"])) for t in tags.list_tags(self.panoptui.db)]
+        return [(t.name, t.name) for t in tags.list_tags(self.panoptui.db)]
 
     def action_tag(self) -> None:
         ids = self.targets()
@@ -509,11 +509,12 @@ class ResultsScreen(AppScreen):
 
             def run(cur: duckdb.DuckDBPyConnection) -> list[query.Hit]:
                 vector_set = vector_sets.get_set(cur, set_id)
-                embedder = self.panoptui.text_embedder(vector_set, device)
-                vector = embedder.embed_texts([text])[0]
                 matrix = self.panoptui.matrix(cur, set_id, vector_set.count)
                 scope = None if within is None else browse.filter_ids(cur, within)
-                return query.similar_to_vector(cur, matrix, vector, k, within=scope)
+                return query.search_text(
+                    cur, matrix, lambda v: self.panoptui.text_embedder(v, device), vector_set,
+                    text, k, scope,
+                )  # fmt: skip
 
             self._query_job(f"search {text!r} (set {set_id})", run)
 

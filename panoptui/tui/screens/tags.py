@@ -41,7 +41,7 @@ class TagsScreen(AppScreen):
         table = self.query_one(DataTable)
         table.clear()
         for t in self.rows:
-            table.add_row(text(t["name"]), str(t["images"]), text(t["parent"] or ""))
+            table.add_row(text(t.name), str(t.images), text(t.parent or ""))
         selected = len(self.panoptui.selection)
         self.query_one("#tags-title", Static).update(
             plain(
@@ -53,7 +53,7 @@ class TagsScreen(AppScreen):
     @property
     def highlighted(self) -> str | None:
         row = self.query_one(DataTable).cursor_row
-        return str(self.rows[row]["name"]) if self.rows and row < len(self.rows) else None
+        return self.rows[row].name if self.rows and row < len(self.rows) else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_show()

@@ -219,7 +219,7 @@ class VectorsScreen(AppScreen):
         if chosen is None:
             return
         rows = vector_sets.vector_errors(self.panoptui.db, chosen.id)
-        shown = [plain(f"{r['path']}: {r['reason']}") for r in rows[:50]] or [plain("no errors")]
+        shown = [plain(f"{r.path}: {r.reason}") for r in rows[:50]] or [plain("no errors")]
         title = marked("[b]Errors of set $id[/b]", id=chosen.id)
         self.query_one("#set-errors", Static).update(lines(title, *shown))
 

@@ -324,7 +324,7 @@ def test_settings_are_checked_and_saved_in_the_project(project, drive):
         screen.query_one("#batch_size", Input).value = "lots"
         await pilot.press("ctrl+s")
         assert "a number 1-4096" in screen_text(app)
-        assert settings.load(app.db)["batch_size"] == 32  # nothing stored
+        assert settings.load(app.db).batch_size == 32  # nothing stored
         screen.query_one("#batch_size", Input).value = "16"
         screen.query_one("#device", Input).value = "cpu"
         screen.query_one("#thumb_size", Input).value = "128"
@@ -339,7 +339,9 @@ def test_settings_are_checked_and_saved_in_the_project(project, drive):
         saved = settings.load(con)
     finally:
         con.close()
-    assert saved == {"device": "cpu", "batch_size": 16, "thumb_size": 128, "image_protocol": "none"}
+    assert saved == settings.Settings(
+        device="cpu", batch_size=16, thumb_size=128, image_protocol="none"
+    )
 
 
 def test_tags_screen_shows_renames_deletes_and_filters(drive):

@@ -117,7 +117,7 @@ def _run_app(
     if folder is None:
         # The app owns this connection (and closes it), hence no project_connection here.
         con, read_only = store.open_project_as_permitted(project)
-        protocol = protocol or settings.load(con)["image_protocol"]
+        protocol = protocol or settings.load(con).image_protocol
     from panoptui.tui.images import prepare
 
     drawing = prepare(protocol or "auto")

@@ -90,7 +90,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 con,
                 folders or None,
                 max_pixels=args.max_pixels,
-                thumb_size=settings.load(con)["thumb_size"],
+                thumb_size=settings.load(con).thumb_size,
                 workers=args.workers,
                 progress=printer,
                 cancel=cancel,

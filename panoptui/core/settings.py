@@ -3,6 +3,8 @@ stored as text in the project's settings table, checked on the way in."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -44,7 +46,17 @@ def check(key: str, value: Any) -> Any:
     raise store.ProjectError(f"no setting {key!r}")
 
 
-def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Settings:
+    """One project's settings, checked and typed (defaults where none is stored)."""
+
+    device: str
+    batch_size: int
+    thumb_size: int
+    image_protocol: str
+
+
+def load(con: duckdb.DuckDBPyConnection) -> Settings:
     values = {}
     for key, (default, _) in SETTINGS.items():
         stored = store.get_setting(con, key)
@@ -52,13 +64,13 @@ def load(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             values[key] = default if stored is None else check(key, stored)
         except store.ProjectError:
             values[key] = default  # written by hand or by a newer version: fall back
-    return values
+    return Settings(**values)
 
 
-def save(con: duckdb.DuckDBPyConnection, values: dict[str, Any]) -> dict[str, Any]:
-    """Check every value first, then store them all (one bad value stores none)."""
+def save(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any]) -> None:
+    """Check every value (typed or as typed in), then store them all (one bad value stores
+    none); keys left out keep what is stored."""
     checked = {key: check(key, value) for key, value in values.items()}
     with store.transaction(con):
         for key, value in checked.items():
             store.set_setting(con, key, str(value))
-    return checked

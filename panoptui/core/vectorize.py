@@ -260,10 +260,10 @@ def prepare_run(
     prefs = settings.load(con)
     if loading is not None:
         loading(model)
-    embedder = load_embedder(model, weights, device or prefs["device"])
+    embedder = load_embedder(model, weights, device or prefs.device)
     if resume_id is not None:
         return resume_id, embedder
-    size = batch_size or prefs["batch_size"]
+    size = batch_size or prefs.batch_size
     return vector_sets.create_set(con, embedder, greyscale, weights, size), embedder
 
 

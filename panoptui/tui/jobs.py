@@ -41,7 +41,7 @@ def start_import(app: PanoptuiApp, folders: list[str] | None) -> Job | None:
     """Import new folders, or rescan every folder (None)."""
     if app.refuse_write("import" if folders else "rescan"):
         return None
-    thumb_size = settings.load(app.db)["thumb_size"]
+    thumb_size = settings.load(app.db).thumb_size
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> scan.ImportSummary:
         return scan.import_folders(

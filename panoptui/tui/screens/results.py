@@ -502,7 +502,7 @@ class ResultsScreen(AppScreen):
         event.input.display = False  # the results' title keeps the text
         self.query_one("#grid").focus()
         within = self._within()
-        device = settings.load(self.panoptui.db)["device"]
+        device = settings.load(self.panoptui.db).device
 
         def go(values: dict[str, Any]) -> None:
             set_id, k = values["set_id"], values["k"]

@@ -54,9 +54,10 @@ class SettingsScreen(AppScreen):
             )
         )
         values = settings.load(con)
-        for key in ("device", "batch_size", "thumb_size"):
-            self.query_one(f"#{key}", Input).value = str(values[key])
-        self.query_one("#image_protocol", Select).value = values["image_protocol"]
+        self.query_one("#device", Input).value = values.device
+        self.query_one("#batch_size", Input).value = str(values.batch_size)
+        self.query_one("#thumb_size", Input).value = str(values.thumb_size)
+        self.query_one("#image_protocol", Select).value = values.image_protocol
         sets = vector_sets.list_sets(con)
         chooser = self.query_one("#default_set", Select)
         chooser.set_options([(text(f"{s.id}: {s.model} ({s.status})"), s.id) for s in sets])

@@ -174,8 +174,8 @@ class VectorsScreen(AppScreen):
             Field("greyscale", "Greyscale (colour-blind similarity)", kind="check", default=False),
             Field("weights", "Local weights file or folder (optional)", optional=True,
                   check=local_weights),
-            Field("device", "Device", default=prefs["device"], check=usable_device),
-            Field("batch_size", "Batch size", kind="int", default=prefs["batch_size"],
+            Field("device", "Device", default=prefs.device, check=usable_device),
+            Field("batch_size", "Batch size", kind="int", default=prefs.batch_size,
                   check=vector_sets.check_batch_size),
         ]  # fmt: skip
 
@@ -198,7 +198,7 @@ class VectorsScreen(AppScreen):
             return
         prefs = settings.load(self.panoptui.db)
         start_vectors(
-            self.panoptui, chosen.model, chosen.greyscale, chosen.weights, prefs["device"],
+            self.panoptui, chosen.model, chosen.greyscale, chosen.weights, prefs.device,
             chosen.batch_size, resume_id=chosen.id,
         )  # fmt: skip
 

@@ -37,7 +37,7 @@ import resource, sys
 from panoptui.core.read_worker import read_image_file
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result = read_image_file(sys.argv[1], 10**9, 256)
-assert "error" not in result, result["error"]
+assert result.error is None, result.error
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
 """
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from panoptui.core.read_worker import ReadResult
 from panoptui.core.samples import family_image, with_orientation
 
 
@@ -172,7 +173,7 @@ def damaged_in_the_middle(img: Image.Image) -> bytes:
 
 def read_chunk_crashing_on_marked_files(
     paths: list[str], max_pixels: int, thumb_size: int, *budget: int
-) -> list[dict[str, object]]:
+) -> list[ReadResult]:
     """A worker's chunk reader that dies like a segfaulting decoder on files named *CRASH*."""
     from panoptui.core.read_worker import read_image_file
 
@@ -183,7 +184,7 @@ def read_chunk_crashing_on_marked_files(
 
 def read_chunk_hanging_on_marked_files(
     paths: list[str], max_pixels: int, thumb_size: int, *budget: int
-) -> list[dict[str, object]]:
+) -> list[ReadResult]:
     """A worker's chunk reader that never returns on files named *HANG* (a decoder stuck on a
     hostile file)."""
     import time

@@ -369,10 +369,10 @@ def test_a_decoder_crash_costs_only_its_file(tmp_path):
         for chunk in read_files(paths, 2, 10**8, 64, read_chunk_crashing_on_marked_files)
         for r in chunk
     ]
-    assert [r["path"] for r in results] == paths  # every file, in order
-    crashed = {r["path"] for r in results if "error" in r}
+    assert [r.path for r in results] == paths  # every file, in order
+    crashed = {r.path for r in results if r.error is not None}
     assert crashed == {paths[5], paths[29]}
-    assert all("crashed" in r["error"] for r in results if "error" in r)
+    assert all("crashed" in r.error for r in results if r.error is not None)
 
 
 def test_non_utf8_link_target(tmp_path):
@@ -447,7 +447,7 @@ def test_a_fifo_swapped_in_after_the_scan_does_not_hang(tmp_path):
     fifo = tmp_path / "late.jpg"
     os.mkfifo(fifo)
     result = read_image_file(str(fifo), 10**8, 64)
-    assert result["error"] == "not a regular file"
+    assert result.error == "not a regular file"
 
 
 def test_a_huge_non_image_fails_on_its_header(tmp_path):
@@ -458,8 +458,8 @@ def test_a_huge_non_image_fails_on_its_header(tmp_path):
         handle.write(b"\x00\x00\x00\x18ftypmp42")
         handle.truncate(8 * 1024**3)  # sparse: 8 GB that would not fit a worker's memory
     result = read_image_file(str(fake), 10**8, 64)
-    assert "not an image" in result["error"]
-    assert "content_hash" not in result  # never read past the header
+    assert result.error is not None and "not an image" in result.error
+    assert result.content_hash is None  # never read past the header
 
 
 def test_an_unreadable_folder_is_reported_and_marks_nothing_missing(tmp_path):

@@ -74,7 +74,7 @@ def test_a_result_that_cannot_be_stored_becomes_an_error_row_and_the_run_goes_on
     con = open_new(tmp_path)
     found = {p: Found(p, 1, os.path.basename(p), os_path=p) for p in paths}
     results = [read_image_file(p, 10**8, 64) for p in paths]
-    results[1]["frames"] = 2**40  # a value no INTEGER column holds: the batch insert fails
+    results[1].frames = 2**40  # a value no INTEGER column holds: the batch insert fails
     commit_results(con, found, results)
     assert rows(con, "SELECT path, state FROM files ORDER BY id") == [
         (paths[0], "ok"),
@@ -100,7 +100,7 @@ import resource, sys
 from panoptui.core.read_worker import read_image_file
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 result = read_image_file(sys.argv[1], 10**9, 256)
-assert "error" not in result, result["error"]
+assert result.error is None, result.error
 print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
 """
 
@@ -122,8 +122,8 @@ def test_an_image_over_the_memory_budget_gets_a_true_reason(tmp_path):
     path = tmp_path / "zeros.png"
     png_of_zeros(path, 8000, 8000)
     result = read_image_file(str(path), 10**9, 256, memory_budget=100 * 2**20)
-    assert "needs about 244 MB of memory, more than the 100 MB" in result["error"]
-    assert "content_hash" in result  # hashed, but never decoded
+    assert "needs about 244 MB of memory, more than the 100 MB" in result.error
+    assert result.content_hash is not None  # hashed, but never decoded
 
 
 def test_workers_are_as_many_as_memory_holds(monkeypatch):
@@ -274,7 +274,7 @@ def test_closing_the_reader_terminates_workers_stuck_on_a_file(tmp_path):
         paths.append(str(tmp_path / name))
     reader = read_files(paths, 1, 10**8, 64, read_chunk_hanging_on_marked_files)
     first = next(reader)
-    assert [r["path"] for r in first] == paths[:8]
+    assert [r.path for r in first] == paths[:8]
     reader.close()  # what Ctrl-C or a cancel does, while the worker is stuck
     assert multiprocessing.active_children() == []
 
@@ -289,7 +289,7 @@ def test_worker_warnings_do_not_reach_the_terminal(tmp_path, capfd, monkeypatch)
         read_image_file(str(tmp_path / "bad_exif.jpg"), 10**8, 64)
     paths = [str(tmp_path / "bad_exif.jpg")]
     results = [r for chunk in read_files(paths, 1, 10**8, 64) for r in chunk]
-    assert "error" not in results[0]
+    assert results[0].error is None
     captured = capfd.readouterr()  # ...but not from a worker, on the terminal
     assert "Tag data" not in captured.err and "Warning" not in captured.err, captured.err
 
@@ -421,8 +421,8 @@ def test_a_short_jpeg_body_is_a_truncation_not_a_grey_image(tmp_path):
 
     path = tmp_path / "short.jpg"
     path.write_bytes(jpeg_with_size(jpeg_bytes(photo(16, 16, 1)), 13000, 13000))
-    assert "truncated image data" in read_image_file(str(path), 10**9, 256)["error"]
+    assert "truncated image data" in str(read_image_file(str(path), 10**9, 256).error)
     # A real JPEG of one colour, as small as JPEGs get, is not taken for a truncated one.
     flat = tmp_path / "flat.jpg"
     Image.new("L", (4000, 3000), 128).save(flat, quality=10, optimize=True)
-    assert "error" not in read_image_file(str(flat), 10**9, 256)
+    assert read_image_file(str(flat), 10**9, 256).error is None

@@ -13,6 +13,7 @@ import duckdb
 import pyarrow as pa
 
 from panoptui.core import store
+from panoptui.core.read_worker import ReadResult
 from panoptui.core.text import storable
 from panoptui.core.walk import Found
 
@@ -131,7 +132,7 @@ def _upsert_errors(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, int, st
 
 
 def commit_results(
-    con: duckdb.DuckDBPyConnection, found: dict[str, Found], results: list[dict[str, object]]
+    con: duckdb.DuckDBPyConnection, found: dict[str, Found], results: list[ReadResult]
 ) -> None:
     """Write one batch of read results in one transaction.
 
@@ -143,16 +144,16 @@ def commit_results(
         _commit_batch(con, found, results)
         return
     except (duckdb.Error, pa.ArrowException, ValueError, TypeError, OverflowError):
-        if len(results) == 1 and "error" in results[0]:
+        if len(results) == 1 and results[0].error is not None:
             raise
     for result in results:
         try:
             _commit_batch(con, found, [result])
         except (duckdb.Error, pa.ArrowException, ValueError, TypeError, OverflowError) as exc:
-            if "error" in result:
+            if result.error is not None:
                 raise
             reason = f"cannot store what was read from this file: {_first_line(exc)}"
-            _commit_batch(con, found, [{"path": result["path"], "error": reason}])
+            _commit_batch(con, found, [ReadResult(result.path, error=reason)])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -161,14 +162,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _commit_batch(
-    con: duckdb.DuckDBPyConnection, found: dict[str, Found], results: list[dict[str, object]]
+    con: duckdb.DuckDBPyConnection, found: dict[str, Found], results: list[ReadResult]
 ) -> None:
     now = datetime.now()
-    paths = [str(r["path"]) for r in results]
+    paths = [r.path for r in results]
     with store.transaction(con):
         existing = _existing_files(con, paths)
         touched_images = {img for _, img in existing.values() if img is not None}
-        hashes = sorted({str(r["content_hash"]) for r in results if "error" not in r})
+        hashes = sorted({str(r.content_hash) for r in results if r.error is None})
         known = dict(
             con.execute(
                 "SELECT content_hash, id FROM images "
@@ -183,7 +184,7 @@ def _commit_batch(
         file_rows: list[dict[str, object]] = []
         errors: list[tuple[str, int, str]] = []
         for r in results:
-            path = str(r["path"])
+            path = r.path
             info = found[path]
             if path in existing:
                 file_id = existing[path][0]
@@ -191,24 +192,28 @@ def _commit_batch(
                 file_id, next_file = next_file, next_file + 1
             image_id = None
             state = store.FILE_OK
-            if r.get("gone") and existing.get(path, (None, None))[1] is not None:
+            if r.gone and existing.get(path, (None, None))[1] is not None:
                 # Imported before, deleted since the scan: missing, like any deleted file.
                 image_id, state = existing[path][1], store.FILE_MISSING
-            elif "error" in r:
+            elif r.error is not None:
                 state = store.FILE_ERROR
-                errors.append((path, info.folder_id, storable(str(r["error"]))))
+                errors.append((path, info.folder_id, storable(r.error)))
             else:
-                digest = str(r["content_hash"])
+                digest = str(r.content_hash)
                 if digest not in known:
                     known[digest], next_image = next_image, next_image + 1
                     new_images.append(
                         {
                             "id": known[digest],
                             "content_hash": digest,
-                            **{k: r[k] for k in ("size", "format", "width", "height", "mode")},
-                            "orientation": r["orientation"],
-                            "frames": r["frames"],
-                            "phash": r["phash"],
+                            "size": r.size,
+                            "format": r.format,
+                            "width": r.width,
+                            "height": r.height,
+                            "mode": r.mode,
+                            "orientation": r.orientation,
+                            "frames": r.frames,
+                            "phash": r.phash,
                             "state": store.IMAGE_OK,
                             "imported_at": now,
                         }
@@ -216,9 +221,9 @@ def _commit_batch(
                     new_thumbs.append(
                         {
                             "image_id": known[digest],
-                            "width": r["thumb_width"],
-                            "height": r["thumb_height"],
-                            "jpeg": r["thumb"],
+                            "width": r.thumb_width,
+                            "height": r.thumb_height,
+                            "jpeg": r.thumb,
                         }
                     )
                 image_id = known[digest]
@@ -229,8 +234,8 @@ def _commit_batch(
                     "path": path,
                     "folder_id": info.folder_id,
                     "rel_path": info.rel_path,
-                    "size": r.get("size", info.size),
-                    "mtime_ns": r.get("mtime_ns", info.mtime_ns),
+                    "size": info.size if r.size is None else r.size,
+                    "mtime_ns": info.mtime_ns if r.mtime_ns is None else r.mtime_ns,
                     "image_id": image_id,
                     "state": state,
                     "seen_at": now,

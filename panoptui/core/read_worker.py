@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 
 from PIL import Image
 
@@ -28,9 +29,33 @@ HASH_BLOCK = 1 << 20
 INT32_MAX = 2**31 - 1  # width, height and frames are INTEGER columns
 
 
+@dataclass
+class ReadResult:
+    """What was read from one file. A failed read has ``error`` set (and ``gone`` when the file
+    was deleted meanwhile) and only the fields read before the failure; a successful one has
+    them all. Plain data, so it crosses from the worker processes by pickling."""
+
+    path: str
+    size: int | None = None
+    mtime_ns: int | None = None
+    content_hash: str | None = None
+    format: str | None = None
+    mode: str | None = None
+    orientation: int | None = None
+    frames: int | None = None
+    width: int | None = None
+    height: int | None = None
+    phash: int | None = None
+    thumb_width: int | None = None
+    thumb_height: int | None = None
+    thumb: bytes | None = None
+    error: str | None = None
+    gone: bool = False
+
+
 def read_image_file(
     path: str, max_pixels: int, thumb_size: int, memory_budget: int | None = None
-) -> dict[str, object]:
+) -> ReadResult:
     """Read one file: everything the store keeps about it. Never raises.
 
     The header is checked first, so a huge file that is not an image fails without being read;
@@ -38,11 +63,11 @@ def read_image_file(
     is decoded in full (a file damaged half-way must fail here, not later when vectors are made),
     within ``memory_budget`` bytes of decoded pixels.
     """
-    result: dict[str, object] = {"path": path}
+    result = ReadResult(path)
     try:
         handle, st = open_regular_file(path)
         with handle:
-            result["size"], result["mtime_ns"] = st.st_size, st.st_mtime_ns
+            result.size, result.mtime_ns = st.st_size, st.st_mtime_ns
             img = open_image(handle, max_pixels)
             if img.format in ("JPEG", "MPO"):
                 check_jpeg_length(handle, st.st_size, img.size)
@@ -50,7 +75,7 @@ def read_image_file(
             handle.seek(0)
             while block := handle.read(HASH_BLOCK):
                 digest.update(block)
-            result["content_hash"] = digest.hexdigest()
+            result.content_hash = digest.hexdigest()
             handle.seek(0)
             stored_size, stored_mode, fmt = img.size, img.mode, img.format
             # Counting frames seeks through the file and back to the first frame: before the
@@ -67,22 +92,16 @@ def read_image_file(
         thumb = make_thumbnail(decoded, thumb_size)
         buffer = io.BytesIO()
         thumb.save(buffer, "JPEG", quality=82)
-        result.update(
-            format=fmt or "unknown",
-            mode=stored_mode,
-            orientation=orientation,
-            frames=frames,
-            width=width,
-            height=height,
-            phash=perceptual_hash(thumb),
-            thumb_width=thumb.width,
-            thumb_height=thumb.height,
-            thumb=buffer.getvalue(),
-        )
+        phash = perceptual_hash(thumb)
+        result.format, result.mode = fmt or "unknown", stored_mode
+        result.orientation, result.frames = orientation, frames
+        result.width, result.height, result.phash = width, height, phash
+        result.thumb_width, result.thumb_height = thumb.width, thumb.height
+        result.thumb = buffer.getvalue()
     except FileNotFoundError as exc:
-        result["error"], result["gone"] = read_error_reason(exc), True
+        result.error, result.gone = read_error_reason(exc), True
     except Exception as exc:  # every failure, decoder bugs included, is recorded; the run goes on
-        result["error"] = read_error_reason(exc)
+        result.error = read_error_reason(exc)
     return result
 
 
@@ -98,5 +117,5 @@ def frame_count(img: Image.Image) -> int:
 
 def read_chunk(
     paths: list[str], max_pixels: int, thumb_size: int, memory_budget: int | None = None
-) -> list[dict[str, object]]:
+) -> list[ReadResult]:
     return [read_image_file(p, max_pixels, thumb_size, memory_budget) for p in paths]

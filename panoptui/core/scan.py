@@ -30,7 +30,7 @@ from panoptui.core import read_worker, store
 from panoptui.core.decode import DEFAULT_MAX_PIXELS
 from panoptui.core.import_commit import commit_results, refresh_image_states
 from panoptui.core.progress import ProgressCallback, RateMeter
-from panoptui.core.read_worker import DEFAULT_THUMB_SIZE
+from panoptui.core.read_worker import DEFAULT_THUMB_SIZE, ReadResult
 from panoptui.core.text import storable
 from panoptui.core.walk import Found, WalkStats, walk_folder
 from panoptui.core.workers import (
@@ -72,7 +72,7 @@ class ImportSummary:
         return {**self.__dict__, "skipped": dict(self.skipped)}
 
 
-ChunkReader = Callable[..., list[dict[str, object]]]
+ChunkReader = Callable[..., list[ReadResult]]
 
 # Memory an import worker needs besides decoded pixels: the interpreter, Pillow, numpy, the file
 # being hashed, the thumbnail. Measured: about 90 MB resident per worker; kept with a margin.
@@ -101,7 +101,7 @@ def plan_workers(requested: int | None, max_pixels: int) -> tuple[int, int]:
 
 def _read_isolated(
     path: str, ctx: multiprocessing.context.BaseContext, read_chunk: ChunkReader, *settings: object
-) -> dict[str, object]:
+) -> ReadResult:
     """Read one file in a process of its own, so a decoder crash is pinned on that file."""
     executor = ProcessPoolExecutor(1, mp_context=ctx, initializer=init_worker)
     try:
@@ -109,7 +109,7 @@ def _read_isolated(
             future = executor.submit(read_chunk, [path], *settings)
         return future.result()[0]
     except BrokenProcessPool:
-        return {"path": path, "error": "the image decoder crashed on this file"}
+        return ReadResult(path, error="the image decoder crashed on this file")
     finally:
         stop_pool(executor)
 
@@ -121,7 +121,7 @@ def read_files(
     thumb_size: int,
     read_chunk: ChunkReader = read_worker.read_chunk,
     memory_budget: int | None = None,
-) -> Generator[list[dict[str, object]], None, None]:
+) -> Generator[list[ReadResult], None, None]:
     """Read files in worker processes; yield results in input order, a chunk at a time.
 
     A worker that dies (a decoder crash on a hostile file) costs only that file: the chunks that
@@ -352,7 +352,7 @@ def import_folders(
     )
     walk_errors = [info for info in found.values() if info.error is not None]
     if walk_errors:
-        commit_results(con, found, [{"path": f.path, "error": f.error} for f in walk_errors])
+        commit_results(con, found, [ReadResult(f.path, error=f.error) for f in walk_errors])
 
     was_known = {
         row[0]
@@ -364,7 +364,7 @@ def import_folders(
     }
     meter = RateMeter()
     done = errors = 0
-    batch: list[dict[str, object]] = []
+    batch: list[ReadResult] = []
     last_commit = time.monotonic()
     report(meter.event("importing", 0, len(to_read)))
     reader = read_files(
@@ -374,13 +374,13 @@ def import_folders(
         for chunk in reader:
             for result in chunk:
                 # Workers saw the path the OS knows; the store keys files by the stored text.
-                result["path"] = to_read[done].path
+                result.path = to_read[done].path
                 done += 1
-                if result.get("gone") and result["path"] in was_known:
+                if result.gone and result.path in was_known:
                     summary.missing += 1
-                elif "error" in result:
+                elif result.error is not None:
                     errors += 1
-                elif result["path"] in was_known:
+                elif result.path in was_known:
                     summary.changed += 1
                 else:
                     summary.new += 1

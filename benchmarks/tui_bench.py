@@ -109,7 +109,10 @@ def build_project(path: Path, n: int, thumb: int) -> None:
     for i in range(1, n + 1):  # hard links: the same size and mtime as their source
         os.link(folder / f"src{i % 16:02d}.jpg", folder / f"img{i:06d}.jpg")
     now = datetime.now()
-    con.execute("INSERT INTO folders VALUES (1, ?, ?, ?)", [str(folder), now, now])
+    con.execute(
+        "INSERT INTO folders (id, path, added_at, last_import) VALUES (1, ?, ?, ?)",
+        [str(folder), now, now],
+    )
     con.execute("CREATE TEMP TABLE src (k INTEGER, size BIGINT, mtime BIGINT, jpeg BLOB)")
     con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)", sources)
     each = "FROM range(1, ? + 1) t(i) JOIN src s ON s.k = i % 16"
@@ -119,7 +122,8 @@ def build_project(path: Path, n: int, thumb: int) -> None:
         [thumb, thumb * 3 // 4, now, n],
     )
     con.execute(
-        "INSERT INTO files SELECT i, ? || format('/img{:06d}.jpg', i), 1, "
+        "INSERT INTO files (id, path, folder_id, rel_path, size, mtime_ns, image_id, state, "
+        "seen_at) SELECT i, ? || format('/img{:06d}.jpg', i), 1, "
         f"format('img{{:06d}}.jpg', i), s.size, s.mtime, i, 'ok', ? {each}",
         [str(folder), now, n],
     )

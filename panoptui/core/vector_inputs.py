@@ -14,6 +14,7 @@ import io
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -113,15 +114,19 @@ def _drop_decoding_warnings(show: Any) -> Any:
         if not getattr(_decoding, "active", False):
             show(message, category, filename, lineno, file, line)
 
-    hook.panoptui_quiet = True  # type: ignore[attr-defined]
     return hook
+
+
+# The hooks set above (weakly held), so that one is never wrapped in another.
+_installed_hooks: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 @contextlib.contextmanager
 def quiet_decoding() -> Iterator[None]:
     """Decode and preprocess images in this thread without printing library warnings."""
-    if not getattr(warnings.showwarning, "panoptui_quiet", False):
+    if warnings.showwarning not in _installed_hooks:
         warnings.showwarning = _drop_decoding_warnings(warnings.showwarning)
+        _installed_hooks.add(warnings.showwarning)
     before = getattr(_decoding, "active", False)
     _decoding.active = True
     try:

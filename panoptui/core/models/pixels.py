@@ -74,5 +74,6 @@ class PixelsEmbedder(Embedder):
         self.device = "cpu"  # nothing to accelerate
         self.preprocessor = PixelsPreprocessor()
 
+    # Takes numpy arrays, not torch tensors: pixels never imports torch (see the module).
     def embed_images(self, batch: np.ndarray) -> np.ndarray:  # type: ignore[override]
         return l2_normalise(np.asarray(batch))

@@ -12,7 +12,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
-from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
@@ -21,6 +20,7 @@ from panoptui.core.browse import ImageDetails
 from panoptui.tui.images import Drawing
 from panoptui.tui.literal import lines, marked, plain, text
 from panoptui.tui.sources import Item
+from panoptui.tui.widgets.picture import Picture
 
 # One grid cell in terminal cells, border included: 4 across at 80 columns.
 CELL_WIDTH = 19
@@ -34,41 +34,6 @@ def caption(item: Item, selected: bool) -> str:
     name = item.path.rsplit("/", 1)[-1] if item.path else f"#{item.image_id}"
     score = f"{item.score:.3f} " if item.score is not None else ""
     return f"{mark}{score}{name}"
-
-
-class Picture(Widget):
-    """A stored thumbnail, drawn as the app's Drawing says (see images.py): ready-made half-block
-    strips, a textual-image widget, or the picture's mean colour."""
-
-    def __init__(self, drawing: Drawing, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.drawing = drawing
-        self.strips: list[Strip] = []
-        self._ready: tuple[int, list[Strip]] | None = None  # (width, strips fitted to it)
-
-    def compose(self) -> ComposeResult:
-        if self.drawing.widget is not None:  # graphics: textual-image's widget
-            yield self.drawing.widget(None, classes="image")
-
-    def set_picture(self, picture: Any) -> None:
-        """``picture``: what ``Drawing.picture`` made (None: nothing to show)."""
-        if self.drawing.kind == "graphics":
-            image: Any = self.query_one(".image")  # textual-image's widget, chosen at run time
-            image.image = picture
-        elif self.drawing.kind == "none":
-            self.styles.background = "rgb({},{},{})".format(*picture) if picture else None
-        else:
-            self.strips, self._ready = picture or [], None
-            self.refresh()
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        if self._ready is None or self._ready[0] != width:
-            style = self.rich_style
-            fitted = [s.crop_extend(0, width, None).apply_style(style) for s in self.strips]
-            self._ready = (width, fitted)
-        lines = self._ready[1]
-        return lines[y] if y < len(lines) else Strip.blank(width, self.rich_style)
 
 
 class Cell(Vertical):

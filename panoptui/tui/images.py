@@ -1,20 +1,24 @@
 """How the app draws images: which renderer, and what a picture of a stored thumbnail becomes.
 
-- ``graphics``: the terminal's own image protocol (kitty's, or sixel), through textual-image
-  widgets. textual-image probes the terminal when it is imported, which is only possible before
-  Textual takes the terminal over: ``prepare()`` runs before ``App.run()``.
+- ``kitty``: kitty graphics with Unicode placeholders (kitty.py): each thumbnail sent once per
+  run, then drawn as text strips, which survive tmux.
+- ``kitty-direct``: kitty graphics placed directly (kitty.py), for kitty before 0.28.
+- ``sixel``: sixel images (sixel.py), encoded in the thread that loads the page.
 - ``halfcell``: coloured half blocks (two pixels a cell), which every colour terminal shows. These
   are drawn here as ready-made strips, built in the thread that loads a page: textual-image's
   half-cell renderable redoes its resize and Rich rendering on the event loop at every refresh,
   which measured 110-175 ms for a 16-image page.
 - ``none``: a block of the picture's mean colour (layout and keys unchanged).
 
-Every picture comes from the thumbnail stored at import: the UI never decodes an original."""
+Which one: terminal.py asks the terminal and decides, before Textual takes the terminal over
+(``prepare()`` runs before ``App.run()``). Every picture comes from the thumbnail stored at
+import: the UI never decodes an original."""
 
 from __future__ import annotations
 
 import functools
 import io
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,43 +29,66 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.strip import Strip
 
+from panoptui.tui import terminal
+from panoptui.tui.kitty import KittyImages
+from panoptui.tui.sixel import sixel_picture
+
 PROTOCOLS = ("auto", "kitty", "sixel", "halfcell", "none")
 
 
 @dataclass(frozen=True)
 class Drawing:
-    kind: str  # graphics | halfcell | none
-    widget: type[Any] | None = None  # the textual-image widget, for graphics
+    kind: str  # kitty | kitty-direct | sixel | halfcell | none
+    kitty: KittyImages | None = None  # the run's kitty images, for kitty and kitty-direct
+    cell_pixels: tuple[int, int] = (10, 20)  # a cell's size in pixels, for sixel
+    note: str | None = None  # one line: why the protocol asked for was not used
+    reason: str = ""  # why this drawing was chosen
 
     def picture(self, jpeg: bytes | None, width: int, height: int) -> Any:
         """What a Picture of width x height cells shows for a stored thumbnail (made in a
-        worker thread): strips (halfcell), a PIL image (graphics) or an RGB triple (none)."""
+        worker thread): strips (halfcell), a KittyPicture, a SixelPicture or an RGB triple
+        (none)."""
         img = open_thumbnail(jpeg) if jpeg else None
         if img is None:
             return None
         if self.kind == "halfcell":
             return halfcell_strips(img, width, height)
-        if self.kind == "none":
-            r, g, b = (int(v) for v in np.asarray(img.convert("RGB")).reshape(-1, 3).mean(axis=0))
-            return (r, g, b)
-        return img
+        if self.kitty is not None and jpeg:
+            return self.kitty.picture(img, jpeg, width, height)
+        if self.kind == "sixel":
+            return sixel_picture(img, width, height, self.cell_pixels)
+        r, g, b = (int(v) for v in np.asarray(img.convert("RGB")).reshape(-1, 3).mean(axis=0))
+        return (r, g, b)  # none
 
 
-def prepare(protocol: str) -> Drawing:
-    """The drawing for ``--image-protocol`` (auto: what textual-image detects)."""
+def prepare(protocol: str, answers: terminal.Answers | None = None) -> Drawing:
+    """The drawing for ``--image-protocol``: auto asks the terminal (terminal.py); kitty or
+    sixel where they cannot work fall back to auto's choice with a one-line ``note``.
+    ``answers``: recorded ones (tests); None asks this process's terminal."""
     if protocol == "none":
         return Drawing("none")
     if protocol == "halfcell":
         return Drawing("halfcell")
-    from textual_image import renderable, widget
+    decision, note = terminal.decide(answers or terminal.ask(), protocol)
+    return drawing_for(decision, note)
 
-    if protocol == "kitty":
-        return Drawing("graphics", widget.TGPImage)
-    if protocol == "sixel":
-        return Drawing("graphics", widget.SixelImage)
-    if renderable.Image in (renderable.HalfcellImage, renderable.UnicodeImage):
-        return Drawing("halfcell")  # no graphics protocol here
-    return Drawing("graphics", widget.Image)
+
+def drawing_for(decision: terminal.Decision, note: str | None = None) -> Drawing:
+    if decision.protocol in ("kitty", "kitty-direct"):
+        placeholders = decision.protocol == "kitty"
+        if placeholders:
+            # The placeholder's colour carries the image id, so it must reach the terminal as
+            # 24-bit colour. Rich picks its colours from COLORTERM when Textual makes its console
+            # (after this), and SSH does not forward COLORTERM; every terminal with kitty
+            # graphics draws 24-bit colour.
+            os.environ.setdefault("COLORTERM", "truecolor")
+        images = KittyImages(
+            placeholders=placeholders, tmux=decision.tmux, cell_pixels=decision.cell_pixels
+        )
+        return Drawing(decision.protocol, kitty=images, note=note, reason=decision.reason)
+    if decision.protocol == "sixel":
+        return Drawing("sixel", cell_pixels=decision.cell_pixels, note=note, reason=decision.reason)
+    return Drawing("halfcell", note=note, reason=decision.reason)
 
 
 def open_thumbnail(jpeg: bytes) -> PILImage.Image | None:

@@ -3,24 +3,34 @@
 Near-duplicates are the connected components of the graph linking two images when the cosine of
 their vectors reaches a threshold: transitive, so a chain of resized copies forms one group. The
 graph is built in blocks of rows against the rows after them (the upper triangle), so memory stays
-at one block of scores and no N x N matrix ever exists.
+at one block of scores and no N x N matrix ever exists. Each block is a progress step and a
+cancel check (Cancelled): about 0.6 s a block at 100k images.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import duckdb
 import numpy as np
 
+from panoptui.core.progress import ProgressCallback, Stage, check_cancel, no_progress
 from panoptui.core.query import VectorMatrix, paths_of
 
 DEFAULT_THRESHOLD = 0.95
 BLOCK_SCORES = 1 << 26  # scores per block: 256 MB of float32, whatever the number of images
 
 
-def near_duplicate_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row pairs (i < j) whose cosine is at least ``threshold``.
+def near_duplicate_pairs(
+    vectors: np.ndarray,
+    threshold: float,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs (i < j) whose cosine is at least ``threshold``. Progress counts the scores
+    computed: the blocks cost less and less along the triangle, so counting rows would give an
+    ETA far too long at the start.
 
     Through torch: its matrix product and threshold scan are the fastest at hand on the CPU
     (and the same code runs on a GPU's tensors). Blocks are as tall as the score budget allows,
@@ -34,8 +44,10 @@ def near_duplicate_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndar
     left: list[np.ndarray] = []
     right: list[np.ndarray] = []
     buffer = torch.empty(block * n)  # reused: no fresh 256 MB (and its page faults) per block
+    stage = Stage(progress, "comparing", n * (n + 1) // 2)
     with torch.inference_mode():
         for start in range(0, n, block):
+            check_cancel(cancel)
             stop = min(start + block, n)
             # This block against itself and the rows after it: the upper triangle only.
             scores = buffer[: (stop - start) * (n - start)].view(stop - start, n - start)
@@ -46,6 +58,7 @@ def near_duplicate_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndar
             # Most rows have no pair: a row maximum finds the few that do, cheaper than a
             # full comparison of the block.
             hit_rows = torch.nonzero(scores.amax(dim=1) >= threshold).flatten()
+            stage.step(stop * n - stop * (stop - 1) // 2)  # the scores of the rows up to stop
             if len(hit_rows) == 0:
                 continue
             found = torch.nonzero(scores[hit_rows] >= threshold).numpy()
@@ -54,12 +67,18 @@ def near_duplicate_pairs(vectors: np.ndarray, threshold: float) -> tuple[np.ndar
             upper = cols > rows
             left.append(rows[upper])
             right.append(cols[upper])
+    stage.finish()
     if not left:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     return np.concatenate(left), np.concatenate(right)
 
 
-def near_duplicate_groups(matrix: VectorMatrix, threshold: float) -> list[list[int]]:
+def near_duplicate_groups(
+    matrix: VectorMatrix,
+    threshold: float,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> list[list[int]]:
     """Groups of image ids (each sorted, groups by first id) linked at ``threshold``."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -67,7 +86,7 @@ def near_duplicate_groups(matrix: VectorMatrix, threshold: float) -> list[list[i
     n = len(matrix)
     if n < 2:
         return []
-    i, j = near_duplicate_pairs(matrix.vectors, threshold)
+    i, j = near_duplicate_pairs(matrix.vectors, threshold, progress, cancel)
     graph = coo_matrix((np.ones(len(i), np.int8), (i, j)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     sizes = np.bincount(labels)

@@ -1,11 +1,15 @@
-"""Progress events shared by every long job (import, vectors, clustering).
+"""Progress events shared by every long job (import, vectors, clustering, duplicates, maps,
+the model a text query loads).
 
 A job is a plain function that takes a ``progress`` callback and a ``cancel`` event; the CLI turns
-the events into a terminal bar, the TUI into throttled messages, tests into lists.
+the events into a terminal bar, the TUI into throttled messages, tests into lists. Jobs whose
+work is kept as it goes (an import, a vector run) return when cancelled; those that save only at
+the end (a clustering, a map) raise Cancelled at their next check and save nothing.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,6 +44,17 @@ def eta_text(event: Progress) -> str:
 
 def no_progress(event: Progress) -> None:
     """The callback for callers that don't watch."""
+
+
+class Cancelled(Exception):
+    """A job's cancel event was set: it stopped at a check, before saving anything."""
+
+
+def check_cancel(cancel: threading.Event | None) -> None:
+    """Raise Cancelled if ``cancel`` is set. Called between batches, blocks and iterations, each
+    kept under about a second, so that a user's cancel is heard within one."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled
 
 
 MIN_SPAN_SECONDS = 0.25  # the shortest time a rate is measured over
@@ -83,3 +98,24 @@ class RateMeter:
         rate = self.update(done)
         eta = (total - done) / rate if rate > 0 and total else None
         return Progress(stage, done, total, errors, rate, eta)
+
+
+class Stage:
+    """The events of one counted stage of a job (``total`` steps), each with its rate and ETA."""
+
+    def __init__(self, progress: ProgressCallback, name: str, total: int) -> None:
+        self.progress = progress
+        self.name = name
+        self.total = total
+        self.meter = RateMeter()
+        self.done = 0
+        self.step(0)  # the stage shows as it begins
+
+    def step(self, done: int) -> None:
+        self.done = min(done, self.total)
+        self.progress(self.meter.event(self.name, self.done, self.total))
+
+    def finish(self) -> None:
+        """The stage ended before its count did (k-means converging early): it is complete."""
+        if self.done < self.total:
+            self.step(self.total)

@@ -7,6 +7,7 @@ matrix-vector product, computed in blocks, plus ``argpartition``: bounded by mem
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import duckdb
 import numpy as np
 
 from panoptui.core import store
+from panoptui.core.progress import ProgressCallback, Stage, check_cancel, no_progress
 from panoptui.core.text import shown
 
 if TYPE_CHECKING:
@@ -46,7 +48,14 @@ class VectorMatrix:
         self._row_of: dict[int, int] | None = None
 
     @classmethod
-    def load(cls, con: duckdb.DuckDBPyConnection, set_id: int) -> VectorMatrix:
+    def load(
+        cls,
+        con: duckdb.DuckDBPyConnection,
+        set_id: int,
+        progress: ProgressCallback = no_progress,
+        cancel: threading.Event | None = None,
+    ) -> VectorMatrix:
+        """Read the set, batch by batch (each a progress step and a cancel check: Cancelled)."""
         table = store.vector_table(set_id)
         dim = store.scalar(con, "SELECT dim FROM vector_sets WHERE id = ?", [set_id])
         if dim is None:
@@ -59,12 +68,16 @@ class VectorMatrix:
             con, f"SELECT v.image_id, v.vec {where} ORDER BY v.image_id", READ_BATCH
         )
         filled = 0
+        stage = Stage(progress, "reading vectors", count)
         for batch in reader:
+            check_cancel(cancel)
             n = batch.num_rows
             ids[filled : filled + n] = batch.column(0).to_numpy()
             flat = batch.column(1).flatten().to_numpy(zero_copy_only=False)
             vectors[filled : filled + n] = flat.reshape(n, int(dim))
             filled += n
+            stage.step(filled)
+        stage.finish()
         return cls(ids[:filled], vectors[:filled])
 
     def __len__(self) -> int:

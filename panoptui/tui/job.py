@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,14 @@ from panoptui.core.progress import Progress, eta_text
 
 # Progress messages reach the event loop at most this often (about ten a second).
 PROGRESS_INTERVAL = 0.1
+
+# Jobs whose progress counts files or images, some of which can fail: their line says how many
+# a second and how many errors.
+COUNTED_IN_FILES = ("import", "vectors")
+
+# The jobs that explore a set (their findings open a screen, or replace the results): what
+# ``x`` cancels on Results and on the screens of findings.
+EXPLORING = ("cluster", "duplicates", "map", "query")
 
 
 @dataclass
@@ -33,6 +42,7 @@ class Job:
     result: Any = None
     started: float = field(default_factory=time.monotonic)
     _last_post: float = 0.0
+    _last_stage: str = ""
 
     @property
     def running(self) -> bool:
@@ -43,12 +53,17 @@ class Job:
         p = self.progress
         if not self.running:
             return f"{self.label}: {self.state}" + (f" ({self.message})" if self.message else "")
+        if self.cancel.is_set():  # until the work reaches its next check (a model load: its end)
+            return f"{self.label}: cancelling…"
         if p is None or not p.total:
             return f"{self.label}: {p.stage if p else 'starting'}…"
-        return (
-            f"{self.label}: {p.done}/{p.total} {p.done / p.total:4.0%}  {p.rate:.1f}/s  "
-            f"ETA {eta_text(p)}  errors {p.errors}"
-        )
+        if self.kind in COUNTED_IN_FILES:
+            return (
+                f"{self.label}: {p.done}/{p.total} {p.done / p.total:4.0%}  {p.rate:.1f}/s  "
+                f"ETA {eta_text(p)}  errors {p.errors}"
+            )
+        # The others count iterations, blocks or scores: the share done says more than they do.
+        return f"{self.label}: {p.stage} {p.done / p.total:.0%}  ETA {eta_text(p)}"
 
 
 class JobChanged(Message, bubble=False):
@@ -64,6 +79,26 @@ class JobChanged(Message, bubble=False):
 Work = Callable[[duckdb.DuckDBPyConnection, Job], Any]
 Done = Callable[[Job], None]
 
+# The job each job thread runs (``running_in``): what the App's shared loaders (a set's matrix,
+# a text model) report their progress to, and whose cancel they check, when a job's work calls
+# them without passing the job along (a query's ``run``).
+_thread_job = threading.local()
+
+
+@contextmanager
+def running_in(job: Job) -> Iterator[None]:
+    """Mark the calling thread as running ``job`` while the block runs."""
+    _thread_job.job = job
+    try:
+        yield
+    finally:
+        _thread_job.job = None
+
+
+def current_job() -> Job | None:
+    """The job the calling thread runs (None: not a job's thread)."""
+    return getattr(_thread_job, "job", None)
+
 
 def throttled(job: Job, post: Callable[[Message], object]) -> Callable[[Progress], None]:
     """A core progress callback that records every event on the job and posts JobChanged at most
@@ -72,7 +107,13 @@ def throttled(job: Job, post: Callable[[Message], object]) -> Callable[[Progress
     def report(event: Progress) -> None:
         job.progress = event
         now = time.monotonic()
-        if now - job._last_post >= PROGRESS_INTERVAL or (event.total and event.done >= event.total):
+        new_stage = job._last_stage != event.stage
+        job._last_stage = event.stage
+        if (
+            new_stage
+            or now - job._last_post >= PROGRESS_INTERVAL
+            or (event.total and event.done >= event.total)
+        ):
             job._last_post = now
             post(JobChanged(job))
 

@@ -6,10 +6,18 @@ messages (job.py).
 
 The jobs whose findings open a screen of their own (clusters, duplicates, a map) hand them to the
 App, which knows those screens: this module imports no screen, so every screen can import it.
+Those findings open over the Results screen when it is the one shown; a job that ends while the
+user works on another screen never pulls them away from it: a notification says what is ready,
+and the findings open when the user next goes to Results (``open_on_results``).
+
+Clustering, duplicates, maps and queries report their progress (stages, with an ETA where the
+work is counted) and stop at their next check when cancelled (``x``: ``App.cancel_jobs``),
+saving nothing: see the core functions.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -61,12 +69,19 @@ def start_import(app: PanoptuiApp, folders: list[str] | None) -> Job | None:
     return app.start_job("import", label, work, done)
 
 
-def start_export(app: PanoptuiApp, file: str, set_id: int | None, force: bool) -> Job | None:
-    """Export the images, paths, tags and clusters (with a set's vectors) to CSV or Parquet."""
+def start_export(
+    app: PanoptuiApp,
+    file: str,
+    set_id: int | None,
+    force: bool,
+    image_ids: frozenset[int] | None = None,
+) -> Job | None:
+    """Export the images, paths, tags and clusters (with a set's vectors) to CSV or Parquet;
+    ``image_ids``: only those (the selection)."""
     from panoptui.core.export import export
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> int:
-        return export(cur, file, set_id, force)
+        return export(cur, file, set_id, force, image_ids=image_ids)
 
     def done(job: Job) -> None:
         if job.state == "done":
@@ -101,13 +116,13 @@ def start_vectors(
         )
 
     def done(job: Job) -> None:
+        from panoptui.core.text import count_text
+
         if job.result is not None:
             s = job.result
             how = "stopped; resume it any time" if s.cancelled else "done"
-            app.notify(
-                f"vector set {job.set_id}: {s.done} images embedded, {s.errors} errors ({how})",
-                timeout=8,
-            )
+            embedded, errors = count_text(s.done, "image"), count_text(s.errors, "error")
+            app.notify(f"vector set {job.set_id}: {embedded} embedded, {errors} ({how})", timeout=8)
 
     label = f"vectors ({model})" if resume_id is None else f"resume set {resume_id}"
     return app.start_job("vectors", label, work, done)
@@ -125,13 +140,63 @@ def start_query(
     """Run a query (``run``, in the job's thread); ``found`` gets its hits when it is done."""
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[query.Hit]:
+        # The first text query of a set also loads its model: App.text_embedder says so here.
         return run(cur)
 
     def done(job: Job) -> None:
         if job.state == "done":
-            found(job.result)
+            found(job.result)  # on the Results screen, which shows them when the user is back
+            if app.current_mode != "results":
+                app.notify(f"{label}: done; press 3 (Results) to see it", timeout=15)
+        said_if_cancelled(app, job)
 
     return app.start_job("query", label, work, done)
+
+
+# --- where findings open --------------------------------------------------------------------
+
+Show = Callable[["PanoptuiApp"], None]  # opens findings in the App it is given
+
+# The findings of jobs that ended while the user was on another screen than Results, per app,
+# opened when the user goes to Results. Each takes the App rather than holding it: a value
+# that held its key would keep a closed App alive for good.
+_waiting: weakref.WeakKeyDictionary[PanoptuiApp, list[Show]] = weakref.WeakKeyDictionary()
+
+
+def open_on_results(app: PanoptuiApp, what: str, show: Show) -> None:
+    """Open a job's findings (``show``) over the Results screen: now if Results is shown, else
+    when the user next goes there, with a notification naming ``what`` is ready and the key.
+    A user who started a clustering and went tagging meanwhile expects to finish there, not to
+    be moved; the findings must still be one key away."""
+    if app.current_mode == "results":
+        show(app)
+        return
+    if app not in _waiting:
+        _waiting[app] = []
+        # The subscription lives in the App's own signal: it goes with the App.
+        app.mode_change_signal.subscribe(app, lambda mode: _open_waiting(app, mode))
+    _waiting[app].append(show)
+    app.notify(f"{what} ready: press 3 (Results) to see it", timeout=15)
+
+
+def _open_waiting(app: PanoptuiApp, mode: str) -> None:
+    if mode != "results":
+        return
+    shows, _waiting[app] = _waiting.get(app, []), []
+    for show in shows:
+        show(app)
+
+
+def saved(job: Job, found: Any) -> Any:
+    """What a job saved in the project: a cancel that came after its last check (while it
+    saved) came too late, and the job is done (shown, not said to have saved nothing)."""
+    job.cancel.clear()
+    return found
+
+
+def said_if_cancelled(app: PanoptuiApp, job: Job) -> None:
+    if job.state == "cancelled":  # a query saves nothing anyway: its hits are dropped
+        app.notify(f"{job.label}: cancelled" + ("" if job.kind == "query" else ", nothing saved"))
 
 
 # --- findings that open a screen of their own -----------------------------------------------
@@ -157,11 +222,18 @@ def start_clustering(
             scope = browse.filter_ids(cur, within)
         else:
             scope = None if within is None else np.array(within, np.int64)
-        return cluster.cluster_set(cur, set_id, k, name, scope, unique=unique)
+        found = cluster.cluster_set(
+            cur, set_id, k, name, scope, unique=unique, progress=app.job_reporter(job),
+            cancel=job.cancel,
+        )  # fmt: skip
+        return saved(job, found)
 
     def done(job: Job) -> None:
         if job.state == "done":
-            app.show_clusters(*job.result)
+            name, clusters = job.result
+            what = f"clustering {name} ({len(clusters)} clusters)"
+            open_on_results(app, what, lambda shown: shown.show_clusters(name, clusters))
+        said_if_cancelled(app, job)
 
     return app.start_job("cluster", label or f"clustering set {set_id}", work, done)
 
@@ -170,12 +242,19 @@ def start_duplicates(app: PanoptuiApp, set_id: int, threshold: float) -> Job | N
     """Find groups of near-duplicate images in a set, and show them."""
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[list[int]]:
-        matrix = app.matrix(cur, set_id, vector_sets.get_set(cur, set_id).count)
-        return duplicates.near_duplicate_groups(matrix, threshold)
+        matrix = app.matrix(cur, set_id, vector_sets.get_set(cur, set_id).count, job)
+        return duplicates.near_duplicate_groups(
+            matrix, threshold, app.job_reporter(job), job.cancel
+        )
 
     def done(job: Job) -> None:
         if job.state == "done":
-            app.show_duplicates(job.result, set_id, threshold)
+            groups = job.result
+            what = f"{len(groups)} groups of near-duplicates in set {set_id}"
+            open_on_results(
+                app, what, lambda shown: shown.show_duplicates(groups, set_id, threshold)
+            )
+        said_if_cancelled(app, job)
 
     return app.start_job("duplicates", f"duplicates in set {set_id}", work, done)
 
@@ -184,12 +263,18 @@ def start_map(app: PanoptuiApp, set_id: int, method: str) -> Job | None:
     """Compute (and save) a set's 2-D map, coloured by its newest clustering, and show it."""
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> Any:
-        return projection.coloured_map(cur, set_id, method, newest_clustering=True)
+        found = projection.coloured_map(
+            cur, set_id, method, newest_clustering=True, progress=app.job_reporter(job),
+            cancel=job.cancel,
+        )  # fmt: skip
+        return saved(job, found)
 
     def done(job: Job) -> None:
         if job.state == "done":
             ids, points, labels = job.result
-            app.show_map(ids, points, labels, f"map of set {set_id} ({method})")
+            title = f"map of set {set_id} ({method})"
+            open_on_results(app, title, lambda shown: shown.show_map(ids, points, labels, title))
+        said_if_cancelled(app, job)
 
     return app.start_job("map", f"{method} map of set {set_id}", work, done)
 

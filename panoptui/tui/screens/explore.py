@@ -1,5 +1,7 @@
 """Screens that show what an exploring job found: a clustering (open a cluster, re-cluster inside
-one, save as tags), near-duplicate groups, and the 2-D map with a cursor."""
+one, save as tags), near-duplicate groups, and the 2-D map with a cursor. Each shows the progress
+of the exploring job running (a re-clustering started here, a map asked for on Results), and
+``x`` cancels it."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from textual.widgets import Footer, OptionList, Static
 from textual.widgets.option_list import Option
 
 from panoptui.core import browse, cluster, projection
+from panoptui.tui.job import EXPLORING, JobChanged
 from panoptui.tui.jobs import (
     start_clustering,
     start_tags_from_clustering,
@@ -29,15 +32,51 @@ from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import Field, FormDialog
 from panoptui.tui.sources import RankedImages
 from panoptui.tui.widgets.grid import DetailPane
+from panoptui.tui.widgets.job_progress import JobProgress
 from panoptui.tui.widgets.navbar import NavBar
 
+# Said under the progress of a running job on these screens: the key is not in the footer, where
+# it would be a dead key most of the time.
+CANCEL_HINT = "x: cancel"
+# In each screen's own BINDINGS (not inherited): Help and the palette read those.
+CANCEL_JOB = Binding(
+    "x", "cancel_job", "Cancel job", show=False, tooltip="stop a clustering, map... running"
+)
 
-class ClustersScreen(AppScreen):
+
+class FindingsScreen(AppScreen):
+    """What the screens of findings share: the line of the exploring job running (hidden when
+    none runs, so that the screen keeps its room), and ``x`` to cancel it (CANCEL_JOB)."""
+
+    def job_progress(self) -> JobProgress:
+        return JobProgress(EXPLORING, hint=CANCEL_HINT, id="explore-job")
+
+    def resumed(self) -> None:
+        self._draw_job()
+
+    def on_job_changed(self, message: JobChanged) -> None:
+        if message.job.kind in EXPLORING and self.is_attached:
+            self._draw_job()
+
+    def _draw_job(self) -> None:
+        """The first exploring job running (one of each kind may), or no line."""
+        running = [j for j in self.panoptui.running_jobs() if j.kind in EXPLORING]
+        progress = self.query_one("#explore-job", JobProgress)
+        progress.display = bool(running)
+        if running:
+            progress.show(running[0])
+
+    def action_cancel_job(self) -> None:
+        self.panoptui.cancel_jobs(EXPLORING)
+
+
+class ClustersScreen(FindingsScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", tooltip="show the cluster's images"),
         Binding("r", "recluster", "Re-cluster", tooltip="cluster inside this cluster"),
         Binding("t", "save_tags", "Save as tags", tooltip="one tag per cluster"),
         Binding("escape", "app.pop_screen", "Back"),
+        CANCEL_JOB,
     ]
 
     def __init__(self, name: str, clusters: list[cluster.Cluster], highlighted: int = 0) -> None:
@@ -67,6 +106,7 @@ class ClustersScreen(AppScreen):
             ),
             id="clusters",
         )
+        yield self.job_progress()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -127,11 +167,12 @@ class ClustersScreen(AppScreen):
         start_tags_from_clustering(self.panoptui, self.clustering)
 
 
-class DuplicatesScreen(AppScreen):
+class DuplicatesScreen(FindingsScreen):
     BINDINGS = [
         Binding("enter", "open", "Open", tooltip="show the group's images"),
         Binding("t", "save_tags", "Save as tags", tooltip="one tag per group"),
         Binding("escape", "app.pop_screen", "Back"),
+        CANCEL_JOB,
     ]
 
     def __init__(
@@ -160,6 +201,7 @@ class DuplicatesScreen(AppScreen):
             ),
             id="duplicates",
         )
+        yield self.job_progress()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -263,7 +305,7 @@ class Scatter(Widget, can_focus=True):
         return self._rows[y]
 
 
-class MapScreen(AppScreen):
+class MapScreen(FindingsScreen):
     BINDINGS = [
         Binding("left", "move(-1, 0)", "←", show=False),
         Binding("right", "move(1, 0)", "→", show=False),
@@ -271,6 +313,7 @@ class MapScreen(AppScreen):
         Binding("down", "move(0, 1)", "↓", show=False),
         Binding("enter", "open", "Open", tooltip="show the images near the cursor"),
         Binding("escape", "app.pop_screen", "Back"),
+        CANCEL_JOB,
     ]
 
     def __init__(
@@ -297,6 +340,7 @@ class MapScreen(AppScreen):
         with Horizontal():
             yield Scatter(self.points, self.labels, id="scatter")
             yield DetailPane(self.panoptui.drawing, id="map-details")
+        yield self.job_progress()
         yield Footer()
 
     def on_mount(self) -> None:

@@ -3,6 +3,8 @@ how far it is (``Job.describe``), and a bar under it while it runs."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.widget import Widget
 from textual.widgets import ProgressBar, Static
@@ -12,16 +14,18 @@ from panoptui.tui.literal import plain
 
 
 class JobProgress(Widget):
-    """The progress of the jobs of one ``kind`` (import, vectors...); the screen passes it each
-    job that changes (``show``), and it ignores those of other kinds."""
+    """The progress of the jobs of one ``kind`` (import, vectors...) or of several (a tuple);
+    the screen passes it each job that changes (``show``), and it ignores those of other
+    kinds."""
 
     DEFAULT_CSS = """
     JobProgress { layout: vertical; height: auto; }
     """
 
-    def __init__(self, kind: str) -> None:
-        super().__init__()
-        self.kind = kind
+    def __init__(self, kind: str | tuple[str, ...], hint: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kinds = (kind,) if isinstance(kind, str) else kind
+        self.hint = hint  # said after the line while a job runs (the key that cancels it)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="job-line")
@@ -32,9 +36,13 @@ class JobProgress(Widget):
 
     def show(self, job: Job) -> bool:
         """Draw ``job`` if it is of this kind (True), else leave the line as it is (False)."""
-        if job.kind != self.kind:
+        if job.kind not in self.kinds:
             return False
-        self.query_one("#job-line", Static).update(plain(job.describe()))
+        line = job.describe()
+        if self.hint and job.running and not job.cancel.is_set():
+            line += f"  ·  {self.hint}"
+        self.query_one("#job-line", Static).update(plain(line))
+
         bar = self.query_one("#job-bar", ProgressBar)
         bar.display = job.running
         if job.progress is not None and job.progress.total:

@@ -14,10 +14,18 @@ half-cell images). Prints, each with its baseline and the ratio:
 2. the next page of the grid (pagedown, end, home), median and max, until the screen has it
    (``page_shown_at``) and until it is drawn (the screen's next refresh), against the core page
    queries (``browse.page_images`` + ``browse.thumbnails``) timed directly: target < 200 ms;
+   at the default tile size (medium) and at the smallest (tiny: the most pictures a page);
+   then skimming: a burst of 30 PageDowns at key-repeat rate (30 a second), the time from the
+   last key to the right page shown (median and max of 3 bursts), against one page flip
+   (target < 100 ms), and the worst event-loop stall during the bursts against the timer idle
+   (never frozen);
 3. the worst event-loop stall (the lateness of a 10 ms timer) while a ``pixels`` vector job
    runs: for 5 s with the user only watching its progress, then for 10 s while the grid pages
    every 0.2 s; against the timer idle (and, for reference, paging without a job):
-   target < 100 ms.
+   target < 100 ms;
+4. the bytes written to the terminal for one page flip of kitty pictures, the first time and
+   when the page comes back (each thumbnail sent once per run, then only placeholder text),
+   against textual-image's kitty widget, which sends every picture again (graphics_bench.py).
 Nothing here asserts on time.
 """
 
@@ -43,6 +51,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from panoptui.core import browse, store, vector_sets  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import graphics_bench  # noqa: E402
 
 CHUNK = 100_000
 DIM = 512
@@ -195,6 +206,61 @@ def full_page(screen) -> bool:
     return shown > 0 and len(screen.items) >= min(screen.capacity, screen.total)
 
 
+async def burst_figures(app, screen, bursts: int = 3, keys: int = 30) -> dict:
+    """Holding PageDown: ``keys`` presses 1/30 s apart (a terminal's key repeat), from the first
+    page; seconds from the last key until the page ``keys`` pages on is shown; the pages shown
+    on the way (skimming shows what it can draw in time, and skips the rest); the worst
+    lateness of a 10 ms timer meanwhile."""
+    ticker = Ticker()
+    timer = app.set_interval(0.01, ticker.tick)
+    settles, shown_on_the_way = [], []
+    started = time.monotonic()
+    for _ in range(bursts):
+        app.simulate_key("home")
+        await wait_for(lambda: screen.view.offset == 0 and screen.items and screen.total)
+        await asyncio.sleep(0.3)
+        page = screen.capacity
+        target = min(keys * page, (screen.total - 1) // page * page)
+        seen, before, last_key = set(), screen.page_shown_at, 0.0
+        for _ in range(keys):
+            app.simulate_key("pagedown")
+            last_key = time.monotonic()
+            await asyncio.sleep(1 / 30)
+            if screen.page_shown_at != before:
+                seen.add(screen.page_shown_at)
+
+        def settled(target=target, last_key=last_key) -> bool:
+            return bool(
+                screen.view.offset == target and screen.page_shown_at > last_key and screen.items
+            )
+
+        if not await wait_for(settled):
+            sys.exit(f"the burst never settled on offset {target} (at {screen.view.offset})")
+        settles.append(max(0.0, screen.page_shown_at - last_key))
+        shown_on_the_way.append(len(seen))
+    timer.stop()
+    return {
+        "settle": settles,
+        "shown": shown_on_the_way,
+        "stall": ticker.worst(started, time.monotonic())[0],
+    }
+
+
+async def tile_figures(app, screen, tile: str) -> tuple[int, list[float], list[float]]:
+    """Page flips (shown, drawn) at another tile size; the size is put back after."""
+    grid = screen.query_one("#grid")
+    old = grid.tile
+    before = screen.page_shown_at
+    grid.set_tile(tile)
+    await wait_for(lambda: screen.page_shown_at != before and full_page(screen))
+    await asyncio.sleep(0.3)
+    capacity = screen.capacity
+    shown, drawn, _ = await page_figures(app, screen)
+    grid.set_tile(old)
+    await wait_for(lambda: full_page(screen))
+    return capacity, shown, drawn
+
+
 async def page_figures(app, screen) -> tuple[list[float], list[float], list[float]]:
     """Seconds from a key to the page shown (page_shown_at), to it drawn (the screen's next
     refresh after that), and the core queries for the same pages."""
@@ -291,8 +357,15 @@ async def session(project: Path) -> tuple:
         screen = app.screen
         print(f"grid: {screen.capacity} images a page, {screen.total:,} images")
         pages = await page_figures(app, screen)
+        tiny = await tile_figures(app, screen, "tiny")
+        burst = await burst_figures(app, screen)
+        idle = Ticker()
+        timer = app.set_interval(0.01, idle.tick)
+        await asyncio.sleep(2)
+        timer.stop()
+        burst["idle"] = idle.worst(0, time.monotonic())[0]
         stalls = await stall_figures(app)
-    return pages, stalls
+    return pages, tiny, burst, stalls
 
 
 def row(name: str, value: float, base: float, target: str, unit: str = "ms") -> None:
@@ -311,20 +384,40 @@ def main() -> None:
     started = time.perf_counter()
     prepare_project(args.project, args.images, args.thumb, args.rebuild)
     app_launch, bare_launch = launch_seconds(str(args.project)), launch_seconds("bare")
-    (shown, drawn, core), stall = asyncio.run(session(args.project))
+    (shown, drawn, core), tiny, burst, stall = asyncio.run(session(args.project))
     print(f"\n{'':<36} {'measured':>11} {'baseline':>11} {'ratio':>8}  target; baseline")
     row("1. launch to first Results page", app_launch, bare_launch, "< 2 s; bare Textual app", "s")
     for name, times in (("shown", shown), ("drawn", drawn)):
         row(f"2. next page {name}, median", statistics.median(times), statistics.median(core),
             "< 200 ms; core page queries")  # fmt: skip
         row(f"   next page {name}, max", max(times), max(core), "< 200 ms; core page queries")
+    tiny_capacity, tiny_shown, tiny_drawn = tiny
+    for name, times, medium in (("shown", tiny_shown, shown), ("drawn", tiny_drawn, drawn)):
+        row(f"   tiny tiles ({tiny_capacity}/page) {name}, median", statistics.median(times),
+            statistics.median(medium), f"< 200 ms; medium tiles, {name}")  # fmt: skip
+        row(f"   tiny tiles ({tiny_capacity}/page) {name}, max", max(times), max(medium),
+            f"< 200 ms; medium tiles, {name}")  # fmt: skip
+    flip = statistics.median(shown)
+    row("   30 PageDowns: settle, median", statistics.median(burst["settle"]), flip,
+        "< 100 ms; one page flip")  # fmt: skip
+    row("   30 PageDowns: settle, max", max(burst["settle"]), flip, "< 100 ms; one page flip")
+    row("   30 PageDowns: worst stall", burst["stall"], burst["idle"], "< 100 ms; idle")
     row("3. worst stall, vector job", stall["job_quiet"], stall["idle"], "< 100 ms; idle")
     row("   worst stall, vector job + paging", stall["job"], stall["idle"], "< 100 ms; idle")
     row("   worst stall, paging, no job", stall["paging"], stall["idle"], "< 100 ms; idle")
+    sent = graphics_bench.page_flip_bytes()
+    for name, key in (("first time", "first"), ("page comes back", "return")):
+        measured, base = sent[f"{key}_bytes"] / 1024, sent[f"baseline_{key}_bytes"] / 1024
+        print(f"{'4. kitty page flip bytes, ' + name:<36} {measured:8.0f} KiB {base:8.0f} KiB "
+              f"{base / measured:7.1f}x  smaller than textual-image's kitty widget")  # fmt: skip
     print(
         f"\nthe pixels job embedded {stall['embedded']:,} images in {stall['seconds']:.1f} s "
         f"(the last 10 s while the grid paged every 0.2 s; the worst stall then began "
         f"{stall['job_at']:.2f} s into the paging)"
+    )
+    print(
+        f"skimming: pages shown on the way in each burst of 30 keys: {burst['shown']} "
+        "(the status line's page number follows every key)"
     )
     print(f"whole benchmark: {time.perf_counter() - started:.0f} s")
 

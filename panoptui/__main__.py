@@ -10,6 +10,10 @@ a Ctrl-C (it raises nothing). cli.main keeps recording into the same list while 
 load, then, if one came, says "panoptui: interrupted" and exits 130 without running the
 command; only then does a Ctrl-C raise KeyboardInterrupt, for the command to end cleanly. No
 KeyboardInterrupt is ever raised inside an extension module's import.
+
+Once the command is over, Ctrl-C is ignored: Python's shutdown puts back the default handler,
+and a Ctrl-C in that last moment would kill the process with no word and an exit status that
+says "killed", after a command that finished.
 """
 
 import signal
@@ -21,7 +25,9 @@ def run() -> int:
     signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     from panoptui.cli import main
 
-    return main(held=held)
+    code = main(held=held)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return code
 
 
 if __name__ == "__main__":

@@ -633,7 +633,8 @@ def assert_full_disk_injected(args: list[str]) -> None:
 
 def test_a_full_disk_is_one_line_injected(project):
     assert_full_disk_injected(["import", project])
-    assert_full_disk_injected(["vectors", "create", project, "--model", "pixels"])
+    # Greyscale: the project holds a pixels set already (a set like it gets a note first).
+    assert_full_disk_injected(["vectors", "create", project, "--model", "pixels", "--greyscale"])
 
 
 def test_a_full_disk_during_import_and_vectors(tmp_path):

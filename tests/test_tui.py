@@ -178,8 +178,8 @@ def test_workflow_vectors_similar_search_cluster_tag_export(project, tiny_clip, 
             tagged = set(tags.tag_members(app.db, "keepers").tolist())
             assert tagged == {i.image_id for i in results.items}
 
-            # Export: every file, with its tags.
-            await pilot.press("e")
+            # Export: every file, with its tags (no selection: a selection exports only it).
+            await pilot.press("X", "e")
             await fill_form(pilot, {"file": export_file})
             await settle(pilot)
         return tagged
@@ -212,8 +212,9 @@ def test_project_screen_errors_add_folder_and_rescan(drive, tmp_path):
         assert "37 images" in text and "Import errors (2)" in text
         table = app.screen.query_one("#errors")
         rows = [table.get_row_at(r) for r in range(table.row_count)]
-        assert [Path(str(path)).name for _, path in rows] == ["broken.jpg", "empty.png"]
-        reasons = [str(reason) for reason, _ in rows]
+        # The file first (its name stays in view at 80 columns), then the reason.
+        assert [Path(str(path)).name for path, _ in rows] == ["broken.jpg", "empty.png"]
+        reasons = [str(reason) for _, reason in rows]
         assert all(reasons) and len(reasons) == 2
         assert all(reason in text for reason in reasons)  # in view at 80 columns
         # A file removed, then a rescan: it is counted missing.
@@ -248,6 +249,8 @@ async def create_set(pilot, model: str, batch_size: int) -> None:
     await pilot.press("2")
     await pilot.press("n")
     await fill_form(pilot, {"model": model, "device": "cpu", "batch_size": batch_size})
+    if isinstance(pilot.app.screen, ConfirmDialog):  # the demo has a pixels set: compute again
+        await pilot.press("y")
     await wait_for(pilot, lambda: pilot.app.jobs["vectors"].set_id is not None, what="set made")
 
 
@@ -366,7 +369,7 @@ def test_tags_screen_shows_renames_deletes_and_filters(drive):
         assert app.screen is results and results.total == 2
         assert {i.image_id for i in results.items} == chosen
         # Untag one of them, from the Results screen.
-        await pilot.press("x")  # clear the selection: act on the cursor's image
+        await pilot.press("X")  # clear the selection: act on the cursor's image
         await pilot.press("u")
         await fill_form(pilot, {"tag": "duo"})
         await settle(pilot)
@@ -612,6 +615,7 @@ def test_the_create_vectors_form_says_what_core_would_refuse_and_keeps_what_was_
         before = vector_sets.list_sets(app.db)
         await pilot.press("n")
         dialog = app.screen
+        dialog.query_one("#field-custom").focus()  # it opens on the model list (Enter opens it)
         typed = {"custom": "pixels", "weights": "", "device": "banana", "batch_size": "8"}
         # Each value core refuses: the reason in the form, which stays open as typed.
         for name, value, reason in [
@@ -640,6 +644,7 @@ def test_the_create_vectors_form_says_what_core_would_refuse_and_keeps_what_was_
         # All values good: the form closes and the job runs with them.
         await fill_form(pilot, typed)
         assert app.screen is not dialog
+        await pilot.press("y")  # the demo has a pixels set: compute one again
         await settle(pilot)
         made = vector_sets.list_sets(app.db)[-1]
         assert len(vector_sets.list_sets(app.db)) == len(before) + 1
@@ -823,6 +828,9 @@ def test_findings_open_on_results_and_escape_goes_back_to_them(drive, monkeypatc
         await pilot.pause()
         assert app.current_mode == "vectors" and app.jobs["cluster"].running
         go.set()
+        await settle(pilot)
+        assert app.current_mode == "vectors"  # not pulled away: told, the clusters wait
+        await pilot.press("3")
         await settle(pilot)
         assert app.current_mode == "results" and isinstance(app.screen, ClustersScreen)
         clusters = app.screen

@@ -47,6 +47,9 @@ def cmd_open(args: argparse.Namespace) -> int:
         raise store.ProjectError(f"{args.path} does not exist")
     if not path.is_dir():
         raise store.ProjectError(f"{args.path} is a file; give a project or a folder of images")
+    held = project_in(path)
+    if held is not None:  # the demo's folder, or one opened before: never a second project
+        return _run_app(held, args.image_protocol, "results")
     project = default_project_for(path)
     if store.is_project(project):  # opened this folder before
         return _run_app(project, args.image_protocol, "results")
@@ -106,8 +109,8 @@ def cmd_samples(args: argparse.Namespace) -> int:
 def _run_app(
     project: str | Path, protocol: str | None, start: str, folder: str | None = None
 ) -> int:
-    """Open the terminal app. textual-image probes the terminal when imported, which must happen
-    before Textual takes the terminal over: hence the order here."""
+    """Open the terminal app. The terminal is asked how to draw pictures (images.prepare) before
+    Textual takes it over: hence the order here."""
     import gc
 
     from panoptui.core import settings, store
@@ -121,6 +124,8 @@ def _run_app(
     from panoptui.tui.images import prepare
 
     drawing = prepare(protocol or "auto")
+    if drawing.note:  # a forced protocol that cannot work here: say so, once, and go on
+        print(f"panoptui: {drawing.note}", file=sys.stderr)
     from panoptui.tui.app import PanoptuiApp
 
     app = PanoptuiApp(
@@ -131,6 +136,30 @@ def _run_app(
     # exits (else DuckDB's bindings report them as leaked).
     gc.collect()
     return app.return_code or 0
+
+
+def project_in(folder: Path) -> Path | None:
+    """The project a folder holds, if any: ``FOLDER/.panoptui`` (where `panoptui FOLDER` makes
+    one), else a project folder right inside it (the demo's ``FOLDER/project``). Two or more
+    such folders: which one to open is the user's choice, said in one line."""
+    from panoptui.core import store
+
+    hidden = folder / ".panoptui"
+    if store.is_project(hidden):
+        return hidden
+    try:
+        # scandir's entries know whether they are folders without a stat call each: a folder of
+        # 100,000 images is listed in a fraction of a second.
+        with os.scandir(folder) as entries:
+            found = sorted(Path(e.path) for e in entries if e.is_dir() and store.is_project(e.path))
+    except OSError:  # a folder that cannot be listed holds no project we can see
+        return None
+    if len(found) > 1:
+        names = ", ".join(shown(p.name) for p in found[:3]) + (", ..." if len(found) > 3 else "")
+        raise store.ProjectError(
+            f"{shown(folder)} holds {len(found)} projects ({names}); open one of them"
+        )
+    return found[0] if found else None
 
 
 def default_project_for(folder: Path) -> Path:

@@ -1,5 +1,6 @@
-"""Commands that explore a vector set: similar, search and recommend (the k best images for a
-query), cluster, duplicates, and map."""
+"""Commands that explore a project: find (images by file name or path), and those that explore a
+vector set: similar, search and recommend (the k best images for a query), cluster, duplicates,
+and map."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from panoptui.cli.options import (
     project_connection,
     vectors_option,
 )
-from panoptui.cli.output import command_line, count, plural, print_json
+from panoptui.cli.output import ProgressPrinter, command_line, count, plural, print_json
 from panoptui.core.text import shown
 
 if TYPE_CHECKING:
@@ -29,14 +30,55 @@ if TYPE_CHECKING:
 
 
 def register(commands: Commands) -> None:
-    """Add similar, search, recommend, cluster, duplicates and map, in the order of
+    """Add find, similar, search, recommend, cluster, duplicates and map, in the order of
     `panoptui --help`."""
+    _add_find(commands)
     _add_similar(commands)
     _add_search(commands)
     _add_recommend(commands)
     _add_cluster(commands)
     _add_duplicates(commands)
     _add_map(commands)
+
+
+def _add_find(commands: Commands) -> None:
+    find = commands.add_parser(
+        "find",
+        help="images whose file name or path holds a text, or matches a glob (* ? [)",
+        description="List the images with a file whose path holds PATTERN (case ignored), or, "
+        "when PATTERN holds * ? or [, matches it as a glob: against the whole path if it "
+        "starts with / or *, else against the path's end after a / (so 'cat_*.jpg' matches "
+        "file names). The same search as F on the app's Results screen.",
+    )
+    project_argument(find)
+    find.add_argument("pattern", metavar="PATTERN")
+    find.add_argument("--tag", help="only among this tag's images")
+    find.add_argument("--folder", help="only below this folder")
+    find.add_argument("--limit", type=positive_int, help="at most this many (default: all)")
+    json_option(find)
+    find.set_defaults(handler=cmd_find)
+
+
+def cmd_find(args: argparse.Namespace) -> int:
+    from panoptui.core import browse
+
+    flt = browse.name_filter(args.pattern, browse.ImageFilter(args.tag, args.folder))
+    with project_connection(args.project) as con:
+        total = browse.count_images(con, flt)
+        found = browse.page_images(con, 0, min(total, args.limit or total), flt)
+    if args.json:
+        print_json([{"image_id": i, "path": path} for i, path in found])
+        return 0
+    if not found:
+        print("no images found")
+    for image_id, path in found:
+        print(f"{image_id:>7}  {shown(path)}")
+    if len(found) < total:
+        # On stderr: stdout stays one image a line, for a pipe.
+        print(
+            f"(the first {len(found):,} of {count(total, 'image')}: see --limit)", file=sys.stderr
+        )
+    return 0
 
 
 def _query_options(command: argparse.ArgumentParser) -> None:
@@ -168,9 +210,14 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     with project_connection(args.project, write=True) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
         within = cluster.group_members(con, args.within) if args.within else None
-        name, clusters = cluster.cluster_set(
-            con, vector_set.id, None if args.auto else args.k, args.name, within
-        )
+        printer = ProgressPrinter(quiet=args.json)
+        try:
+            name, clusters = cluster.cluster_set(
+                con, vector_set.id, None if args.auto else args.k, args.name, within,
+                progress=printer,
+            )  # fmt: skip
+        finally:
+            printer.close()
     if args.k and len(clusters) < args.k:
         # k-means finds no more clusters than there are distinct vectors.
         print(
@@ -201,8 +248,14 @@ def near_duplicates(
 
     if not -1.0 <= threshold <= 1.0:
         raise store.ProjectError(f"--threshold is a cosine, from -1 to 1; got {threshold}")
-    matrix = query.VectorMatrix.load(con, vector_sets.default_set(con, set_id).id)
-    return duplicates.near_duplicate_groups(matrix, threshold)
+    printer = ProgressPrinter()
+    try:
+        matrix = query.VectorMatrix.load(
+            con, vector_sets.default_set(con, set_id).id, progress=printer
+        )
+        return duplicates.near_duplicate_groups(matrix, threshold, progress=printer)
+    finally:
+        printer.close()
 
 
 def _add_duplicates(commands: Commands) -> None:
@@ -268,9 +321,14 @@ def cmd_map(args: argparse.Namespace) -> int:
         projection.check_png_target(args.png, args.force)
     with project_connection(args.project, write=True) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
-        ids, points, groups = projection.coloured_map(
-            con, vector_set.id, args.method, by_clustering=args.by_clustering, by_tag=args.by_tag
-        )
+        printer = ProgressPrinter(quiet=args.json)
+        try:
+            ids, points, groups = projection.coloured_map(
+                con, vector_set.id, args.method, by_clustering=args.by_clustering,
+                by_tag=args.by_tag, progress=printer,
+            )  # fmt: skip
+        finally:
+            printer.close()
     if args.png:
         projection.draw_png(args.png, points, groups, force=args.force)
     if args.json:

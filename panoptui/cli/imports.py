@@ -162,7 +162,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print_json({**status.as_dict(), "vector_sets": [v.as_dict() for v in sets]})
         return 0
     print(f"project  {shown(status.project)}")
-    print(f"images   {status.images}  ({status.files} files on disk)")
+    print(f"images   {status.images}  ({count(status.files, 'file')} on disk)")
     print(f"missing  {count(status.missing, 'file')}")
     if status.stale:
         print(f"stale    {count(status.stale, 'image')} (their files now hold other content)")

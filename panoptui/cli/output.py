@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
-from panoptui.core.text import shown
+from panoptui.core.text import count_text, shown
 
 if TYPE_CHECKING:
     from panoptui.core.progress import Progress
@@ -42,8 +43,8 @@ def plural(n: int, word: str) -> str:
 
 
 def count(n: int, word: str) -> str:
-    """``1 image``, ``2 images``: a count as the CLI prints it."""
-    return f"{n} {plural(n, word)}"
+    """``1 image``, ``2 images``, ``12,500 images``: a count as the CLI (and the app) prints it."""
+    return count_text(n, word)
 
 
 def print_sets(sets: list[VectorSet]) -> None:
@@ -51,12 +52,19 @@ def print_sets(sets: list[VectorSet]) -> None:
     if not sets:
         print("no vector sets yet; create one with: panoptui vectors create PROJECT --model clip")
         return
-    print(f"{'id':>3}  {'model':<24} {'grey':<5} {'dim':>5} {'vectors':>15} {'errors':>6}  status")
+    # The weights last, whole: two sets of one model differ there.
+    print(
+        f"{'id':>3}  {'model':<24} {'grey':<5} {'dim':>5} {'vectors':>15} {'errors':>6}  "
+        f"{'status':<10}  weights"
+    )
     for v in sets:
         done = f"{v.count}/{v.total}"
         grey = "yes" if v.greyscale else "no"
-        model = shown(v.model)
-        print(f"{v.id:>3}  {model:<24} {grey:<5} {v.dim:>5} {done:>15} {v.errors:>6}  {v.status}")
+        model, weights = shown(v.model), shown(v.weights or "")
+        print(
+            f"{v.id:>3}  {model:<24} {grey:<5} {v.dim:>5} {done:>15} {v.errors:>6}  "
+            f"{v.status:<10}  {weights}".rstrip()
+        )
 
 
 class PathReason(Protocol):
@@ -75,47 +83,93 @@ def print_path_reasons(rows: Sequence[PathReason]) -> None:
         print(f"{shown(row.path)}\n    {shown(row.reason)}")
 
 
-UNITS = {"embedding": "images"}
+# What a stage counts, for its rate (a stage named "k-means (k=8)" is "k-means"); files else.
+UNITS = {
+    "embedding": "images",
+    "reading vectors": "vectors",
+    "choosing k": "tries",
+    "k-means": "iterations",
+    "comparing": "pairs",
+    "PCA": "rows",
+    "t-SNE": "iterations",
+}
+BAR = 12  # cells of the bar, drawn where the terminal has room for it beside the text
+# Without a terminal (a log file, a pipe), a whole line this often.
+LOG_INTERVAL = 5.0
+
+
+def progress_line(event: Progress, width: int | None = None) -> str:
+    """The progress of a job in one line of at most ``width`` cells (None: no limit, no bar):
+    what it does and how far, then the ETA, the errors and the rate as they fit, and a bar in
+    the room left. Fitting matters: a line longer than the terminal wraps, and the carriage
+    return that redraws it goes back only to the start of its last part, so each redraw
+    leaves the rest of the line behind (a stack of cut lines at 80 columns)."""
+    from panoptui.core.progress import eta_text
+
+    if not event.total:
+        parts = [f"{event.stage} {count_text(event.done, 'file')} found"]
+        bar_fraction = None
+    else:
+        fraction = event.done / event.total
+        parts = [
+            f"{event.stage} {event.done}/{event.total} {fraction:4.0%}",
+            f"{event.rate:6.1f} {UNITS.get(event.stage.split(' (')[0], 'files')}/s",
+            f"ETA {eta_text(event)}",
+            f"errors {event.errors}",
+        ]
+        bar_fraction = fraction
+    if width is None:
+        return "  ".join(parts)
+    room = max(width - 1, 1)  # the last column left empty: some terminals wrap on it
+
+    def joined(indices: list[int]) -> str:
+        return "  ".join(parts[i] for i in sorted(indices))
+
+    chosen = [0]
+    for index in (2, 3, 1)[: len(parts) - 1]:  # the ETA, then the errors, then the rate
+        if len(joined([*chosen, index])) <= room:
+            chosen.append(index)
+    line = joined(chosen)[:room]
+    # A bar of one width, where the line has room for it at its longest (the count grown to
+    # the total's digits, an ETA in hours): one that took the room left would shrink and grow,
+    # and one that came and went would make the text jump.
+    longest = len(line) + len(str(event.total)) - len(str(event.done)) + 3  # ETA "1:23:45"
+    if bar_fraction is not None and longest + BAR + 3 <= room:  # "[", "] "
+        filled = int(BAR * bar_fraction)
+        line = "[" + "#" * filled + "-" * (BAR - filled) + "] " + line
+    return line
 
 
 class ProgressPrinter:
-    """A live bar when stdout is a terminal; otherwise a plain line every few seconds on stderr,
-    so that stdout carries only results (and stays valid JSON with --json)."""
+    """The progress of a long job, on stderr (stdout carries only results, and stays valid JSON
+    with --json): a live line redrawn in place when stderr is a terminal, fitted to its width;
+    otherwise a whole line every LOG_INTERVAL seconds, from LOG_INTERVAL on (work done sooner
+    prints none: a script's stderr stays for what went wrong), and then the last one."""
 
-    def __init__(self, quiet: bool = False) -> None:
-        self.tty = sys.stdout.isatty() and not quiet
-        self.stream: TextIO = sys.stdout if self.tty else sys.stderr
-        self.last = 0.0
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.stream: TextIO = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty() and not quiet
+        self.last = 0.0 if self.tty else time.monotonic()
         self.drawn = False
+        self.logged = False
 
     def __call__(self, event: Progress) -> None:
         if event.stage != "scanning" and not event.total:
             return  # nothing to read: the summary says so
         now = time.monotonic()
-        interval = 0.1 if self.tty else 5.0
-        if now - self.last < interval and event.done < event.total:
+        interval = 0.1 if self.tty else LOG_INTERVAL
+        finished = bool(event.total) and event.done >= event.total
+        if now - self.last < interval and not (finished and (self.tty or self.logged)):
             return
         self.last = now
-        if event.total:
-            from panoptui.core.progress import eta_text
-
-            fraction = event.done / event.total
-            eta = eta_text(event)
-            text = (
-                f"{event.stage} {event.done}/{event.total} {fraction:4.0%} "
-                f"{event.rate:6.1f} {UNITS.get(event.stage, 'files')}/s  ETA {eta}  "
-                f"errors {event.errors}"
-            )
-            bar_width = 24
-            filled = int(bar_width * fraction)
-            bar = "[" + "#" * filled + "-" * (bar_width - filled) + "] "
-        else:
-            text, bar = f"{event.stage} {event.done} files found", ""
+        self.logged = True
         if self.tty:
-            self.stream.write("\r\x1b[2K" + bar + text)
+            # Asked at each line: the terminal may have been resized meanwhile.
+            width = shutil.get_terminal_size().columns
+            self.stream.write("\r\x1b[2K" + progress_line(event, width))
             self.drawn = True
         else:
-            self.stream.write(text + "\n")
+            self.stream.write(progress_line(event) + "\n")
         self.stream.flush()
 
     def close(self) -> None:

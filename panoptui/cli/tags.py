@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
 
 from panoptui.cli.explore import near_duplicates
@@ -81,7 +82,9 @@ def _add_tags(commands: Commands) -> None:
     tag_list = commands.add_parser("tags", help="list tags; rename or delete one")
     project_argument(tag_list)
     tag_list.add_argument("--rename", nargs=2, metavar=("OLD", "NEW"))
-    tag_list.add_argument("--delete", metavar="NAME", help="delete a tag (and tags under it)")
+    tag_list.add_argument(
+        "--delete", metavar="NAME", help="delete a tag (and the tags under it, which it names)"
+    )
     json_option(tag_list)
     tag_list.set_defaults(handler=cmd_tags)
 
@@ -94,7 +97,12 @@ def cmd_tags(args: argparse.Namespace) -> int:
         if args.rename:
             tags.rename_tag(con, *args.rename)
         if args.delete:
-            tags.delete_tag(con, args.delete)
+            under = tags.delete_tag(con, args.delete)
+            if under:  # said on stderr: --json keeps stdout for the list
+                print(
+                    f"deleted {count(len(under), 'tag')} under {shown(repr(args.delete))} too",
+                    file=sys.stderr,
+                )
         rows = tags.list_tags(con)
     if args.json:
         print_json([row.as_dict() for row in rows])
@@ -102,6 +110,5 @@ def cmd_tags(args: argparse.Namespace) -> int:
     if not rows:
         print("no tags yet; tag images with: panoptui tag PROJECT NAME --ids 1,2,3")
     for row in rows:
-        indent = "  " if row.parent else ""
-        print(f"{indent}{shown(row.name)}  ({count(row.images, 'image')})")
+        print(f"{'  ' * row.depth}{shown(row.name)}  ({count(row.images, 'image')})")
     return 0

@@ -23,6 +23,7 @@ from panoptui.cli.output import (
     print_json,
     print_path_reasons,
     print_sets,
+    warn,
 )
 from panoptui.core.text import shown
 
@@ -127,6 +128,18 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
 
     with project_connection(args.project, write=True) as con:
         quiet = args.json
+        if resume_id is None:  # the app asks first; a script is told, and goes on
+            same = vector_sets.identical_sets(
+                vector_sets.list_sets(con), args.model, args.greyscale, args.weights
+            )
+            if same:
+                ids = ", ".join(str(s.id) for s in same)
+                which = (
+                    f"vector set {ids} already holds"
+                    if len(same) == 1
+                    else f"vector sets {ids} already hold"
+                )
+                warn(f"note: {which} these vectors; computing them again")
         set_id, embedder = vectorize.prepare_run(
             con,
             model=getattr(args, "model", ""),  # resume has no --model: the set's own

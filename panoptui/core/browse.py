@@ -4,22 +4,26 @@ row, so 100,000 images page as fast as 300."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import duckdb
 import numpy as np
 
-from panoptui.core import store
+from panoptui.core import store, tags
 from panoptui.core.query import paths_of
+
+GLOB_CHARACTERS = "*?["
 
 
 @dataclass(frozen=True)
 class ImageFilter:
-    """Which images a view shows: all, or those of a tag, or those below a folder."""
+    """Which images a view shows: all, or those of a tag, or those below a folder, or those with
+    a file whose path matches ``name`` (see ``name_filter``); any of them together."""
 
     tag: str | None = None
     folder: str | None = None
+    name: str | None = None
 
     def describe(self) -> str:
         parts = []
@@ -27,7 +31,36 @@ class ImageFilter:
             parts.append(f"tag {self.tag}")
         if self.folder:
             parts.append(f"folder {self.folder}")
+        if self.name:
+            parts.append(f"name {self.name}")
         return ", ".join(parts) or "all images"
+
+
+def name_filter(pattern: str, base: ImageFilter = ImageFilter()) -> ImageFilter:
+    """``base`` narrowed to the images with a file whose path matches ``pattern``, or
+    ProjectError with a one-line reason. The CLI (`panoptui find`) and the Results screen (F)
+    both search by name through here.
+
+    Case is ignored. Without any of * ? [ the pattern is a plain substring of the path (no
+    character is special: "%" and "_" too). With them it is a glob (``*`` any characters, ``/``
+    included; ``?`` one; ``[abc]``, ``[a-z]``, ``[!a]`` a set), matched against the whole
+    path when it starts with / or *, else against the path's end after a / (so ``cat_*.jpg``
+    matches a file name, ``2024/*.png`` a folder and its files)."""
+    pattern = pattern.strip()
+    if not pattern:
+        raise store.ProjectError("give a file name, part of a path, or a glob (* ? [)")
+    if "[" in pattern and "]" not in pattern[pattern.index("[") + 1 :]:
+        raise store.ProjectError(f"glob {pattern!r}: a [ without its closing ]")
+    return replace(base, name=pattern)
+
+
+def _name_clause(pattern: str) -> tuple[str, str]:
+    """The SQL condition on ``path`` and its parameter for a name pattern (see name_filter)."""
+    if not any(c in pattern for c in GLOB_CHARACTERS):
+        return "contains(lower(path), ?)", pattern.lower()
+    if not pattern.startswith(("/", "*")):
+        pattern = "*/" + pattern
+    return "lower(path) GLOB ?", pattern.lower()
 
 
 @dataclass
@@ -47,9 +80,9 @@ def _where(flt: ImageFilter) -> tuple[str, list[Any]]:
     clauses = ["i.state = 'ok'"]
     params: list[Any] = []
     if flt.tag:
+        # The tag's images and those of every tag under it (a parent tag shows its children's).
         clauses.append(
-            "i.id IN (SELECT it.image_id FROM image_tags it JOIN tags t ON t.id = it.tag_id "
-            "WHERE t.name = ?)"
+            f"i.id IN (SELECT image_id FROM image_tags WHERE tag_id IN ({tags.UNDER_TAG_SQL}))"
         )
         params.append(flt.tag)
     if flt.folder:
@@ -57,6 +90,10 @@ def _where(flt: ImageFilter) -> tuple[str, list[Any]]:
             "i.id IN (SELECT image_id FROM files WHERE state = 'ok' AND starts_with(path, ?))"
         )
         params.append(flt.folder.rstrip("/") + "/")
+    if flt.name:
+        condition, value = _name_clause(flt.name)
+        clauses.append(f"i.id IN (SELECT image_id FROM files WHERE state = 'ok' AND {condition})")
+        params.append(value)
     return " AND ".join(clauses), params
 
 
@@ -68,8 +105,9 @@ def count_images(con: duckdb.DuckDBPyConnection, flt: ImageFilter = ImageFilter(
 def filter_ids(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> np.ndarray:
     """Ids of every image a filter shows (to run a query among them)."""
     where, params = _where(flt)
-    rows = con.execute(f"SELECT i.id FROM images i WHERE {where} ORDER BY i.id", params).fetchall()
-    return np.array([r[0] for r in rows], np.int64)
+    # fetchnumpy: 100,000 ids in 20 ms, without a Python object for each.
+    ids = con.execute(f"SELECT i.id FROM images i WHERE {where} ORDER BY i.id", params).fetchnumpy()
+    return np.asarray(ids["id"], np.int64)
 
 
 def page_images(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -15,6 +16,9 @@ from panoptui.core.read_worker import DEFAULT_THUMB_SIZE
 from panoptui.core.vector_sets import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE
 
 IMAGE_PROTOCOLS = ("auto", "kitty", "sixel", "halfcell", "none")
+# The sizes of the Results grid's tiles, smallest first (`+`/`-` on Results step through them;
+# the terminal app owns what each is in cells). "tiny" fits 24 images at 80x24.
+TILE_SIZES = ("tiny", "small", "medium", "large", "huge", "giant")
 
 # key: (default, what it is).
 SETTINGS: dict[str, tuple[Any, str]] = {
@@ -22,6 +26,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "batch_size": (DEFAULT_BATCH_SIZE, "images per model batch for new vector sets"),
     "thumb_size": (DEFAULT_THUMB_SIZE, "longest side of thumbnails made at import, in pixels"),
     "image_protocol": ("auto", "how the app draws images: " + ", ".join(IMAGE_PROTOCOLS)),
+    "tile_size": ("medium", "size of the Results grid's tiles: " + ", ".join(TILE_SIZES)),
 }
 
 
@@ -43,6 +48,10 @@ def check(key: str, value: Any) -> Any:
                 f"image protocol {value!r}: choose {', '.join(IMAGE_PROTOCOLS)}"
             )
         return text
+    if key == "tile_size":
+        if text not in TILE_SIZES:
+            raise store.ProjectError(f"tile size {value!r}: choose {', '.join(TILE_SIZES)}")
+        return text
     raise store.ProjectError(f"no setting {key!r}")
 
 
@@ -54,6 +63,7 @@ class Settings:
     batch_size: int
     thumb_size: int
     image_protocol: str
+    tile_size: str = "medium"
 
 
 def load(con: duckdb.DuckDBPyConnection) -> Settings:
@@ -74,3 +84,25 @@ def save(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any]) -> None:
     with store.transaction(con):
         for key, value in checked.items():
             store.set_setting(con, key, str(value))
+
+
+# The file the terminal app's export dialog wrote last, proposed again next time (per project,
+# like the settings above, but set by exporting, not by the user on the Settings screen).
+EXPORT_PATH_KEY = "last_export_path"
+DEFAULT_EXPORT_NAME = "panoptui-export.csv"
+
+
+def export_path(con: duckdb.DuckDBPyConnection) -> str:
+    """Where an export goes unless the user says otherwise: where the last one went, else
+    panoptui-export.csv in the current folder."""
+    last = store.get_setting(con, EXPORT_PATH_KEY)
+    if last:
+        return last
+    try:
+        return str(Path.cwd() / DEFAULT_EXPORT_NAME)
+    except OSError:  # the current folder was deleted under us
+        return DEFAULT_EXPORT_NAME
+
+
+def remember_export_path(con: duckdb.DuckDBPyConnection, path: str) -> None:
+    store.set_setting(con, EXPORT_PATH_KEY, path)

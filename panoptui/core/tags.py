@@ -1,7 +1,15 @@
-"""Tags: named groups of images that a user makes, or saves from a clustering."""
+"""Tags: named groups of images that a user makes, or saves from a clustering.
+
+Tags nest (a clustering saved as tags: one tag per cluster under the clustering's name). What
+must hold: a tag stands for its own images and those of every tag under it, at any depth: its
+view, its members and its count on the Tags screen agree (``UNDER_TAG_SQL``), and deleting it
+deletes the tags under it (which ``tags_under`` names first, so that a dialog can say so).
+Tags are listed in natural order: cluster 2 before cluster 10.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,10 +24,33 @@ from panoptui.core.text import shown
 class Tag:
     name: str
     parent: str | None  # the parent tag's name; None for a top-level tag
-    images: int  # images tagged with it (not counting its children's)
+    images: int  # images tagged with it or with a tag under it (what its view shows)
+    depth: int = 0  # 0: a top-level tag; 1: a child of one; ...
 
     def as_dict(self) -> dict[str, object]:
         return {"name": self.name, "parent": self.parent, "images": self.images}
+
+
+# The ids of a tag (the parameter: its name) and of every tag under it, at any depth. DuckDB
+# runs a recursive query as a subquery; browse's filter by tag uses it too, so that a tag's
+# view and its members are the same images.
+UNDER_TAG_SQL = """
+    WITH RECURSIVE under_tag(id) AS (
+        SELECT id FROM tags WHERE name = ?
+        UNION SELECT t.id FROM tags t JOIN under_tag u ON t.parent_id = u.id
+    )
+    SELECT id FROM under_tag
+"""
+
+
+def natural_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key of a name: its runs of digits by their value ("c/2" before "c/10"), the rest
+    case-folded (each part tagged, so that a number never meets a string)."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part.casefold())
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
 
 
 def clean_name(name: str, what: str = "tag") -> str:
@@ -102,50 +133,76 @@ def rename_tag(con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
     con.execute("UPDATE tags SET name = ? WHERE id = ?", [new, tag_id])
 
 
-def delete_tag(con: duckdb.DuckDBPyConnection, name: str) -> None:
-    """Delete a tag and the tags under it."""
-    tag_id = get_tag(con, name)
-    children = [
-        int(i)
-        for (i,) in con.execute("SELECT id FROM tags WHERE parent_id = ?", [tag_id]).fetchall()
-    ]
-    ids = [tag_id, *children]
+def tags_under(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """The names of the tags under a tag, at any depth, in natural order (what deleting it
+    deletes with it)."""
+    name = clean_name(name)
+    rows = con.execute(
+        f"SELECT name FROM tags WHERE id IN ({UNDER_TAG_SQL}) AND name <> ?", [name, name]
+    ).fetchall()
+    return sorted((str(r[0]) for r in rows), key=natural_key)
+
+
+def delete_tag(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """Delete a tag and the tags under it, at any depth; returns the names of those under it."""
+    name = clean_name(name)
+    get_tag(con, name)  # a tag that does not exist is said
+    under = tags_under(con, name)
+    ids = [int(i) for (i,) in con.execute(UNDER_TAG_SQL, [name]).fetchall()]
     con.execute("DELETE FROM image_tags WHERE tag_id IN (SELECT unnest(?::INTEGER[]))", [ids])
     con.execute("DELETE FROM tags WHERE id IN (SELECT unnest(?::INTEGER[]))", [ids])
+    return under
 
 
 def tag_members(con: duckdb.DuckDBPyConnection, name: str) -> np.ndarray:
-    """Ids of the images with a tag or with any tag under it."""
-    tag_id = get_tag(con, name)
+    """Ids of the images with a tag or with any tag under it (at any depth), in id order."""
+    name = clean_name(name)
+    get_tag(con, name)  # a tag that does not exist is said
     rows = con.execute(
-        "SELECT DISTINCT image_id FROM image_tags WHERE tag_id = ? "
-        "OR tag_id IN (SELECT id FROM tags WHERE parent_id = ?)",
-        [tag_id, tag_id],
+        f"SELECT DISTINCT image_id FROM image_tags WHERE tag_id IN ({UNDER_TAG_SQL}) "
+        "ORDER BY image_id",
+        [name],
     ).fetchall()
     return np.array([r[0] for r in rows], np.int64)
 
 
 def list_tags(con: duckdb.DuckDBPyConnection) -> list[Tag]:
-    """Every tag, each parent followed by its children, with the images tagged with it."""
-    return [
-        Tag(name, parent, int(count))
-        for name, parent, count in con.execute(
-            """
-            SELECT t.name, p.name, count(it.image_id)
-            FROM tags t LEFT JOIN tags p ON p.id = t.parent_id
-            LEFT JOIN image_tags it ON it.tag_id = t.id
-            GROUP BY t.id, t.name, p.name
-            ORDER BY coalesce(p.name, t.name), p.name NULLS FIRST, t.name
-            """
-        ).fetchall()
-    ]
+    """Every tag, each followed by the tags under it, siblings in natural order, each with the
+    images its view shows (its own and those of the tags under it)."""
+    rows = con.execute(
+        """
+        WITH RECURSIVE below(top, id) AS (
+            SELECT id, id FROM tags
+            UNION SELECT b.top, t.id FROM tags t JOIN below b ON t.parent_id = b.id
+        )
+        SELECT t.id, t.name, t.parent_id, count(DISTINCT it.image_id)
+        FROM tags t JOIN below b ON b.top = t.id
+        LEFT JOIN image_tags it ON it.tag_id = b.id
+        GROUP BY t.id, t.name, t.parent_id
+        """
+    ).fetchall()
+    names = {int(i): str(name) for i, name, _, _ in rows}
+    children: dict[int | None, list[tuple[str, int, int]]] = {}
+    for i, name, parent, images in rows:
+        # A parent that is gone (an older version left it): listed at the top, not lost.
+        key = int(parent) if parent is not None and int(parent) in names else None
+        children.setdefault(key, []).append((str(name), int(i), int(images)))
+    listed: list[Tag] = []
+
+    def add(parent: int | None, depth: int) -> None:
+        for name, i, images in sorted(children.get(parent, []), key=lambda c: natural_key(c[0])):
+            listed.append(Tag(name, None if parent is None else names[parent], images, depth))
+            add(i, depth + 1)
+
+    add(None, 0)
+    return listed
 
 
 def child_tags(con: duckdb.DuckDBPyConnection, parent: str) -> list[str]:
-    """The names of the tags directly under ``parent``, sorted (none: an empty list)."""
+    """The names of the tags directly under ``parent``, in natural order (none: an empty
+    list)."""
     rows = con.execute(
-        "SELECT t.name FROM tags t JOIN tags p ON p.id = t.parent_id WHERE p.name = ? "
-        "ORDER BY t.name",
+        "SELECT t.name FROM tags t JOIN tags p ON p.id = t.parent_id WHERE p.name = ?",
         [parent],
     ).fetchall()
-    return [str(r[0]) for r in rows]
+    return sorted((str(r[0]) for r in rows), key=natural_key)

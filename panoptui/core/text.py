@@ -41,3 +41,28 @@ def shown(value: object) -> str:
 def storable(value: str) -> str:
     """Text safe to store: undecodable bytes in file names or messages shown as \\xNN."""
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def count_text(n: int, word: str, plural: str | None = None) -> str:
+    """``n`` and the noun in the right number, with thousands separators: "1 image",
+    "0 errors", "12,500 images". ``plural`` is for nouns that do not just take an "s"."""
+    noun = word if n == 1 else (plural if plural is not None else word + "s")
+    return f"{n:,} {noun}"
+
+
+_SIZE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def size_text(n_bytes: int) -> str:
+    """A size in bytes as people read it: "512 B", "1.5 KiB", "12 MiB". Sizes under 1 KiB are
+    shown in bytes, so a small file never reads "0 KiB"; one decimal under 10 of a unit."""
+    if n_bytes < 1024:
+        return f"{n_bytes:,} B"
+    value = float(n_bytes)
+    for unit in _SIZE_UNITS:
+        value /= 1024
+        shown_value = f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+        # 1023.7 KiB would round to "1024 KiB": say "1.0 MiB" instead.
+        if float(shown_value) < 1024 or unit == _SIZE_UNITS[-1]:
+            return f"{shown_value} {unit}"
+    raise AssertionError("unreachable")  # the last unit always returns

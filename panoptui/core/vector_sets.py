@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -131,6 +132,19 @@ def list_sets(con: duckdb.DuckDBPyConnection) -> list[VectorSet]:
             )
         )
     return sets
+
+
+def identical_sets(
+    sets: list[VectorSet], model: str, greyscale: bool, weights: str | None
+) -> list[VectorSet]:
+    """The sets among ``sets`` that a new set of ``model`` (as typed: a preset or a spec), with
+    these weights and greyscale, would repeat: the same vectors, computed again. (The batch size
+    and the device change only the float rounding, ~1e-7.)"""
+    from panoptui.core.models import parse_spec
+
+    name = parse_spec(model).name
+    path = str(Path(weights).expanduser().resolve()) if weights else None
+    return [s for s in sets if (s.model, s.greyscale, s.weights or None) == (name, greyscale, path)]
 
 
 def get_set(con: duckdb.DuckDBPyConnection, set_id: int) -> VectorSet:

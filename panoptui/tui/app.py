@@ -39,14 +39,14 @@ from textual.screen import Screen
 from textual.widgets import Input, OptionList
 from textual.worker import Worker, WorkerState
 
-from panoptui.core import store
+from panoptui.core import settings, store
 from panoptui.core.cluster import Cluster
-from panoptui.core.progress import Progress
+from panoptui.core.progress import Cancelled, Progress, check_cancel
 from panoptui.core.query import VectorMatrix
 from panoptui.core.text import shown
 from panoptui.core.workers import start_resource_tracker
 from panoptui.tui.images import Drawing
-from panoptui.tui.job import Done, Job, JobChanged, Work, throttled
+from panoptui.tui.job import Done, Job, JobChanged, Work, current_job, running_in, throttled
 from panoptui.tui.jobs import start_export, start_import
 from panoptui.tui.screens.base import USER_ERRORS
 from panoptui.tui.screens.dialogs import ConfirmDialog
@@ -193,6 +193,8 @@ class PanoptuiApp(App[None]):
         # paging) stay short.
         gc.freeze()
         self._route_warnings()
+        if self.drawing.note:  # said on stderr too, which the user sees only after the app
+            self.notify(self.drawing.note, title="pictures", severity="warning", timeout=8)
         if self.folder is None:
             self.switch_mode(self.start_mode)
             return
@@ -234,6 +236,9 @@ class PanoptuiApp(App[None]):
             self.push_screen(GuardedCommandPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette: every screen, and every action of every screen, whichever is shown.
+        The actions of the screen shown go by their own names; another screen's carry its
+        title ("Tags: Delete") and, run, switch to it and run there."""
         if self._db is None:  # no project yet
             yield SystemCommand("Quit", "quit panoptui (q)", self.action_quit)
             return
@@ -241,23 +246,56 @@ class PanoptuiApp(App[None]):
             yield SystemCommand(
                 f"{title} screen", f"switch to the {title} screen ({key})", self._switcher(mode)
             )
-        # Every action of the screen showing now, under its footer description.
-        for binding in getattr(screen, "BINDINGS", []):
-            if isinstance(binding, Binding) and binding.description:
-                action = binding.action
+        # The actions of the screen showing now, under their footer descriptions.
+        for binding in self._actions(type(screen)):
+            yield SystemCommand(
+                binding.description, self._about(binding), self._runner(screen, binding.action)
+            )
+        # Every other screen's: its title first, so that two "Delete"s are told apart.
+        for mode, _, title in SCREENS:
+            cls = self.MODES[mode]
+            if not isinstance(cls, type) or isinstance(screen, cls):
+                continue
+            for binding in self._actions(cls):
+                if binding.action.startswith("app."):
+                    continue  # the App's own (closing a screen): nothing to run elsewhere
                 yield SystemCommand(
-                    binding.description,
-                    f"{binding.key_display or binding.key}: {binding.tooltip or action}",
-                    self._runner(screen, action),
+                    f"{title}: {binding.description}",
+                    f"on the {title} screen, {self._about(binding)}",
+                    self._runner_on(mode, binding.action),
                 )
         yield SystemCommand("Help", "every key of every screen (?)", self.action_help)
         yield SystemCommand("Quit", "quit panoptui (q)", self.action_quit)
+
+    @staticmethod
+    def _actions(cls: type[Screen]) -> list[Binding]:
+        return [b for b in cls.BINDINGS if isinstance(b, Binding) and b.description]
+
+    @staticmethod
+    def _about(binding: Binding) -> str:
+        return f"{binding.key_display or binding.key}: {binding.tooltip or binding.action}"
 
     def _switcher(self, mode: str) -> Callable[[], None]:
         return lambda: self.action_screen(mode)
 
     def _runner(self, screen: Screen, action: str) -> Callable[[], Any]:
         return lambda: self.run_action(action, screen)
+
+    def _runner_on(self, mode: str, action: str) -> Callable[[], None]:
+        """Switch to a screen (closing what is open over it: the action is its own) and run
+        one of its actions there, once it shows (a screen never shown is made first)."""
+
+        def run() -> None:
+            self._close_pushed_screens()
+            self.action_screen(mode)
+            self._close_pushed_screens()
+            self.call_after_refresh(self._run_on_mode, mode, action)
+
+        return run
+
+    async def _run_on_mode(self, mode: str, action: str) -> None:
+        if self.current_mode == mode:  # else the user went on elsewhere meanwhile
+            await self.run_action(action, self.screen_stack[0])
 
     # --- jobs ------------------------------------------------------------------------------
 
@@ -297,9 +335,11 @@ class PanoptuiApp(App[None]):
         done: Done | None,
     ) -> None:
         try:
-            with self.using_cursor(job=True) as cursor:
+            with self.using_cursor(job=True) as cursor, running_in(job):
                 job.result = work(cursor, job)
             job.state = "cancelled" if job.cancel.is_set() else "done"
+        except Cancelled:  # stopped at a check of its cancel event, nothing saved
+            job.state, job.result = "cancelled", None
         except (*USER_ERRORS, OSError, ValueError) as exc:
             job.state, job.message = "failed", str(exc).splitlines()[0] if str(exc) else repr(exc)
         except Exception as exc:  # a bug: say so, keep the app alive, keep the trace in the log
@@ -312,8 +352,10 @@ class PanoptuiApp(App[None]):
                 self.call_from_thread(self._job_finished, job, done)
 
     def _job_finished(self, job: Job, done: Done | None) -> None:
-        if job.state == "failed":
-            self.notify(job.message, title=f"{job.label} failed", severity="error", timeout=10)
+        if job.state == "failed":  # a long message in a dialog to read whole, else a toast
+            from panoptui.tui.screens.report import show_failure
+
+            show_failure(self, f"{job.label} failed", job.message)
         if done is not None:
             try:
                 done(job)
@@ -323,6 +365,19 @@ class PanoptuiApp(App[None]):
 
     def job_reporter(self, job: Job) -> Callable[[Progress], None]:
         return throttled(job, self.post_message)
+
+    def cancel_jobs(self, kinds: Iterable[str]) -> list[Job]:
+        """Ask the running jobs of these kinds to stop (each at its next check; a model that is
+        loading, once loaded: its result is then thrown away), and say so; returns them."""
+        jobs = [j for j in self.running_jobs() if j.kind in kinds and not j.cancel.is_set()]
+        for job in jobs:
+            job.cancel.set()
+            self.post_message(JobChanged(job))  # its line says "cancelling…" at once
+        if jobs:
+            self.notify("cancelling " + ", ".join(j.label for j in jobs))
+        elif not any(j.kind in kinds for j in self.running_jobs()):
+            self.notify("no job to cancel here", severity="warning")
+        return jobs
 
     def on_job_changed(self, message: JobChanged) -> None:
         # Screens draw jobs when shown; those of the mode shown hear of changes as they come,
@@ -410,36 +465,63 @@ class PanoptuiApp(App[None]):
 
     # --- shared data -----------------------------------------------------------------------
 
-    def matrix(self, cursor: duckdb.DuckDBPyConnection, set_id: int, count: int) -> VectorMatrix:
-        """A vector set's matrix, loaded once per state of the set (``count`` vectors)."""
+    def matrix(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        set_id: int,
+        count: int,
+        job: Job | None = None,
+    ) -> VectorMatrix:
+        """A vector set's matrix, loaded once per state of the set (``count`` vectors); the
+        reading is ``job``'s progress (default: the job of the calling thread, if any), and
+        stops when it is cancelled."""
         with self._matrix_lock:
             cached = self._matrices.get((set_id, count))
         if cached is not None:
             return cached
-        matrix = VectorMatrix.load(cursor, set_id)
+        job = job or current_job()
+        if job is None:
+            matrix = VectorMatrix.load(cursor, set_id)
+        else:
+            matrix = VectorMatrix.load(cursor, set_id, self.job_reporter(job), job.cancel)
         with self._matrix_lock:
             self._matrices = {k: v for k, v in self._matrices.items() if k[0] != set_id}
             self._matrices[(set_id, count)] = matrix
         return matrix
 
     def text_embedder(self, vector_set: Any, device: str) -> Any:
-        """The model of a set, loaded once, to embed search texts."""
+        """The model of a set, loaded once, to embed search texts. Called in a query job (the
+        first text query of a set waits on the load, 12-23 s for CLIP on a CPU): the job's line
+        says so, and a cancel asked meanwhile is heard once the model is loaded (a load cannot
+        be interrupted; the model is kept for the next query, the query is dropped)."""
         embedder = self._embedders.get(vector_set.id)
         if embedder is None:
             from panoptui.core.models import load_embedder
 
+            job = current_job()
+            if job is not None:
+                self.job_reporter(job)(Progress(f"loading the model {vector_set.model}", 0, 0))
             embedder = load_embedder(vector_set.model, vector_set.weights, device)
             self._embedders[vector_set.id] = embedder
+            if job is not None:
+                check_cancel(job.cancel)
         return embedder
 
     def open_results(self, source: Any, came_from: Callable[[], Screen] | None = None) -> None:
         """Show images on the Results screen (from a tag, a cluster, a map cell...).
-        ``came_from`` makes the screen they came from again when the user goes back (Escape)."""
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
+        ``came_from`` makes the screen they came from again when the user goes back (Escape).
+        What is open over the Results screen (a cluster list, a map) closes first, or it would
+        stay on top of the images asked for."""
+        self._close_pushed_screens()
         if self.current_mode != "results":
             self.switch_mode("results")
+            self._close_pushed_screens()  # the Results mode's own stack, current now
         self.call_after_refresh(self._show_on_results, source, came_from)
+
+    def _close_pushed_screens(self) -> None:
+        """Back to the current mode's own screen."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
 
     def _show_on_results(self, source: Any, came_from: Callable[[], Screen] | None) -> None:
         for screen in self.screen_stack:
@@ -463,9 +545,13 @@ class PanoptuiApp(App[None]):
         self.show_found(MapScreen(ids, points, labels, title=title))
 
     def run_export(self, values: dict[str, Any] | None) -> None:
-        """Export (the values of the export dialog) as a job."""
+        """Export (the values of the export dialog) as a job: the selected images when there
+        is a selection (a copy: the user may change it while the job runs), else all."""
         if values:
-            start_export(self, values["file"], values["set_id"], values["force"])
+            chosen = frozenset(self.selection) or None
+            job = start_export(self, values["file"], values["set_id"], values["force"], chosen)
+            if job is not None and not self.read_only:  # the next export's dialog proposes it
+                settings.remember_export_path(self.db, values["file"])
 
     def warm_up_models(self) -> None:
         """Import torch in the background while the user fills in a form. Its import holds the

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
+import numpy as np
 
 from panoptui.core import browse
 
@@ -33,6 +34,10 @@ class AllImages:
     def page(self, con: duckdb.DuckDBPyConnection, offset: int, limit: int) -> list[Item]:
         return [Item(i, p) for i, p in browse.page_images(con, offset, limit, self.flt)]
 
+    def ids(self, con: duckdb.DuckDBPyConnection) -> np.ndarray:
+        """Every image shown, on all pages, in one query (to select them all)."""
+        return browse.filter_ids(con, self.flt)
+
 
 @dataclass
 class RankedImages:
@@ -50,6 +55,9 @@ class RankedImages:
         chunk = self.ranked[offset : offset + limit]
         paths = browse.paths_of(con, [i for i, _ in chunk])
         return [Item(i, paths.get(i, ""), s) for i, s in chunk]
+
+    def ids(self, con: duckdb.DuckDBPyConnection) -> np.ndarray:
+        return np.array([i for i, _ in self.ranked], np.int64)
 
 
 Source = AllImages | RankedImages

@@ -6,19 +6,28 @@ stays open with what was typed.
 
 Everything a dialog shows (its question, title, labels, options, the error under a form) is
 plain text, shown literally (see literal.py): callers pass names and paths as they are.
+
+A form opens with its first field in focus (Enter on a button would submit blanks). A select
+finds an entry as the first letters of it are typed, open or closed; a path field completes the
+path typed so far with Tab, as a shell does (and shows the completion greyed as it is typed).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, TypeVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
+from textual.suggester import Suggester
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from panoptui.core.models.base import ModelError
@@ -77,7 +86,118 @@ class ConfirmDialog(Dialog[bool]):
         self.dismiss(value)
 
 
-KINDS = ("text", "int", "float", "select", "check")
+KINDS = ("text", "path", "int", "float", "select", "check")
+# Typed letters that a select searches by, together, until a pause this long (seconds): Textual's
+# own open select waits as long.
+FIND_PAUSE = 0.7
+
+
+def complete_path(typed: str, folders_only: bool = False) -> str | None:
+    """What Tab makes of a path typed so far, as a shell does: the longest completion that every
+    matching entry shares, ``/`` added after a single folder; None when nothing completes it
+    further (no entry, or several that differ at once). Hidden entries only when a dot is typed.
+    The text typed is kept as it is (``~`` too): the completion only adds to it."""
+    if typed == "~":
+        return "~/"
+    head, _, stem = typed.rpartition("/")
+    folder = os.path.expanduser(head + "/" if head or typed.startswith("/") else ".")
+    try:
+        with os.scandir(folder) as entries:
+            matches = [
+                e
+                for e in entries
+                if e.name.startswith(stem)
+                and (stem.startswith(".") or not e.name.startswith("."))
+                and (not folders_only or e.is_dir())
+            ]
+    except OSError:  # no such folder, or not one that can be read
+        return None
+    if not matches:
+        return None
+    common = os.path.commonprefix([e.name for e in matches])
+    done = (head + "/" if head or typed.startswith("/") else "") + common
+    if len(matches) == 1 and matches[0].is_dir():
+        done += "/"
+    return done if done != typed else None
+
+
+class PathSuggester(Suggester):
+    """Shows, greyed after the cursor, what Tab would add (the folder is read in a thread: a slow
+    disk never holds up typing)."""
+
+    def __init__(self, folders_only: bool) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.folders_only = folders_only
+
+    async def get_suggestion(self, value: str) -> str | None:
+        return await asyncio.to_thread(complete_path, value, self.folders_only)
+
+
+class PathInput(Input):
+    """A text box for a path: Tab completes it (and stays in the box; shift+Tab leaves it)."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False)]
+
+    def __init__(self, *args: Any, folders_only: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, suggester=PathSuggester(folders_only), **kwargs)
+        self.folders_only = folders_only
+
+    def action_complete(self) -> None:
+        completed = complete_path(self.value, self.folders_only)
+        if completed is None:
+            self.app.bell()  # nothing to add, as a shell says
+            return
+        self.value = completed
+        self.cursor_position = len(completed)
+
+
+class FindingSelect(Select[Any]):
+    """A select that goes to the first entry whose text starts with the letters typed, closed as
+    well as open (Textual's own searches only while it is open: typed on a closed one, letters
+    did nothing, or worse, reached the App's keys). Enter on a closed one submits the form, as in
+    a text box (its value is already chosen); space, up or down open the list."""
+
+    BINDINGS = [
+        Binding("enter", "submit_form", "Submit", show=False),
+        Binding("down,space,up", "show_overlay", "Show menu", show=False),
+    ]
+
+    def __init__(self, options: list[tuple[str, Any]], **kwargs: Any) -> None:
+        super().__init__([(text(prompt), value) for prompt, value in options], **kwargs)
+        self.prompts = [(shown(prompt).casefold(), value) for prompt, value in options]
+        self._typed = ""
+        self._typed_at = 0.0
+
+    def check_consume_key(self, key: str, character: str | None = None) -> bool:
+        return character is not None and character.isprintable()
+
+    def on_key(self, event: events.Key) -> None:
+        if self.expanded or event.character is None or not event.is_printable:
+            return
+        if event.character == " ":
+            return  # space opens the list (Select's own key)
+        event.stop()
+        event.prevent_default()
+        now = time.monotonic()
+        typed = (self._typed if now - self._typed_at < FIND_PAUSE else "") + event.character
+        self._typed_at = now
+        found = self.find(typed)
+        if found is None and len(typed) > 1:  # a new start (the same letter again, say)
+            typed = event.character
+            found = self.find(typed)
+        self._typed = typed
+        if found is not None:
+            self.value = found
+
+    def action_submit_form(self) -> None:
+        form = self.screen
+        if isinstance(form, FormDialog):
+            form.submit()
+
+    def find(self, typed: str) -> Any:
+        """The value of the first entry that starts with ``typed`` (any case); None if none."""
+        typed = typed.casefold()
+        return next((value for prompt, value in self.prompts if prompt.startswith(typed)), None)
 
 
 @dataclass
@@ -102,6 +222,7 @@ class Field:
     maximum: float | None = None
     optional: bool = False
     check: Callable[[Any], Any] | None = None
+    folders_only: bool = False  # a path field: Tab completes folders only
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -113,6 +234,16 @@ class Field:
             raise ValueError(f"field {self.name}: minimum {self.minimum} > maximum {self.maximum}")
         if self.options and self.kind != "select":
             raise ValueError(f"field {self.name}: options on a {self.kind} field")
+        if self.folders_only and self.kind != "path":
+            raise ValueError(f"field {self.name}: folders_only on a {self.kind} field")
+
+
+def not_a_number(value: str) -> str:
+    """A name's check (a form field's ``check``): a name made of digits only is refused, as a
+    number typed into the wrong field of the form."""
+    if value.strip().isdigit():
+        raise ValueError(f"{value.strip()!r} is a number: give a name (or leave it blank)")
+    return value
 
 
 class FormDialog(Dialog[dict[str, Any] | None]):
@@ -136,12 +267,20 @@ class FormDialog(Dialog[dict[str, Any] | None]):
                     continue
                 yield Label(plain(f.label))
                 if f.kind == "select":
-                    yield Select(
-                        [(text(prompt), value) for prompt, value in f.options],
+                    yield FindingSelect(
+                        f.options,
                         value=f.default if f.default is not None else Select.NULL,
                         allow_blank=f.default is None,
                         id=f"field-{f.name}",
                         compact=True,
+                    )
+                elif f.kind == "path":
+                    yield PathInput(
+                        "" if f.default is None else shown(f.default),
+                        placeholder=shown(f.placeholder),
+                        id=f"field-{f.name}",
+                        compact=True,
+                        folders_only=f.folders_only,
                     )
                 else:
                     yield Input(
@@ -156,8 +295,9 @@ class FormDialog(Dialog[dict[str, Any] | None]):
                 yield Button("Cancel (esc)", id="cancel")
 
     def on_mount(self) -> None:
-        inputs = self.query(Input)
-        (inputs.first() if inputs else self.query_one("#ok", Button)).focus()
+        # The first field, whatever its kind: on the button, Enter would submit blanks.
+        first = f"#field-{self.fields[0].name}" if self.fields else "#ok"
+        self.query_one(first).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -173,18 +313,28 @@ class FormDialog(Dialog[dict[str, Any] | None]):
         self.dismiss(None)
 
     def submit(self) -> None:
+        values = self.checked_values()
+        if values is not None:
+            self.dismiss(values)
+
+    def checked_values(self) -> dict[str, Any] | None:
+        """The form's values, checked; None when one is refused (said under the form, and the
+        field in focus)."""
         values: dict[str, Any] = {}
         for f in self.fields:
             widget = self.query_one(f"#field-{f.name}")
             try:
                 values[f.name] = self._checked(f, self._value(f, widget))
             except CHECK_ERRORS as exc:
-                reason = str(exc).strip().splitlines() or [type(exc).__name__]
-                error = elide_middle(reason[0], ERROR_CELLS)
-                self.query_one("#form-error", Static).update(plain(error))
+                self.say(str(exc).strip() or type(exc).__name__)
                 widget.focus()
-                return
-        self.dismiss(values)
+                return None
+        return values
+
+    def say(self, reason: str) -> None:
+        """A reason under the form (its first line)."""
+        error = elide_middle(reason.splitlines()[0], ERROR_CELLS)
+        self.query_one("#form-error", Static).update(plain(error))
 
     @staticmethod
     def _checked(f: Field, value: Any) -> Any:
@@ -205,7 +355,7 @@ class FormDialog(Dialog[dict[str, Any] | None]):
             if f.optional:
                 return None
             raise ValueError(f"{f.label} is needed")
-        if f.kind == "text":
+        if f.kind in ("text", "path"):
             return text
         try:
             number: float = int(text) if f.kind == "int" else float(text)
@@ -242,16 +392,50 @@ def vector_set_field(con: Any, need_text: bool = False) -> Field | None:
     return Field("set_id", "Vector set", kind="select", default=default, options=options)
 
 
+class ExportDialog(FormDialog):
+    """The export form. A file that exists is asked about over the form (overwrite it, or go
+    back to the form with the path as typed), never refused with a CLI's "give --force"."""
+
+    def submit(self) -> None:
+        values = self.checked_values()
+        if values is None:
+            return
+        if not os.path.lexists(values["file"]):  # a link too, even a dangling one: core's rule
+            self.dismiss({**values, "force": False})
+            return
+
+        def answered(overwrite: bool | None) -> None:
+            if overwrite:
+                self.dismiss({**values, "force": True})
+            else:
+                self.query_one("#field-file").focus()
+
+        question = f"{values['file']} exists. Overwrite it?"
+        self.app.push_screen(ConfirmDialog(question, yes="Overwrite", no="Back"), answered)
+
+
 def export_dialog(con: Any) -> FormDialog:
-    """Asks where to export (CSV or Parquet), and whether with a vector set's vectors."""
-    from panoptui.core import vector_sets
+    """Asks where to export (CSV or Parquet; where the last export went, else in the current
+    folder), and whether with a vector set's vectors. The values: ``file`` (absolute),
+    ``set_id`` and ``force`` (True once the user said to overwrite the file)."""
+    from panoptui.core import settings, vector_sets
+    from panoptui.core.export import FORMATS, check_target
+
+    def where(file: str) -> str:
+        # The name and folder are checked here, in the form; whether the file exists is asked.
+        return str(check_target(file, tuple(FORMATS), True, "an export"))
 
     sets = [(f"{s.id}: {s.model}", s.id) for s in vector_sets.list_sets(con)]
     fields = [
-        Field("file", "File (.csv or .parquet)", placeholder="/tmp/panoptui-export.csv"),
+        Field(
+            "file",
+            "File (.csv or .parquet)",
+            kind="path",
+            default=settings.export_path(con),
+            check=where,
+        ),
         Field(
             "set_id", "With vectors of (Parquet only)", kind="select", options=sets, optional=True
         ),
-        Field("force", "Overwrite an existing file", kind="check", default=False),
     ]
-    return FormDialog("Export images, paths, tags and clusters", fields, "Export")
+    return ExportDialog("Export images, paths, tags and clusters", fields, "Export")

@@ -10,12 +10,32 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from panoptui.tui.screens.dialogs import ConfirmDialog, FormDialog
 from panoptui.tui.screens.explore import ClustersScreen, DuplicatesScreen, MapScreen
+
+# Keys as a user types them (Textual names them by their names).
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "esc",
+    "asterisk": "*",
+    "tilde": "~",
+    "plus": "+",
+    "minus": "-",
+}
+# What the bindings cannot say: esc, a key of each screen and dialog (listed there too), and the
+# keys of Textual's own widgets inside every form.
+ESCAPE = ("esc", "back: closes a dialog or this help; from results or findings, the previous")
+FORM_KEYS = [
+    ("tab, shift+tab", "next, previous field (in a path field, tab completes the path)"),
+    ("letters", "in a list field: go to the entry that starts with them"),
+    ("enter", "OK (in an open list: choose the entry)"),
+    ("space, up, down", "in a list field: open the list"),
+]
 
 
 def _keys(binding: Binding) -> str:
-    names = {"question_mark": "?", "slash": "/", "space": "space", "escape": "esc"}
-    return ", ".join(names.get(k, k) for k in binding.key.split(","))
+    return ", ".join(KEY_NAMES.get(k, k) for k in binding.key.split(","))
 
 
 def help_text(app: App[Any]) -> str:
@@ -28,6 +48,9 @@ def help_text(app: App[Any]) -> str:
         ("Clusters", ClustersScreen.BINDINGS),
         ("Duplicates", DuplicatesScreen.BINDINGS),
         ("Map", MapScreen.BINDINGS),
+        ("Questions", ConfirmDialog.BINDINGS),
+        ("Forms", FormDialog.BINDINGS),
+        ("Help", HelpScreen.BINDINGS),
     ]
     lines = []
     for title, bindings in sections:
@@ -36,13 +59,15 @@ def help_text(app: App[Any]) -> str:
             if isinstance(b, Binding):
                 about = b.description + (f": {b.tooltip}" if b.tooltip else "")
                 lines.append(f"  {_keys(b):<18} {about}")
+        extra = {"Everywhere": [ESCAPE], "Forms": FORM_KEYS}.get(title, [])
+        lines += [f"  {keys:<18} {about}" for keys, about in extra]
         lines.append("")
     lines.append("  ctrl+p             command palette: every screen and action by name")
     return "\n".join(lines)
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close", tooltip="this help")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help"):

@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
+from textual.widgets.data_table import ColumnKey
 
 from panoptui.core import status
 from panoptui.core.folders import list_folders
-from panoptui.core.text import shown
+from panoptui.core.text import count_text, shown
 from panoptui.tui.job import Job, JobChanged
 from panoptui.tui.jobs import start_import
 from panoptui.tui.literal import elide_end, elide_middle, lines, marked, plain, text
@@ -31,15 +32,24 @@ MIN_PATH = 24
 NOT_FOUND = "not found: m to move, del to remove"
 
 
-def fill(table: DataTable, labels: list[str], rows: list[tuple[Any, ...]]) -> None:
-    """Put ``rows`` in ``table``, its columns as wide as their widest cell. Columns are made
-    anew each time with their width given: a column measured by the table keeps the width of
-    the widest cell it ever had, and is drawn before it is measured again."""
+def fill(
+    table: DataTable,
+    labels: list[str],
+    rows: list[tuple[Any, ...]],
+    keys: list[str] | None = None,
+) -> list[ColumnKey]:
+    """Put ``rows`` in ``table`` (with their ``keys``), its columns as wide as their widest cell,
+    and return the columns' keys. Columns are made anew each time with their width given: a
+    column measured by the table keeps the width of the widest cell it ever had, and is drawn
+    before it is measured again."""
     table.clear(columns=True)
+    columns = []
     for index, label in enumerate(labels):
         width = max([cell_len(label)] + [cell_len(str(r[index])) for r in rows])
-        table.add_column(label, width=width)
-    table.add_rows(rows)
+        columns.append(table.add_column(label, width=width))
+    for index, row in enumerate(rows):
+        table.add_row(*row, key=keys[index] if keys is not None else None)
+    return columns
 
 
 class ProjectScreen(AppScreen):
@@ -79,8 +89,9 @@ class ProjectScreen(AppScreen):
         s = status.project_status(con, self.panoptui.project)
         self.folders = [f.path for f in s.folders]
         counts = (
-            f"{s.images} images ({s.files} files on disk) · {s.missing} missing · "
-            f"{s.stale} changed since import · {s.errors} errors"
+            f"{count_text(s.images, 'image')} ({count_text(s.files, 'file')} on disk) · "
+            f"{s.missing:,} missing · {s.stale:,} changed since import · "
+            f"{count_text(s.errors, 'error')}"
         )
         folders_title = marked("[b]Folders[/b] (m: moved, del: remove)")
         if not self.folders:
@@ -91,7 +102,7 @@ class ProjectScreen(AppScreen):
         self.folder_rows = [
             (
                 shown(f.path),
-                f"{f.files} files",
+                count_text(f.files, "file"),
                 f"imported {f.last_import or 'never'}",
                 exists.get(f.path, True),
             )
@@ -133,11 +144,12 @@ class ProjectScreen(AppScreen):
         row = table.cursor_row
         reason_room, path_room = self.error_widths(width - 2 - 4)  # the scrollbar, the padding
         rows = [
-            (text(elide_end(reason, reason_room)), text(elide_middle(path, path_room)))
+            (text(elide_middle(path, path_room)), text(elide_end(reason, reason_room)))
             for reason, path in self.error_rows
         ]
-        # The reason first: it stays in view at 80 columns, where long paths would push it off.
-        fill(table, ["reason", "file"], rows)
+        # The file first, its name in view (its folder gives up its middle); the reason after it,
+        # cut at its end where it must be (the highlighted one is whole under the table).
+        fill(table, ["file", "reason"], rows)
         if row is not None and row < len(self.error_rows):
             table.move_cursor(row=row)
         self.show_error_detail()
@@ -166,7 +178,7 @@ class ProjectScreen(AppScreen):
             return
         reason, path = self.error_rows[row]
         cells = table.get_row_at(row)
-        shortened = str(cells[0]) != reason or str(cells[1]) != path
+        shortened = str(cells[0]) != path or str(cells[1]) != reason
         detail.update(plain(f"{path}: {reason}") if shortened else "")
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -206,7 +218,12 @@ class ProjectScreen(AppScreen):
             start_import(self.panoptui, [str(folder)])
 
         self.panoptui.push_screen(
-            FormDialog("Add a folder of images", [Field("folder", "Folder")], "Import"), answered
+            FormDialog(
+                "Add a folder of images",
+                [Field("folder", "Folder (tab completes)", kind="path", folders_only=True)],
+                "Import",
+            ),
+            answered,
         )
 
     def action_rescan(self) -> None:
@@ -239,7 +256,8 @@ class ProjectScreen(AppScreen):
                 from panoptui.core.folders import remove_folder
 
                 dropped = remove_folder(self.panoptui.db, folder)
-                self.notify(f"removed {folder}: {dropped} files dropped from the project")
+                dropped_files = count_text(dropped, "file")
+                self.notify(f"removed {folder}: {dropped_files} dropped from the project")
                 self.refresh_project()
 
         question = (
@@ -259,7 +277,7 @@ class ProjectScreen(AppScreen):
 
                 new = str(Path(values["new"]).expanduser().absolute())
                 moved = move_folder(self.panoptui.db, folder, new)
-                self.notify(f"{folder} is now {new}: {moved} files point there")
+                self.notify(f"{folder} is now {new} ({count_text(moved, 'file')} moved)")
                 self.refresh_project()
 
         fields = [Field("new", "Where the folder is now", default=folder)]

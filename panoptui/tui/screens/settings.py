@@ -1,5 +1,5 @@
 """Settings: the project's folders and settings (default vector set, device, batch size,
-thumbnail size, image protocol), saved in the project."""
+thumbnail size, image protocol, tile size), saved in the project."""
 
 from __future__ import annotations
 
@@ -40,6 +40,12 @@ class SettingsScreen(AppScreen):
                     [(p, p) for p in settings.IMAGE_PROTOCOLS], id="image_protocol", compact=True,
                     allow_blank=False,
                 )  # fmt: skip
+            with Horizontal(classes="setting"):
+                yield Label("Tile size (+ and - on Results)")
+                yield Select(
+                    [(t, t) for t in settings.TILE_SIZES], id="tile_size", compact=True,
+                    allow_blank=False,
+                )  # fmt: skip
             yield Static("", id="settings-message")
             yield Button("Save (ctrl+s)", variant="primary", id="save")
         yield Footer()
@@ -58,6 +64,7 @@ class SettingsScreen(AppScreen):
         self.query_one("#batch_size", Input).value = str(values.batch_size)
         self.query_one("#thumb_size", Input).value = str(values.thumb_size)
         self.query_one("#image_protocol", Select).value = values.image_protocol
+        self.query_one("#tile_size", Select).value = values.tile_size
         sets = vector_sets.list_sets(con)
         chooser = self.query_one("#default_set", Select)
         chooser.set_options([(text(f"{s.id}: {s.model} ({s.status})"), s.id) for s in sets])
@@ -78,6 +85,7 @@ class SettingsScreen(AppScreen):
             k: self.query_one(f"#{k}", Input).value for k in ("device", "batch_size", "thumb_size")
         }
         values["image_protocol"] = self.query_one("#image_protocol", Select).value
+        values["tile_size"] = self.query_one("#tile_size", Select).value
         try:
             settings.save(con, values)
             chosen = self.query_one("#default_set", Select).value

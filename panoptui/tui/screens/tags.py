@@ -1,4 +1,7 @@
-"""Tags: every tag with its size; show a tag's images, rename, delete, export."""
+"""Tags: every tag with its size (its own images and those of the tags under it), each followed by
+the tags under it; show a tag's images, rename, delete (saying which tags go with it), export.
+After a rename or a delete the cursor stays where the user was (on the renamed tag, or on the
+row that took the deleted one's place)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,18 @@ from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog, export_dialog
 from panoptui.tui.sources import AllImages
 from panoptui.tui.widgets.navbar import NavBar
+
+# How many of the tags under a deleted one its dialog names (then: "and N more").
+NAMED_UNDER = 5
+
+
+def delete_with(under: list[str]) -> str:
+    """What deleting a tag deletes with it, said in its dialog: "the 35 tags under it (c/1,
+    c/2, c/3, c/4, c/5 and 30 more)"."""
+    named = ", ".join(under[:NAMED_UNDER])
+    more = f" and {len(under) - NAMED_UNDER} more" if len(under) > NAMED_UNDER else ""
+    what = "the tag" if len(under) == 1 else f"the {len(under)} tags"
+    return f"{what} under it ({named}{more})"
 
 
 class TagsScreen(AppScreen):
@@ -36,12 +51,20 @@ class TagsScreen(AppScreen):
     def resumed(self) -> None:
         self.refresh_tags()
 
-    def refresh_tags(self) -> None:
-        self.rows = tags.list_tags(self.panoptui.db)
+    def refresh_tags(self, cursor_on: str | None = None) -> None:
+        """Read the tags again; the cursor goes to the tag named ``cursor_on`` when there is
+        one, else stays on its row (the last, when fewer are left)."""
         table = self.query_one(DataTable)
+        row = table.cursor_row
+        self.rows = tags.list_tags(self.panoptui.db)
         table.clear()
         for t in self.rows:
-            table.add_row(text(t.name), str(t.images), text(t.parent or ""))
+            table.add_row(text("  " * t.depth + t.name), str(t.images), text(t.parent or ""))
+        names = [t.name for t in self.rows]
+        if cursor_on in names:
+            row = names.index(cursor_on)
+        if self.rows:
+            table.move_cursor(row=min(max(row, 0), len(self.rows) - 1), scroll=True)
         selected = len(self.panoptui.selection)
         self.query_one("#tags-title", Static).update(
             plain(
@@ -72,7 +95,7 @@ class TagsScreen(AppScreen):
             if values:
                 # A taken name raises ProjectError: the App shows it as a notification.
                 tags.rename_tag(self.panoptui.db, name, values["name"])
-                self.refresh_tags()
+                self.refresh_tags(cursor_on=tags.clean_name(values["name"]))
 
         self.panoptui.push_screen(
             FormDialog(f"Rename tag {name}", [Field("name", "New name", default=name)]), answered
@@ -88,7 +111,11 @@ class TagsScreen(AppScreen):
                 tags.delete_tag(self.panoptui.db, name)
                 self.refresh_tags()
 
-        self.panoptui.push_screen(ConfirmDialog(f"Delete tag {name}? (images stay)"), answered)
+        question = f"Delete tag {name}? (images stay)"
+        under = tags.tags_under(self.panoptui.db, name)
+        if under:
+            question = f"Delete tag {name} and {delete_with(under)}? (images stay)"
+        self.panoptui.push_screen(ConfirmDialog(question), answered)
 
     def action_export(self) -> None:
         self.panoptui.push_screen(export_dialog(self.panoptui.db), self.panoptui.run_export)

@@ -11,22 +11,40 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
 from panoptui.core import browse
 from panoptui.core.browse import ImageDetails
+from panoptui.core.text import size_text
 from panoptui.tui.images import Drawing
 from panoptui.tui.literal import lines, marked, plain, text
 from panoptui.tui.sources import Item
 from panoptui.tui.widgets.picture import Picture
 
-# One grid cell in terminal cells, border included: 4 across at 80 columns.
-CELL_WIDTH = 19
-CELL_HEIGHT = 9
-# Its picture: inside the border, above the caption.
-PICTURE_SIZE = (CELL_WIDTH - 2, CELL_HEIGHT - 3)
+# Each tile size (core/settings.py names them) as one grid cell in terminal cells, border
+# included, and so its picture: inside the border, above the caption. A half-block picture of
+# w x h cells holds w x 2h pixels, so the heights keep a 4:3 thumbnail about as wide as its
+# picture. At 80x24 (the grid gets 80x21 there) "tiny" shows 8 x 3 = 24 tiles, "small" 6 x 3,
+# "medium" (the size every earlier version had) 4 x 2; "giant" fills a 240x60 terminal with
+# 4 x 2 pictures.
+TILE_CELLS: dict[str, tuple[int, int]] = {
+    "tiny": (10, 7),
+    "small": (13, 7),
+    "medium": (19, 9),
+    "large": (28, 13),
+    "huge": (40, 18),
+    "giant": (60, 26),
+}
+DEFAULT_TILE = "medium"
+
+
+def picture_size(tile: str) -> tuple[int, int]:
+    """The picture inside a tile of this size, in cells (without the border and caption)."""
+    width, height = TILE_CELLS[tile]
+    return width - 2, height - 3
 
 
 def caption(item: Item, selected: bool) -> str:
@@ -65,16 +83,19 @@ class Cell(Vertical):
 
 
 class ThumbGrid(Widget, can_focus=True):
-    """As many cells as fit; the screen asks ``capacity`` and hands over pages."""
+    """As many cells of the tile size as fit; the screen asks ``capacity`` and hands over pages
+    (pictures made at ``picture_size(grid.tile)``)."""
 
     class Resized(Message):
-        pass
+        """The grid's capacity or its tile size changed: the page must be loaded again."""
 
-    def __init__(self, drawing: Drawing, **kwargs: Any) -> None:
+    def __init__(self, drawing: Drawing, tile: str = DEFAULT_TILE, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.drawing = drawing
+        self.tile = tile
         self.columns = 1
         self.rows = 1
+        self.laid_out: tuple[str, int, int] | None = None  # the tile, columns and rows shown
 
     @property
     def capacity(self) -> int:
@@ -83,17 +104,38 @@ class ThumbGrid(Widget, can_focus=True):
     @property
     def sized(self) -> bool:
         """Whether the grid knows its size (its cells are made once it does)."""
-        return bool(self.children)
+        return self.laid_out is not None
 
     def on_resize(self, event: events.Resize) -> None:
-        columns = max(1, event.size.width // CELL_WIDTH)
-        rows = max(1, event.size.height // CELL_HEIGHT)
-        if (columns, rows) == (self.columns, self.rows) and self.children:
+        self._lay_out(event.size)
+
+    def on_show(self, event: events.Show) -> None:
+        # Once it shows, its size is known whatever the Resize events said: a grid without
+        # cells would never ask for a page.
+        self._lay_out(self.size)
+
+    def set_tile(self, tile: str) -> None:
+        """Show tiles of another size (the screen then loads a page that fills them; a hidden
+        grid, under the list view, lays them out when it shows again)."""
+        self.tile = tile
+        self._lay_out(self.size)
+
+    def _lay_out(self, size: Size) -> None:
+        if not size.width or not size.height:
+            return  # not laid out yet (or hidden): its next Resize comes
+        width, height = TILE_CELLS[self.tile]
+        columns = max(1, size.width // width)
+        rows = max(1, size.height // height)
+        if (self.tile, columns, rows) == self.laid_out:
             return
+        self.laid_out = (self.tile, columns, rows)
         self.columns, self.rows = columns, rows
         self.styles.grid_size_columns = columns
         self.remove_children()
-        self.mount_all([Cell(n, self.drawing) for n in range(self.capacity)])
+        cells = [Cell(n, self.drawing) for n in range(self.capacity)]
+        for cell in cells:  # the stylesheet's .cell gives the look; the size is the setting's
+            cell.styles.width, cell.styles.height = width, height
+        self.mount_all(cells)
         self.post_message(self.Resized())
 
     def show_page(
@@ -173,9 +215,19 @@ class DetailPane(VerticalScroll):
         if image_id is None:
             self.show(None, None, None)
             return
+        size = self.preview_size()
         preview = self.query_one(Picture)
-        size = (preview.size.width or 30, preview.size.height or 14)
+        if preview.styles.height is None or preview.styles.height.value != size[1]:
+            preview.styles.height = size[1]
         self._load(self.requests, image_id, jpeg, score, size)
+
+    def preview_size(self) -> tuple[int, int]:
+        """The preview takes the pane's width, and the height a 4:3 thumbnail needs there (two
+        pixels a cell), leaving 10 lines for the details."""
+        width = self.scrollable_content_region.width
+        if not width:  # not laid out yet
+            return 30, 14
+        return width, max(6, min(self.size.height - 10, round(width * 3 / 8) + 1))
 
     @work(thread=True, exclusive=True, group="details", exit_on_error=False)
     def _load(
@@ -207,8 +259,7 @@ class DetailPane(VerticalScroll):
             + plain(f"  score {score:.3f}" if score is not None else ""),
             plain(f"{details.width}×{details.height} {details.format} {details.mode}"),
             plain(
-                f"{details.size / 1024:.0f} KiB"
-                + (f"  ({details.state})" if details.state != "ok" else "")
+                size_text(details.size) + (f"  ({details.state})" if details.state != "ok" else "")
             ),
             marked("[b]paths[/b]"),
             *(plain(p) for p in details.paths),

@@ -51,7 +51,7 @@ from panoptui.tui.jobs import start_export, start_import
 from panoptui.tui.screens.base import USER_ERRORS
 from panoptui.tui.screens.dialogs import ConfirmDialog
 from panoptui.tui.screens.explore import ClustersScreen, DuplicatesScreen, MapScreen
-from panoptui.tui.screens.help import HelpScreen
+from panoptui.tui.screens.help import HelpScreen, key_text
 from panoptui.tui.screens.project import ProjectScreen
 from panoptui.tui.screens.results import ResultsScreen
 from panoptui.tui.screens.settings import SettingsScreen
@@ -273,7 +273,9 @@ class PanoptuiApp(App[None]):
 
     @staticmethod
     def _about(binding: Binding) -> str:
-        return f"{binding.key_display or binding.key}: {binding.tooltip or binding.action}"
+        # Keys as typed ("+", not "plus"); an action's own name ("tile(1)") says nothing.
+        keys = binding.key_display or key_text(binding)
+        return f"{keys}: {binding.tooltip}" if binding.tooltip else f"key {keys}"
 
     def _switcher(self, mode: str) -> Callable[[], None]:
         return lambda: self.action_screen(mode)

@@ -32,7 +32,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from panoptui.core.models.base import ModelError
 from panoptui.core.store import ProjectError
-from panoptui.core.text import shown
+from panoptui.core.text import count_text, shown
 from panoptui.tui.literal import elide_middle, plain, text
 
 T = TypeVar("T")
@@ -155,7 +155,7 @@ class FindingSelect(Select[Any]):
     """A select that goes to the first entry whose text starts with the letters typed, closed as
     well as open (Textual's own searches only while it is open: typed on a closed one, letters
     did nothing, or worse, reached the App's keys). Enter on a closed one submits the form, as in
-    a text box (its value is already chosen); space, up or down open the list."""
+    a text box when a value is chosen (else it opens the list); space, up or down open it."""
 
     BINDINGS = [
         Binding("enter", "submit_form", "Submit", show=False),
@@ -190,6 +190,9 @@ class FindingSelect(Select[Any]):
             self.value = found
 
     def action_submit_form(self) -> None:
+        if self.is_blank():  # nothing chosen yet: Enter opens the list, never submits blanks
+            self.action_show_overlay()
+            return
         form = self.screen
         if isinstance(form, FormDialog):
             form.submit()
@@ -267,10 +270,13 @@ class FormDialog(Dialog[dict[str, Any] | None]):
                     continue
                 yield Label(plain(f.label))
                 if f.kind == "select":
+                    # A default no longer among the options (a tag deleted or renamed since it
+                    # was shown) is no choice: the select starts blank.
+                    chosen = f.default in [value for _, value in f.options]
                     yield FindingSelect(
                         f.options,
-                        value=f.default if f.default is not None else Select.NULL,
-                        allow_blank=f.default is None,
+                        value=f.default if chosen else Select.NULL,
+                        allow_blank=f.optional or not chosen,
                         id=f"field-{f.name}",
                         compact=True,
                     )
@@ -414,7 +420,7 @@ class ExportDialog(FormDialog):
         self.app.push_screen(ConfirmDialog(question, yes="Overwrite", no="Back"), answered)
 
 
-def export_dialog(con: Any) -> FormDialog:
+def export_dialog(con: Any, selected: int = 0) -> FormDialog:
     """Asks where to export (CSV or Parquet; where the last export went, else in the current
     folder), and whether with a vector set's vectors. The values: ``file`` (absolute),
     ``set_id`` and ``force`` (True once the user said to overwrite the file)."""
@@ -438,4 +444,6 @@ def export_dialog(con: Any) -> FormDialog:
             "set_id", "With vectors of (Parquet only)", kind="select", options=sets, optional=True
         ),
     ]
-    return ExportDialog("Export images, paths, tags and clusters", fields, "Export")
+    # The export takes the selection when there is one (app.run_export): the title says so.
+    what = f"the {count_text(selected, 'selected image')}" if selected else "images"
+    return ExportDialog(f"Export {what}: paths, tags and clusters", fields, "Export")

@@ -29,12 +29,13 @@ ESCAPE = ("esc", "back: closes a dialog or this help; from results or findings, 
 FORM_KEYS = [
     ("tab, shift+tab", "next, previous field (in a path field, tab completes the path)"),
     ("letters", "in a list field: go to the entry that starts with them"),
-    ("enter", "OK (in an open list: choose the entry)"),
+    ("enter", "OK (a list field with nothing chosen: open it; an open list: choose)"),
     ("space, up, down", "in a list field: open the list"),
 ]
 
 
-def _keys(binding: Binding) -> str:
+def key_text(binding: Binding) -> str:
+    """The keys of a binding as a user types them ("*", "esc", "i, enter")."""
     return ", ".join(KEY_NAMES.get(k, k) for k in binding.key.split(","))
 
 
@@ -58,7 +59,7 @@ def help_text(app: App[Any]) -> str:
         for b in bindings:
             if isinstance(b, Binding):
                 about = b.description + (f": {b.tooltip}" if b.tooltip else "")
-                lines.append(f"  {_keys(b):<18} {about}")
+                lines.append(f"  {key_text(b):<18} {about}")
         extra = {"Everywhere": [ESCAPE], "Forms": FORM_KEYS}.get(title, [])
         lines += [f"  {keys:<18} {about}" for keys, about in extra]
         lines.append("")

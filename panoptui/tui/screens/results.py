@@ -123,6 +123,9 @@ class ResultsScreen(AppScreen):
         # that name covers the screen with a spinner, and takes the grid's focus away.
         self.page_loading = False
         self.wanted: tuple[int, Source, int, int] | None = None  # the newest page asked for
+        # Actions on the image under the cursor asked while its page loads (a key typed right
+        # after pagedown): they run once the page is shown, not on "no image here".
+        self.after_page: list[Callable[[], None]] = []
         self.pictures: dict[int, Any] = {}
         self.jpegs: dict[int, bytes] = {}
 
@@ -176,13 +179,18 @@ class ResultsScreen(AppScreen):
         opened from, ``came_from``: a cluster list, a map)."""
         self.history.append(self.view)
         self.view = View(source, came_from=came_from)
+        self.after_page = []  # asked of the page that was shown
         self.reload()
 
     def reload(self) -> None:
         if not self.list_mode and not self.query_one(ThumbGrid).sized:
             return  # its Resized message reloads, with the real page size
         page = self.capacity
-        self.view.offset = (self.view.offset // page) * page if page else 0
+        # The image under the cursor stays there when the page size changes (tile size, the
+        # detail pane, a resized terminal): its page is the one shown.
+        index = self.view.offset + self.view.cursor
+        self.view.offset = (index // page) * page if page else 0
+        self.view.cursor = index - self.view.offset
         self.load_page(self.view.source, self.view.offset, page)
 
     def load_page(self, source: Source, offset: int, limit: int) -> None:
@@ -260,6 +268,17 @@ class ResultsScreen(AppScreen):
         self._redraw()
         self._show_details()
         self.page_shown_at = time.monotonic()
+        waiting, self.after_page = self.after_page, []
+        for action in waiting:
+            action()
+
+    def _page_pending(self, action: Callable[[], None]) -> bool:
+        """Whether the page under the cursor is still loading; ``action`` then runs once it is
+        shown."""
+        if self.items or not self.page_loading:
+            return False
+        self.after_page.append(action)
+        return True
 
     def _show_status(self) -> None:
         page = max(1, self.capacity)
@@ -377,6 +396,8 @@ class ResultsScreen(AppScreen):
     # --- selection and tags ----------------------------------------------------------------
 
     def action_select(self) -> None:
+        if self._page_pending(self.action_select):
+            return
         item = self.current_item
         if item is None:
             return
@@ -505,6 +526,8 @@ class ResultsScreen(AppScreen):
         return [(t.name, t.name) for t in tags.list_tags(self.panoptui.db)]
 
     def action_tag(self) -> None:
+        if self._page_pending(self.action_tag):
+            return
         ids = self.targets()
         if not ids:
             self.notify("nothing to tag: no image here", severity="warning")
@@ -522,6 +545,8 @@ class ResultsScreen(AppScreen):
         self.panoptui.push_screen(FormDialog(title, fields, "Tag"), answered)
 
     def action_untag(self) -> None:
+        if self._page_pending(self.action_untag):
+            return
         ids = self.targets()
         names = self._tag_names()
         if not ids or not names:
@@ -605,7 +630,9 @@ class ResultsScreen(AppScreen):
         self.panoptui.push_screen(FormDialog("Show images", fields, "Show"), answered)
 
     def action_export(self) -> None:
-        self.panoptui.push_screen(export_dialog(self.panoptui.db), self.panoptui.run_export)
+        self.panoptui.push_screen(
+            export_dialog(self.panoptui.db, len(self.panoptui.selection)), self.panoptui.run_export
+        )
 
     # --- exploring -------------------------------------------------------------------------
 
@@ -663,6 +690,8 @@ class ResultsScreen(AppScreen):
     def action_similar(self) -> None:
         """Images like the one under the cursor, or like the selection when there is one (close
         to the selected images' mean, as recommend ranks them; the selected left out)."""
+        if self._page_pending(self.action_similar):
+            return
         item = self.current_item
         selection = sorted(self.panoptui.selection)
         if item is None and not selection:
@@ -727,6 +756,8 @@ class ResultsScreen(AppScreen):
         )
 
     def action_recommend(self) -> None:
+        if self._page_pending(self.action_recommend):
+            return
         source = self.view.source
         selection = sorted(self.panoptui.selection)
         tag = source.flt.tag if isinstance(source, AllImages) else None

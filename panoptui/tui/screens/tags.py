@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from panoptui.core import browse, tags
+from panoptui.core.text import count_text
 from panoptui.tui.literal import plain, text
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog, export_dialog
@@ -25,8 +26,10 @@ NAMED_UNDER = 5
 def delete_with(under: list[str]) -> str:
     """What deleting a tag deletes with it, said in its dialog: "the 35 tags under it (c/1,
     c/2, c/3, c/4, c/5 and 30 more)"."""
-    named = ", ".join(under[:NAMED_UNDER])
-    more = f" and {len(under) - NAMED_UNDER} more" if len(under) > NAMED_UNDER else ""
+    # "and 1 more" would hide a name in as much room as it takes: then all are named.
+    shown_names = under if len(under) <= NAMED_UNDER + 1 else under[:NAMED_UNDER]
+    named = ", ".join(shown_names)
+    more = f" and {len(under) - len(shown_names)} more" if len(shown_names) < len(under) else ""
     what = "the tag" if len(under) == 1 else f"the {len(under)} tags"
     return f"{what} under it ({named}{more})"
 
@@ -68,7 +71,8 @@ class TagsScreen(AppScreen):
         selected = len(self.panoptui.selection)
         self.query_one("#tags-title", Static).update(
             plain(
-                f"{len(self.rows)} tags · {selected} images selected on the Results screen"
+                f"{count_text(len(self.rows), 'tag')} · {count_text(selected, 'image')} "
+                "selected on the Results screen"
                 + ("" if self.rows else " · tag images there with t")
             )
         )
@@ -118,4 +122,6 @@ class TagsScreen(AppScreen):
         self.panoptui.push_screen(ConfirmDialog(question), answered)
 
     def action_export(self) -> None:
-        self.panoptui.push_screen(export_dialog(self.panoptui.db), self.panoptui.run_export)
+        self.panoptui.push_screen(
+            export_dialog(self.panoptui.db, len(self.panoptui.selection)), self.panoptui.run_export
+        )

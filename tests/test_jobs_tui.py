@@ -242,3 +242,22 @@ def test_a_cancel_that_comes_while_a_clustering_is_saved_is_too_late(drive, monk
         assert "nothing saved" not in notices(app)
 
     drive(scenario, size=WIDE)
+
+
+def test_a_clustering_running_shows_on_the_tags_screen_and_x_cancels_it_there(drive, monkeypatch):
+    """Work started on Results stays in view while tagging: its line, and x, on Tags too."""
+    gate = Gate(monkeypatch, cluster)
+
+    async def scenario(app, pilot):
+        await settle(pilot)
+        await pilot.press("c")
+        await fill_form(pilot, {"k": 3, "name": "three"})
+        await wait_for(pilot, gate.reached.is_set)
+        await pilot.press("4")
+        await reach(pilot, gate, "clustering set 1: k-means (k=3) 0%")
+        assert app.current_mode == "tags" and "x: cancel" in screen_text(app)
+        await cancel_with_x(pilot, gate, "cluster")
+        assert app.current_mode == "tags"
+        assert store.scalar(app.db, "SELECT count(*) FROM clusterings") == 0
+
+    drive(scenario, size=WIDE)

@@ -234,6 +234,8 @@ class ProjectScreen(AppScreen):
         if job is not None and job.running:
             job.cancel.set()
             self.notify("stopping the import after the files being read…")
+        else:
+            self.notify("no import to cancel here", severity="warning")
 
     def _folder_to_change(self, what: str) -> str | None:
         """The highlighted folder, when it may change now (else None, and the reason said)."""

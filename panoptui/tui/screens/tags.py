@@ -14,8 +14,8 @@ from textual.widgets import DataTable, Footer, Static
 from panoptui.core import browse, tags
 from panoptui.core.text import count_text
 from panoptui.tui.literal import plain, text
-from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog, export_dialog
+from panoptui.tui.screens.explore import CANCEL_JOB, FindingsScreen
 from panoptui.tui.sources import AllImages
 from panoptui.tui.widgets.navbar import NavBar
 
@@ -34,24 +34,30 @@ def delete_with(under: list[str]) -> str:
     return f"{what} under it ({named}{more})"
 
 
-class TagsScreen(AppScreen):
+class TagsScreen(FindingsScreen):
+    """Every tag; and, as on the screens of findings, the line of a clustering, map... running
+    (``x`` cancels it), so that work started on Results stays in view while tagging."""
+
     BINDINGS = [
         Binding("enter", "show", "Show", tooltip="show the tag's images"),
         Binding("R", "rename", "Rename"),
         Binding("delete", "delete", "Delete"),
         Binding("e", "export", "Export", tooltip="write CSV or Parquet"),
+        CANCEL_JOB,
     ]
 
     def compose(self) -> ComposeResult:
         yield NavBar("tags")
         yield Static("", id="tags-title")
         yield DataTable(id="tags", cursor_type="row")
+        yield self.job_progress()
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("tag", "images", "parent")
 
     def resumed(self) -> None:
+        super().resumed()
         self.refresh_tags()
 
     def refresh_tags(self, cursor_on: str | None = None) -> None:

@@ -98,3 +98,38 @@ def test_the_palette_names_keys_as_typed_and_export_says_it_takes_the_selection(
         assert "Export the 2 selected images" in screen_text(app)
 
     drive(scenario)
+
+
+def test_a_held_pagedown_over_slow_pages_draws_pages_on_the_way(project, drive):
+    """Where a page takes longer to make than keys take to come (sixel pictures: milliseconds
+    each), the grid still follows a held key: pages passed by are drawn on the way, and it
+    settles on the page the keys stopped on."""
+    from panoptui.core import browse, settings, store
+    from panoptui.tui.images import Drawing
+
+    con = store.open_project(project)
+    settings.save(con, {"tile_size": "giant"})  # one image a page at 80x24: 36 pages
+    con.close()
+
+    class SlowDrawing(Drawing):
+        def picture(self, jpeg, width, height):
+            time.sleep(0.15)
+            return super().picture(jpeg, width, height)
+
+    async def scenario(app, pilot):
+        await settle(pilot)
+        results = app.screen
+        app.drawing = SlowDrawing("halfcell")
+        passed = []
+        show_passing = results._show_passing
+        results._show_passing = lambda page: (passed.append(page.offset), show_passing(page))
+        for _ in range(30):  # a held key: one every 40 ms, faster than a page is made
+            await pilot.press("pagedown")
+            await pilot.pause(0.04)
+        await settle(pilot)
+        assert passed and all(0 < offset < 30 for offset in passed)
+        assert results.view.offset == 30
+        ids = browse.filter_ids(app.db, browse.ImageFilter()).tolist()
+        assert [i.image_id for i in results.items] == ids[30:31]
+
+    drive(scenario)

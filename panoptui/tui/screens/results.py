@@ -48,6 +48,9 @@ from panoptui.tui.widgets.grid import Cell, DetailPane, ResultList, ThumbGrid, p
 from panoptui.tui.widgets.navbar import NavBar
 
 DEFAULT_K = 60  # images a query returns
+# While keys keep coming, a page passed by is drawn when the grid has drawn none for this long
+# (seconds): the grid follows a held key even where pages load slower than keys come.
+PASSING_PAGE = 0.25
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Page:
     items: list[Item]
     pictures: dict[int, Any]
     jpegs: dict[int, bytes]
+    source: Source
 
 
 @dataclass
@@ -118,6 +122,7 @@ class ResultsScreen(AppScreen):
         self.total = 0
         self.list_mode = False
         self.page_shown_at = 0.0  # monotonic time the last page was drawn (benchmarks read it)
+        self.grid_drawn_at = 0.0  # ... and the grid drew any page, one passed by included
         self.page_request = 0
         # A page load runs (one at a time: see load_page). Not "loading": Textual's reactive of
         # that name covers the screen with a spinner, and takes the grid's focus away.
@@ -243,17 +248,36 @@ class ResultsScreen(AppScreen):
         drawing = self.panoptui.drawing
         pictures = {}
         for image_id, jpeg in jpegs.items():
-            if request != self.page_request:
+            if request != self.page_request and not self._passing_due():
                 return None
             pictures[image_id] = drawing.picture(jpeg, *size)
-        return Page(offset, total, items, pictures, jpegs)
+        return Page(offset, total, items, pictures, jpegs, source)
 
     def _load_ended(self, request: int, page: Page | None) -> None:
         self.page_loading = False
         if request != self.page_request:
+            if page is not None:
+                self._show_passing(page)
             self._start_load()  # the user moved on while this page loaded
         elif page is not None:
             self._show_page(page)
+
+    def _passing_due(self) -> bool:
+        """Whether a page the keys have gone past is still worth finishing, to show in passing:
+        when the grid has drawn none for PASSING_PAGE seconds. Where pages load slower than keys
+        come (sixel pictures take milliseconds each to make), every load would be overtaken, and
+        the grid would stand still until the keys stop. (Read in the loading thread: a float.)"""
+        return time.monotonic() - self.grid_drawn_at >= PASSING_PAGE
+
+    def _show_passing(self, page: Page) -> None:
+        """A page passed by while skimming: drawn in the grid, so that it follows the keys;
+        nothing else changes (the view, the cursor and what actions act on wait for the page
+        the keys stopped on)."""
+        if self.list_mode or page.source is not self.view.source:
+            return
+        selected = self.panoptui.selection
+        self.query_one(ThumbGrid).show_page(page.items, page.pictures, -1, selected)
+        self.grid_drawn_at = time.monotonic()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # A page that cannot load (the database refused, a bug) is said, not silently blank.
@@ -267,7 +291,7 @@ class ResultsScreen(AppScreen):
         self.view.cursor = min(self.view.cursor, max(0, len(page.items) - 1))
         self._redraw()
         self._show_details()
-        self.page_shown_at = time.monotonic()
+        self.page_shown_at = self.grid_drawn_at = time.monotonic()
         waiting, self.after_page = self.after_page, []
         for action in waiting:
             action()

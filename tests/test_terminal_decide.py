@@ -120,6 +120,8 @@ def test_synchronized_output_is_read_from_decrqm():
         (XTERM_VT340, "sixel", "sixel", None),
         (KITTY_035, "sixel", "kitty", "image protocol sixel cannot work here"),
         (XTERM_VT340, "kitty", "sixel", "image protocol kitty cannot work here"),
+        # xterm has no kitty graphics at all: said so, not that it lacks placeholders
+        (XTERM_VT340, "kitty", "sixel", "did not answer kitty's graphics query; drawing with"),
         (SILENT, "kitty", "halfcell", "drawing with half blocks instead"),
         # the trial: sixel forced inside tmux 3.3 gave empty tiles and no word
         (

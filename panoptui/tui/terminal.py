@@ -237,9 +237,12 @@ def decide(answers: Answers, forced: str = "auto") -> tuple[Decision, str | None
             return made("kitty-direct", "kitty (placed directly): asked for"), None
         if forced == "sixel" and caps.works["sixel"]:
             return made("sixel", "sixel: asked for"), None
-        why = caps.why_not.get(forced) or caps.why_not.get("kitty-direct", "")
+        # Outside tmux, a terminal without kitty pictures placed directly has no kitty graphics
+        # at all: that is the reason to give, not the lack of placeholders.
+        basic = forced == "kitty" and not caps.tmux
+        why = caps.why_not.get("kitty-direct" if basic else forced) or caps.why_not.get(forced, "")
         shown = NAMES[auto.protocol]
-        note = f"image protocol {forced} cannot work here ({why}): drawing with {shown} instead"
+        note = f"image protocol {forced} cannot work here: {why}; drawing with {shown} instead"
     return auto, note
 
 

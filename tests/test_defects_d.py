@@ -355,14 +355,14 @@ def test_export_asks_to_overwrite_in_the_dialog_and_remembers_the_path(
         await fill_form(pilot, {"file": "mine.txt"})  # a wrong extension: said in the form
         assert isinstance(app.screen, FormDialog) and "name a .csv or .parquet" in screen_text(app)
         await fill_form(pilot, {"file": str(target)})
-        assert isinstance(app.screen, ConfirmDialog) and "mine.csv exists" in app.screen.question
+        await opened(pilot, ConfirmDialog)
+        assert "mine.csv exists" in app.screen.question
         await pilot.press("n")  # back to the form, the path as typed
-        await pilot.pause()
-        assert isinstance(app.screen, FormDialog) and field.value == str(target)
+        await opened(pilot, FormDialog)
+        assert field.value == str(target)
         assert target.read_text() == "precious"
         await pilot.press("enter")  # Enter in the path field: asked again
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmDialog)
+        await opened(pilot, ConfirmDialog)
         await pilot.press("y")
         await settle(pilot)
         assert app.screen.__class__.__name__ == "ResultsScreen"

@@ -200,8 +200,30 @@ def _v6(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("UPDATE import_errors SET path = replace(path, ?, ?)", ["\\", "\\\\"])
 
 
+def _v7(con: duckdb.DuckDBPyConnection) -> None:
+    """What the user decided about findings, remembered so that they are never proposed again:
+    pairs of images the user said are not duplicates (``image_id < other_id``), and images
+    refused as recommendations for a tag."""
+    con.execute(
+        """
+        CREATE TABLE not_duplicates (
+            image_id BIGINT NOT NULL,
+            other_id BIGINT NOT NULL,
+            PRIMARY KEY (image_id, other_id)
+        );
+        CREATE TABLE refused_recommendations (
+            tag_id BIGINT NOT NULL,
+            image_id BIGINT NOT NULL,
+            PRIMARY KEY (tag_id, image_id)
+        );
+        """
+    )
+
+
 # Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
-MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
+MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7,
+]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # The tables of a project at SCHEMA_VERSION (vector sets add one table each, vectors_<id>).
@@ -222,6 +244,8 @@ TABLES = frozenset(
         "clusters",
         "cluster_members",
         "map_points",
+        "not_duplicates",
+        "refused_recommendations",
     ]
 )
 

@@ -367,6 +367,7 @@ def test_a_project_from_before_raw_paths_is_migrated(tmp_path):
     con.execute("UPDATE folders SET path = ?", [str(folder)])
     con.execute("ALTER TABLE files DROP COLUMN raw_path")
     con.execute("ALTER TABLE folders DROP COLUMN raw_path")
+    con.execute("DROP TABLE not_duplicates; DROP TABLE refused_recommendations")  # from v7
     con.execute("UPDATE schema_meta SET version = 5")
     con.close()
     con = store.open_project(tmp_path / "project")

@@ -93,8 +93,10 @@ def shots() -> list[tuple[str, tuple[int, int], str, Steps]]:
         await keys(pilot, "d")
         await fill(pilot, {"threshold": "0.6"})
 
-    async def map_(pilot: Any) -> None:
-        await keys(pilot, "m")
+    async def map_(pilot: Any) -> None:  # coloured by a clustering, with its legend
+        await keys(pilot, "c")
+        await fill(pilot, {"k": "6", "name": "families"})
+        await keys(pilot, "escape", "m")
         await fill(pilot, {"method": "pca"})
         await keys(pilot, "left", "left", "up")
 

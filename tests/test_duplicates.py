@@ -30,13 +30,15 @@ def test_pairs_in_blocks_equal_the_full_matrix(monkeypatch):
     assert len(expected) >= 300
 
 
-def test_groups_are_transitive():
-    # a ~ b and b ~ c, but a and c are further apart than the threshold: one group.
-    angles = np.radians([0, 15, 30, 90])
+def test_groups_never_chain():
+    # a ~ b ~ c ~ d, but a and c (and b and d) are further apart than the threshold: b leads
+    # (two neighbours, the lower id of a tie) and takes a and c; d is left alone. A connected
+    # component would have made one group of all four.
+    angles = np.radians([0, 15, 30, 45, 90])
     x = np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32)
-    matrix = VectorMatrix(np.array([10, 11, 12, 13]), x)
+    matrix = VectorMatrix(np.array([10, 11, 12, 13, 14]), x)
     assert float(x[0] @ x[2]) < 0.95 <= float(x[0] @ x[1])
-    assert near_duplicate_groups(matrix, 0.95) == [[10, 11, 12]]
+    assert near_duplicate_groups(matrix, 0.95) == [[11, 10, 12]]
 
 
 def test_planted_copies_are_found_and_distinct_photos_stay_apart(tmp_path):
@@ -61,13 +63,16 @@ def test_planted_copies_are_found_and_distinct_photos_stay_apart(tmp_path):
     assert run_cli("vectors", "create", project, "--model", "pixels").returncode == 0
     done = run_cli("duplicates", project, "--json")
     assert done.returncode == 0, done.stderr
-    groups = json.loads(done.stdout)
-    names = [{m["path"].rsplit("/", 1)[1].split(".")[0] for m in g} for g in groups]
-    exact = [g for g in groups if len({m["id"] for m in g}) == 1]
+    found = json.loads(done.stdout)
+    assert set(found) == {"exact", "near"}
+    exact = found["exact"]
     assert [sorted(m["path"].rsplit("/", 1)[1] for m in g) for g in exact] == [
         ["p01.jpg", "p01_exact_copy.jpg"]
     ]
-    near = [n for g, n in zip(groups, names, strict=True) if g not in exact]
+    assert all(set(m) >= {"id", "path", "score"} for g in exact + found["near"] for m in g)
+    for group in found["near"]:  # the representative first, every member near it
+        assert group[0]["score"] == 1.0 and all(m["score"] >= 0.95 for m in group)
+    near = [{m["path"].rsplit("/", 1)[1].split(".")[0] for m in g} for g in found["near"]]
     found_pairs = sum(len(n & p) - 1 for p in planted for n in near if n & p)
     assert found_pairs / (3 * len(planted)) >= 0.95  # recall of copies
     assert all(any(n <= p for p in planted) for n in near)  # no group mixes distinct photos

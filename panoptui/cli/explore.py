@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     import duckdb
 
     from panoptui.cli.options import Commands
+    from panoptui.core.duplicates import Group
     from panoptui.core.models.base import Embedder
     from panoptui.core.query import Hit
     from panoptui.core.vector_sets import VectorSet
@@ -142,7 +143,8 @@ def cmd_query(args: argparse.Namespace) -> int:
             if bool(args.ids) == bool(args.tag):
                 raise store.ProjectError("give the group with --ids or --tag (one of them)")
             group = args.ids or cluster.group_members(con, args.tag).tolist()
-            hits = query.recommend(con, matrix, group, args.k, within)
+            # A tag's refused images (panoptui tag --refuse, or R in the app) are left out.
+            hits = query.recommend(con, matrix, group, args.k, within, tag=args.tag)
         elif args.command == "similar" and args.id is not None:
             if args.image:
                 raise store.ProjectError("give an IMAGE_PATH or --id, not both")
@@ -243,7 +245,17 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 def near_duplicates(
     con: duckdb.DuckDBPyConnection, set_id: int | None, threshold: float
 ) -> list[list[int]]:
-    """The groups of near-duplicates of a vector set (duplicates, tag --from-duplicates)."""
+    """The groups of near-duplicates of a vector set (duplicates, tag --from-duplicates): image
+    ids, the representative first; pairs marked not duplicates never join a group."""
+    return [g.ids for g in near_duplicate_groups(con, set_id, threshold)]
+
+
+def near_duplicate_groups(
+    con: duckdb.DuckDBPyConnection,
+    set_id: int | None,
+    threshold: float,
+) -> list[Group]:
+    """near_duplicates with each member's cosine to its representative."""
     from panoptui.core import duplicates, query, store, vector_sets
 
     if not -1.0 <= threshold <= 1.0:
@@ -253,7 +265,8 @@ def near_duplicates(
         matrix = query.VectorMatrix.load(
             con, vector_sets.default_set(con, set_id).id, progress=printer
         )
-        return duplicates.near_duplicate_groups(matrix, threshold, progress=printer)
+        excluded = duplicates.not_duplicate_pairs(con)
+        return duplicates.near_groups(matrix, threshold, printer, excluded=excluded)
     finally:
         printer.close()
 
@@ -269,7 +282,12 @@ def _add_duplicates(commands: Commands) -> None:
         "--threshold",
         type=float,
         default=DEFAULT_THRESHOLD,
-        help=f"cosine linking two images (default {DEFAULT_THRESHOLD})",
+        help=f"cosine of a member to its group's representative (default {DEFAULT_THRESHOLD})",
+    )
+    duplicates.add_argument(
+        "--histogram",
+        action="store_true",
+        help="to choose a threshold: nearest-neighbour cosines, and the groups per threshold",
     )
     vectors_option(duplicates)
     json_option(duplicates, "print the groups as JSON")
@@ -277,38 +295,76 @@ def _add_duplicates(commands: Commands) -> None:
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from panoptui.core import duplicates, vector_sets
+    from panoptui.core import duplicates, query, store, vector_sets
 
+    if args.histogram:
+        if not -1.0 <= args.threshold <= 1.0:
+            raise store.ProjectError(f"--threshold is a cosine, from -1 to 1; got {args.threshold}")
+        thresholds = tuple(sorted({*duplicates.HISTOGRAM_THRESHOLDS, args.threshold}))
+        with project_connection(args.project) as con:
+            vector_set = vector_sets.default_set(con, args.vectors)
+            printer = ProgressPrinter(quiet=args.json)
+            try:
+                matrix = query.VectorMatrix.load(con, vector_set.id, progress=printer)
+                excluded = duplicates.not_duplicate_pairs(con)
+                found = duplicates.histogram(
+                    matrix, thresholds, progress=printer, excluded=excluded
+                )
+            finally:
+                printer.close()
+        bins = [
+            {"from": low, "to": high, "images": n}
+            for low, high, n in zip(found.edges, found.edges[1:], found.counts, strict=False)
+        ]
+        per_threshold = [
+            {"threshold": t, "groups": g, "images": n} for t, (g, n) in found.groups.items()
+        ]
+        if args.json:
+            print_json({"nearest": bins, "thresholds": per_threshold})
+            return 0
+        print(f"nearest-neighbour cosine of each image (vector set {vector_set.id})")
+        widest = max(found.counts, default=0) or 1
+        for b in bins:
+            bar = "#" * round(40 * b["images"] / widest)
+            print(f"  {b['from']:4.2f}-{b['to']:4.2f} {b['images']:>8}  {bar}")
+        print("groups per threshold")
+        for t, (groups, images) in found.groups.items():
+            mark = "  <- --threshold" if t == args.threshold else ""
+            print(f"  {t:4.2f}  {count(groups, 'group')} ({count(images, 'image')}){mark}")
+        return 0
     with project_connection(args.project) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
-        near = duplicates.with_paths(con, near_duplicates(con, vector_set.id, args.threshold))
+        near = duplicates.with_paths(con, near_duplicate_groups(con, vector_set.id, args.threshold))
         exact = duplicates.exact_duplicates(con)
     if args.json:
-        print_json(exact + near)
+        print_json({"exact": exact, "near": near})
         return 0
     print(f"{count(len(exact), 'image')} with identical copies at several paths")
     for group in exact:
         print(f"  image {group[0]['id']}: " + ", ".join(shown(m["path"]) for m in group))
     print(
         f"{count(len(near), 'group')} of near-duplicates (vector set {vector_set.id}, "
-        f"cosine >= {args.threshold})"
+        f"cosine >= {args.threshold} to the first of each group)"
     )
     for n, group in enumerate(near, 1):
         print(f"  group {n} ({count(len(group), 'image')})")
         for member in group:
-            print(f"    {member['id']:>7}  {shown(member['path'])}")
+            print(f"    {member['id']:>7}  {member['score']:6.3f}  {shown(member['path'])}")
     return 0
 
 
 def _add_map(commands: Commands) -> None:
-    map_ = commands.add_parser("map", help="a 2-D map of a vector set (PCA or t-SNE)")
+    map_ = commands.add_parser("map", help="a 2-D map of a vector set (PCA, t-SNE or UMAP)")
     project_argument(map_)
     vectors_option(map_)
-    map_.add_argument("--method", choices=("pca", "tsne"), default="pca")
+    map_.add_argument("--method", choices=("pca", "tsne", "umap"), default="pca")
     map_.add_argument("--png", metavar="FILE", help="draw the map to a PNG file")
     map_.add_argument("--force", action="store_true", help="overwrite the PNG file if it exists")
     colour = map_.add_mutually_exclusive_group()
-    colour.add_argument("--by-clustering", metavar="NAME", help="colour dots by cluster")
+    colour.add_argument(
+        "--by-clustering", metavar="NAME",
+        help="colour dots by cluster (default: the newest clustering of the vector set)",
+    )  # fmt: skip
     colour.add_argument("--by-tag", metavar="TAG", help="colour by the tags under TAG")
     json_option(map_, "print the points as JSON")
     map_.set_defaults(handler=cmd_map)
@@ -323,14 +379,16 @@ def cmd_map(args: argparse.Namespace) -> int:
         vector_set = vector_sets.default_set(con, args.vectors)
         printer = ProgressPrinter(quiet=args.json)
         try:
-            ids, points, groups = projection.coloured_map(
+            # As on the map screen: by default, the newest clustering of the same vector set.
+            ids, points, colours = projection.map_with_colours(
                 con, vector_set.id, args.method, by_clustering=args.by_clustering,
-                by_tag=args.by_tag, progress=printer,
+                by_tag=args.by_tag, newest_clustering=True, progress=printer,
             )  # fmt: skip
         finally:
             printer.close()
+    groups = colours.groups
     if args.png:
-        projection.draw_png(args.png, points, groups, force=args.force)
+        projection.draw_png(args.png, points, colours, force=args.force)
     if args.json:
         print_json(
             [
@@ -339,7 +397,10 @@ def cmd_map(args: argparse.Namespace) -> int:
             ]
         )
         return 0
-    print(f"mapped {count(len(ids), 'image')} of vector set {vector_set.id} with {args.method}")
+    print(
+        f"mapped {count(len(ids), 'image')} of vector set {vector_set.id} with {args.method}, "
+        f"coloured by {shown(colours.title)}"
+    )
     if args.png:
         print(f"drew {shown(args.png)}")
     return 0

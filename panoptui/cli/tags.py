@@ -37,6 +37,12 @@ def _add_tag(commands: Commands) -> None:
     source = tag.add_mutually_exclusive_group(required=True)
     source.add_argument("--ids", type=id_list, help="image ids, comma-separated")
     source.add_argument(
+        "--refuse",
+        type=id_list,
+        metavar="IDS",
+        help="images that do not belong in the tag: never recommended for it again",
+    )
+    source.add_argument(
         "--from-clustering", metavar="CLUSTERING", help="one tag per cluster, NAME/LABEL"
     )
     source.add_argument(
@@ -68,6 +74,14 @@ def cmd_tag(args: argparse.Namespace) -> int:
             print(
                 f"made {count(len(groups), 'tag')} under {shown(repr(name))}, "
                 "one per near-duplicate group"
+            )
+        elif args.refuse:
+            from panoptui.core.query import refuse_recommendations
+
+            refused = refuse_recommendations(con, name, args.refuse)
+            print(
+                f"refused {count(refused, 'more image')} for {shown(repr(name))}: "
+                "recommend leaves them out"
             )
         elif args.remove:
             tags.untag_images(con, name, args.ids)

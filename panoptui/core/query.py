@@ -112,10 +112,13 @@ class VectorMatrix:
         if within is not None:
             allowed = np.isin(self.ids, within)
             scores[~allowed] = -np.inf
-        for image_id in exclude or ():
-            row = self.row(image_id)
-            if row is not None:
-                scores[row] = -np.inf
+        if exclude and len(exclude) > 64:  # a tag's refused images: thousands, in one pass
+            scores[np.isin(self.ids, np.fromiter(exclude, np.int64, len(exclude)))] = -np.inf
+        elif exclude:
+            for image_id in exclude:
+                row = self.row(image_id)
+                if row is not None:
+                    scores[row] = -np.inf
         k = min(k, len(scores))
         if k <= 0:
             return []
@@ -177,14 +180,58 @@ def recommend(
     group: list[int],
     k: int = 20,
     within: np.ndarray | None = None,
+    tag: str | None = None,
 ) -> list[Hit]:
     """Images close to a group and not in it: ranked by cosine to the group's centroid (the mean
-    of its normalised vectors), the usual choice; the group's members are left out."""
+    of its normalised vectors), the usual choice; the group's members are left out, and so are
+    the images refused for ``tag`` (recommendations for a tag: never proposed again)."""
     rows = [r for r in (matrix.row(i) for i in group) if r is not None]
     if not rows:
         raise store.ProjectError("none of the group's images has a vector in this set")
     centroid = matrix.vectors[rows].mean(axis=0)
-    return to_hits(con, matrix.top_k(centroid, k, exclude=set(group), within=within))
+    exclude = set(group) | (refused(con, tag) if tag else set())
+    return to_hits(con, matrix.top_k(centroid, k, exclude=exclude, within=within))
+
+
+def _tag_id(con: duckdb.DuckDBPyConnection, tag: str) -> int | None:
+    value = store.scalar(con, "SELECT id FROM tags WHERE name = ?", [tag])
+    return None if value is None else int(value)
+
+
+def refused(con: duckdb.DuckDBPyConnection, tag: str) -> set[int]:
+    """The images refused as recommendations for a tag (none for a name that is not a tag: a
+    cluster as CLUSTERING:LABEL)."""
+    tag_id = _tag_id(con, tag)
+    if tag_id is None:
+        return set()
+    rows = con.execute(
+        "SELECT image_id FROM refused_recommendations WHERE tag_id = ?", [tag_id]
+    ).fetchnumpy()["image_id"]
+    return set(np.asarray(rows, np.int64).tolist())
+
+
+def refuse_recommendations(con: duckdb.DuckDBPyConnection, tag: str, image_ids: list[int]) -> int:
+    """Remember that these images do not belong in a tag (made if needed: recommendations can be
+    for a tag not saved yet), so that recommend never proposes them for it again. Returns how
+    many were newly refused."""
+    from panoptui.core import tags
+
+    known = {
+        int(i)
+        for (i,) in con.execute(
+            "SELECT id FROM images WHERE id IN (SELECT unnest(?::BIGINT[]))", [image_ids]
+        ).fetchall()
+    }
+    unknown = sorted(set(image_ids) - known)
+    if unknown:
+        raise store.ProjectError(f"no image {unknown[0]} in this project")
+    tag_id = tags.create_tag(con, tag)
+    before = len(refused(con, tags.clean_name(tag)))
+    con.execute(
+        "INSERT INTO refused_recommendations SELECT ?, unnest(?::BIGINT[]) ON CONFLICT DO NOTHING",
+        [tag_id, sorted(known)],
+    )
+    return len(refused(con, tags.clean_name(tag))) - before
 
 
 def similar_to_vector(

@@ -150,6 +150,10 @@ def delete_tag(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
     under = tags_under(con, name)
     ids = [int(i) for (i,) in con.execute(UNDER_TAG_SQL, [name]).fetchall()]
     con.execute("DELETE FROM image_tags WHERE tag_id IN (SELECT unnest(?::INTEGER[]))", [ids])
+    # Its refusals go too: ids are reused (max + 1), and a new tag must not inherit them.
+    con.execute(
+        "DELETE FROM refused_recommendations WHERE tag_id IN (SELECT unnest(?::INTEGER[]))", [ids]
+    )
     con.execute("DELETE FROM tags WHERE id IN (SELECT unnest(?::INTEGER[]))", [ids])
     return under
 

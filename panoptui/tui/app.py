@@ -543,8 +543,15 @@ class PanoptuiApp(App[None]):
     def show_duplicates(self, groups: list[list[int]], set_id: int, threshold: float) -> None:
         self.show_found(DuplicatesScreen(groups, set_id, threshold))
 
-    def show_map(self, ids: np.ndarray, points: np.ndarray, labels: np.ndarray, title: str) -> None:
-        self.show_found(MapScreen(ids, points, labels, title=title))
+    def show_map(
+        self,
+        ids: np.ndarray,
+        points: np.ndarray,
+        labels: np.ndarray,
+        title: str,
+        set_id: int | None = None,
+    ) -> None:
+        self.show_found(MapScreen(ids, points, labels, title=title, set_id=set_id))
 
     def run_export(self, values: dict[str, Any] | None) -> None:
         """Export (the values of the export dialog) as a job: the selected images when there

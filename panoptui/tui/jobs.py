@@ -30,6 +30,7 @@ from panoptui.core import (
     duplicates,
     projection,
     query,
+    ranking,
     scan,
     settings,
     tags,
@@ -244,8 +245,9 @@ def start_duplicates(app: PanoptuiApp, set_id: int, threshold: float) -> Job | N
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[list[int]]:
         matrix = app.matrix(cur, set_id, vector_sets.get_set(cur, set_id).count, job)
         return duplicates.near_duplicate_groups(
-            matrix, threshold, app.job_reporter(job), job.cancel
-        )
+            matrix, threshold, app.job_reporter(job), job.cancel,
+            excluded=duplicates.not_duplicate_pairs(cur),
+        )  # fmt: skip
 
     def done(job: Job) -> None:
         if job.state == "done":
@@ -273,7 +275,9 @@ def start_map(app: PanoptuiApp, set_id: int, method: str) -> Job | None:
         if job.state == "done":
             ids, points, labels = job.result
             title = f"map of set {set_id} ({method})"
-            open_on_results(app, title, lambda shown: shown.show_map(ids, points, labels, title))
+            open_on_results(
+                app, title, lambda shown: shown.show_map(ids, points, labels, title, set_id)
+            )
         said_if_cancelled(app, job)
 
     return app.start_job("map", f"{method} map of set {set_id}", work, done)
@@ -319,3 +323,77 @@ def start_tags_from_duplicates(
             app.notify(f"made {len(groups)} tags under {job.result!r}")
 
     return app.start_job("tags", "tags from duplicates", work, done)
+
+
+# --- orderings of the images shown ----------------------------------------------------------
+
+Ranking = tuple[str, list[ranking.Ranked]]  # a title for the results, and the ordered images
+
+
+def start_rank(
+    app: PanoptuiApp,
+    set_id: int,
+    by: str,
+    k: int,
+    within: browse.ImageFilter | list[int] | None,
+    found: Callable[[str, list[ranking.Ranked]], None],
+    clustering: str | None = None,
+) -> Job | None:
+    """Order the images ``within`` (a filter, a list; None: all) by how representative of their
+    cluster they are (in ``clustering``; None: the set's newest) or how unusual (``k``
+    neighbours); ``found`` gets a title and the order."""
+
+    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> Ranking:
+        matrix = app.matrix(cur, set_id, vector_sets.get_set(cur, set_id).count, job)
+        scope, report = _ids_within(cur, within), app.job_reporter(job)
+        if by == "unusual":
+            ranked = ranking.rank_unusual(matrix, k, scope, report, job.cancel)
+            return f"most unusual first (k={k}, set {set_id})", ranked
+        name, ranked = ranking.rank_representative(
+            cur, matrix, set_id, clustering, scope, report, job.cancel
+        )
+        return f"most representative of their cluster in {name} first (set {set_id})", ranked
+
+    return app.start_job("query", f"ranking by {by} (set {set_id})", work, _ranked(app, found))
+
+
+def start_diverse(
+    app: PanoptuiApp,
+    set_id: int,
+    n: int,
+    within: browse.ImageFilter | list[int] | None,
+    found: Callable[[str, list[ranking.Ranked]], None],
+) -> Job | None:
+    """``n`` diverse images among those ``within`` (a filter, a list; None: all)."""
+
+    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> Ranking:
+        matrix = app.matrix(cur, set_id, vector_sets.get_set(cur, set_id).count, job)
+        scope = _ids_within(cur, within)
+        picked = ranking.diverse_sample(matrix, n, scope, app.job_reporter(job), job.cancel)
+        return f"{len(picked)} diverse images (set {set_id})", picked
+
+    return app.start_job("query", f"{n} diverse images (set {set_id})", work, _ranked(app, found))
+
+
+def _ids_within(
+    cur: duckdb.DuckDBPyConnection, within: browse.ImageFilter | list[int] | None
+) -> np.ndarray | None:
+    if isinstance(within, browse.ImageFilter):
+        return browse.filter_ids(cur, within)
+    return None if within is None else np.array(within, np.int64)
+
+
+def _ranked(
+    app: PanoptuiApp, found: Callable[[str, list[ranking.Ranked]], None]
+) -> Callable[[Job], None]:
+    """The end of an ordering job: its images to ``found`` (the Results screen, which shows
+    them when the user is back there), as a query's hits."""
+
+    def done(job: Job) -> None:
+        if job.state == "done":
+            found(*job.result)
+            if app.current_mode != "results":
+                app.notify(f"{job.label}: done; press 3 (Results) to see it", timeout=15)
+        said_if_cancelled(app, job)
+
+    return done

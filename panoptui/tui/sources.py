@@ -42,22 +42,36 @@ class AllImages:
 @dataclass
 class RankedImages:
     """A query's answer: image ids with scores (or without: a cluster, a duplicate group).
-    ``accept_tag``: recommendations for this tag, accepted into it with a key."""
+    ``accept_tag``: recommendations for this tag, accepted into it (or refused) with a key.
+    ``min_score``: only the images scored at least this are shown (None: all)."""
 
     title: str
     ranked: list[tuple[int, float | None]]
     accept_tag: str | None = None
+    min_score: float | None = None
+
+    @property
+    def shown(self) -> list[tuple[int, float | None]]:
+        """The images shown: those at or above the minimum score (unscored ones always)."""
+        low = self.min_score
+        if low is None:
+            return self.ranked
+        return [(i, s) for i, s in self.ranked if s is None or s >= low]
+
+    @property
+    def scored(self) -> bool:
+        return any(s is not None for _, s in self.ranked)
 
     def count(self, con: duckdb.DuckDBPyConnection) -> int:
-        return len(self.ranked)
+        return len(self.shown)
 
     def page(self, con: duckdb.DuckDBPyConnection, offset: int, limit: int) -> list[Item]:
-        chunk = self.ranked[offset : offset + limit]
+        chunk = self.shown[offset : offset + limit]
         paths = browse.paths_of(con, [i for i, _ in chunk])
         return [Item(i, paths.get(i, ""), s) for i, s in chunk]
 
     def ids(self, con: duckdb.DuckDBPyConnection) -> np.ndarray:
-        return np.array([i for i, _ in self.ranked], np.int64)
+        return np.array([i for i, _ in self.shown], np.int64)
 
 
 Source = AllImages | RankedImages

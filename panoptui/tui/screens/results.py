@@ -5,9 +5,11 @@ and export. Pages come from DuckDB in a thread worker; the event loop only draws
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 import duckdb
@@ -22,17 +24,20 @@ from panoptui.core import (
     browse,
     duplicates,
     query,
+    ranking,
     settings,
     tags,
     vector_sets,
 )
-from panoptui.core.text import count_text
+from panoptui.core.text import count_text, shown
 from panoptui.tui.job import JobChanged
 from panoptui.tui.jobs import (
     start_clustering,
+    start_diverse,
     start_duplicates,
     start_map,
     start_query,
+    start_rank,
 )
 from panoptui.tui.literal import plain
 from panoptui.tui.screens.base import USER_ERRORS, AppScreen
@@ -48,9 +53,17 @@ from panoptui.tui.widgets.grid import Cell, DetailPane, ResultList, ThumbGrid, p
 from panoptui.tui.widgets.navbar import NavBar
 
 DEFAULT_K = 60  # images a query returns
+SCORE_STEP = 0.05  # what one `[` or `]` moves the minimum score by
 # While keys keep coming, a page passed by is drawn when the grid has drawn none for this long
 # (seconds): the grid follows a held key even where pages load slower than keys come.
 PASSING_PAGE = 0.25
+
+
+def an_image_file(path: str) -> str:
+    """A path field's check: a file that exists (its image is read in the query's job)."""
+    if not Path(path).expanduser().is_file():
+        raise ValueError(f"no file {shown(path)}")
+    return str(Path(path).expanduser())
 
 
 @dataclass(frozen=True)
@@ -83,10 +96,15 @@ class ResultsScreen(AppScreen):
         Binding("c", "cluster", "Cluster", tooltip="cluster the images shown (k or auto)"),
         Binding("d", "duplicates", "Dups", tooltip="groups of near-identical images"),
         Binding("m", "map", "Map", tooltip="a 2-D map of a vector set"),
+        Binding("o", "order", "Order", show=False, tooltip="most representative or unusual first"),
+        Binding("D", "diverse", "Diverse", show=False, tooltip="N images that cover those shown"),
         Binding("x", "cancel_job", "Cancel job", show=False, tooltip="stop a search, map..."),
         Binding("t", "tag", "Tag", tooltip="tag the selection (or the image under the cursor)"),
         Binding("u", "untag", "Untag", show=False, tooltip="remove a tag from the selection"),
         Binding("a", "accept", "Accept", show=False, tooltip="accept recommendations into tag"),
+        Binding("R", "refuse", "Refuse", show=False, tooltip="refuse recommendations for tag"),
+        Binding("right_square_bracket", "min_score(1)", "Raise min score", show=False),
+        Binding("left_square_bracket", "min_score(-1)", "Lower min score", show=False),
         Binding("f", "filter", "Filter", tooltip="show one tag or folder"),
         Binding("e", "export", "Export", show=False, tooltip="write CSV or Parquet"),
         Binding("space", "select", "Select", tooltip="select or unselect the image"),
@@ -316,8 +334,13 @@ class ResultsScreen(AppScreen):
             count_text(self.total, "image"),
             f"page {self.view.offset // page + 1:,}/{pages:,}",
         ]
+        source = self.view.source
         if accept:
-            parts.append(f"a: accept into {accept}")
+            parts.append(f"a: accept into {accept}, R: refuse")
+        if isinstance(source, RankedImages) and source.min_score is not None:
+            parts.append(f"min score {source.min_score:.2f} ([ ])")
+        elif isinstance(source, RankedImages) and source.scored:
+            parts.append("[ ]: min score")
         if self.history:
             parts.append("esc: back")
         jobs = self.panoptui.running_jobs()
@@ -619,21 +642,55 @@ class ResultsScreen(AppScreen):
             self.reload()  # a tag's view loses them
 
     def action_accept(self) -> None:
+        self._judge(accept=True)
+
+    def action_refuse(self) -> None:
+        self._judge(accept=False)
+
+    def _judge(self, accept: bool) -> None:
+        """Accept recommendations into their tag, or refuse them for it (remembered in the
+        project: recommend never proposes them for the tag again): the selected ones among
+        those shown, else the one under the cursor. Either way they leave the list."""
         source = self.view.source
         if not isinstance(source, RankedImages) or source.accept_tag is None:
-            self.notify("accept works on recommendations for a tag (r)", severity="warning")
+            what = "accept" if accept else "refuse"
+            self.notify(f"{what} works on recommendations for a tag (r)", severity="warning")
             return
-        if self.panoptui.refuse_write("tag images"):
+        if self.panoptui.refuse_write("tag images" if accept else "refuse images"):
             return
-        shown = {i for i, _ in source.ranked}
+        shown = {i for i, _ in source.shown}
         selected = sorted(self.panoptui.selection & shown)
         item = self.current_item
         ids = selected or ([item.image_id] if item else [])
-        tags.tag_images(self.panoptui.db, source.accept_tag, ids)
-        accepted = set(ids)
-        source.ranked = [(i, s) for i, s in source.ranked if i not in accepted]
-        self.panoptui.selection.difference_update(accepted)
-        self.notify(f"accepted {len(ids)} images into {source.accept_tag!r}")
+        if not ids:
+            return
+        if accept:
+            tags.tag_images(self.panoptui.db, source.accept_tag, ids)
+        else:
+            query.refuse_recommendations(self.panoptui.db, source.accept_tag, ids)
+        judged = set(ids)
+        source.ranked = [(i, s) for i, s in source.ranked if i not in judged]
+        self.panoptui.selection.difference_update(judged)
+        verb = "accepted" if accept else "refused"
+        where = "into" if accept else "for"
+        self.notify(f"{verb} {count_text(len(ids), 'image')} {where} {source.accept_tag!r}")
+        self.reload()
+
+    def action_min_score(self, step: int) -> None:
+        """Raise (step 1) or lower (-1) the minimum score of the results shown, by SCORE_STEP;
+        lowered past the lowest score, every image shows again (no minimum)."""
+        source = self.view.source
+        if not isinstance(source, RankedImages) or not source.scored:
+            self.notify("a minimum score works on scored results (similar, search...)")
+            return
+        scores = [s for _, s in source.ranked if s is not None]
+        low = min(scores)
+        current = source.min_score
+        if current is None:  # the first step starts from the lowest score, on a round value
+            current = math.floor(low / SCORE_STEP + 1e-9) * SCORE_STEP
+        wanted = round(current + step * SCORE_STEP, 2)
+        source.min_score = None if wanted <= low else min(wanted, 1.0)
+        self.view.offset = self.view.cursor = 0
         self.reload()
 
     def action_filter(self) -> None:
@@ -713,35 +770,60 @@ class ResultsScreen(AppScreen):
 
     def action_similar(self) -> None:
         """Images like the one under the cursor, or like the selection when there is one (close
-        to the selected images' mean, as recommend ranks them; the selected left out)."""
+        to the selected images' mean, as recommend ranks them; the selected left out), or like
+        an image file from anywhere (the form's path field). A filtered view asks whether to
+        look among its images or the whole project (the form says which)."""
         if self._page_pending(self.action_similar):
             return
         item = self.current_item
         selection = sorted(self.panoptui.selection)
-        if item is None and not selection:
-            return
-        within = self._within()
+        flt = self._within()
+        if selection:
+            like = f"the {count_text(len(selection), 'selected image')}"
+        elif item is not None:
+            like = item.path.rsplit("/", 1)[-1]
+        else:
+            like = ""
+        fields = [
+            Field("k", "How many", kind="int", default=DEFAULT_K, minimum=1),
+            Field("file", f"Like an image file instead of {like}" if like else "Like an image file",
+                  kind="path", optional=bool(like), placeholder="path of any image file",
+                  check=an_image_file),
+        ]  # fmt: skip
+        if flt is not None:
+            fields.append(
+                Field("scope", "Among", kind="select", default="filter",
+                      options=[(f"the images shown: {flt.describe()}", "filter"),
+                               ("the whole project", "all")])
+            )  # fmt: skip
+            title = "Similar images"
+        else:
+            title = "Similar images (among the whole project)"
+        device = settings.load(self.panoptui.db).device
 
         def go(values: dict[str, Any]) -> None:
-            set_id, k = values["set_id"], values["k"]
+            set_id, k, path = values["set_id"], values["k"], values.get("file")
+            within = flt if values.get("scope", "all") == "filter" else None
 
             def run(cur: duckdb.DuckDBPyConnection) -> list[query.Hit]:
-                matrix = self._matrix(cur, set_id)
+                vector_set = vector_sets.get_set(cur, set_id)
+                matrix = self.panoptui.matrix(cur, set_id, vector_set.count)
                 scope = None if within is None else browse.filter_ids(cur, within)
+                if path:  # the CLI's `panoptui similar PROJECT FILE`: the same core call
+                    embedder = self.panoptui.text_embedder(vector_set, device)
+                    return query.similar_to_file(
+                        cur, matrix, embedder, vector_set, path, k, within=scope
+                    )
                 if selection:
                     return query.recommend(cur, matrix, selection, k, within=scope)
                 assert item is not None
                 return query.similar_to_image(cur, matrix, item.image_id, k, within=scope)
 
-            if selection:
-                label = f"similar to the {count_text(len(selection), 'selected image')}"
-            else:
-                label = f"similar to {item.path.rsplit('/', 1)[-1]}" if item else ""
-            self._query_job(f"{label} (set {set_id})", run)
+            label = f"similar to {path.rsplit('/', 1)[-1] if path else like}"
+            among = f" among {within.describe()}" if within is not None else ""
+            self._query_job(f"{label}{among} (set {set_id})", run)
 
-        self._ask(
-            "Similar images", [Field("k", "How many", kind="int", default=DEFAULT_K, minimum=1)], go
-        )
+        self._ask(title, fields, go)
 
     def action_search(self) -> None:
         self.panoptui.warm_up_models()
@@ -806,7 +888,8 @@ class ResultsScreen(AppScreen):
             def run(cur: duckdb.DuckDBPyConnection) -> list[query.Hit]:
                 # Nothing selected: the tag is the one shown or the one the form asked for.
                 group = selection or tags.tag_members(cur, cast(str, target)).tolist()
-                return query.recommend(cur, self._matrix(cur, set_id), group, k)
+                matrix = self._matrix(cur, set_id)
+                return query.recommend(cur, matrix, group, k, tag=target)
 
             label = f"recommended for {target or 'the selection'} (set {set_id})"
             if selection:  # the seeds: what the user selects next is among the recommended
@@ -822,7 +905,7 @@ class ResultsScreen(AppScreen):
         # What is shown: a filter's images, or a list (a cluster, a query's answer), else all.
         within: Any = self._within()
         if isinstance(source, RankedImages):
-            within = [i for i, _ in source.ranked]
+            within = [i for i, _ in source.shown]
         scope = source.title if within is not None else "all images"
         fields = [
             Field("k", "Clusters (blank: choose automatically)", kind="int", minimum=2,
@@ -863,7 +946,7 @@ class ResultsScreen(AppScreen):
                 "Method",
                 kind="select",
                 default="pca",
-                options=[("PCA", "pca"), ("t-SNE", "tsne")],
+                options=[("PCA", "pca"), ("t-SNE", "tsne"), ("UMAP", "umap")],
             )
         ]
         self._ask("2-D map", fields, lambda v: start_map(self.panoptui, v["set_id"], v["method"]))
@@ -872,3 +955,52 @@ class ResultsScreen(AppScreen):
         from panoptui.tui.job import EXPLORING  # the jobs started here: query, cluster, map...
 
         self.panoptui.cancel_jobs(EXPLORING)
+
+    # --- orderings of the images shown (core/ranking.py) -----------------------------------
+
+    def _shown_ids(self) -> browse.ImageFilter | list[int] | None:
+        """The images an ordering runs among: a list's (a query's answer, a cluster), a
+        filter's, or all (None)."""
+        source = self.view.source
+        if isinstance(source, RankedImages):
+            return [i for i, _ in source.ranked]
+        return self._within()
+
+    def _show_ranked(self, title: str, ranked: list[ranking.Ranked]) -> None:
+        self.show(RankedImages(title, [(r.image_id, r.score) for r in ranked]))
+
+    def action_order(self) -> None:
+        """The images shown, most representative of their cluster first (the set's newest
+        clustering), or most unusual first."""
+        within = self._shown_ids()
+        fields = [
+            Field("by", "Order", kind="select", default="representative",
+                  options=[("Most representative of their cluster first", "representative"),
+                           ("Most unusual first", "unusual")]),
+            Field("k", "Unusual: neighbours", kind="int", default=ranking.DEFAULT_NEIGHBOURS,
+                  minimum=1),
+            Field("clustering", "Representative: of clustering (blank: the set's newest)",
+                  kind="select", optional=True,
+                  options=[(f"{name} (set {s})", name)
+                           for name, s in ranking.clusterings(self.panoptui.db)]),
+        ]  # fmt: skip
+
+        def go(values: dict[str, Any]) -> None:
+            set_id, by, k = values["set_id"], values["by"], values["k"]
+            start_rank(
+                self.panoptui, set_id, by, k, within, self._show_ranked, values.get("clustering")
+            )
+
+        self._ask("Order the images shown", fields, go)
+
+    def action_diverse(self) -> None:
+        """A few images that cover those shown (greedy farthest-point sampling)."""
+        within = self._shown_ids()
+        fields = [
+            Field("n", "How many", kind="int", default=ranking.DEFAULT_DIVERSE, minimum=1),
+        ]
+
+        def go(values: dict[str, Any]) -> None:
+            start_diverse(self.panoptui, values["set_id"], values["n"], within, self._show_ranked)
+
+        self._ask("Diverse images", fields, go)

@@ -18,7 +18,7 @@ EXPECTED = {
     "search-bar": "red stripes",
     "clusters": "6 clusters",
     "duplicates": "groups of near-duplicates",
-    "map": "arrows move the cursor",
+    "map": "coloured by clustering",
     "project": "Import errors",
     "vectors": "pixels",
     "vectors-create": "Create new vectors",

@@ -24,6 +24,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from panoptui.core import browse, cluster, duplicates, projection, store, vector_sets
+from panoptui.core.text import count_text
 from panoptui.tui.images import halfcell_strips, open_thumbnail
 from panoptui.tui.job import EXPLORING, JobChanged
 from panoptui.tui.jobs import (
@@ -31,7 +32,7 @@ from panoptui.tui.jobs import (
     start_tags_from_clustering,
     start_tags_from_duplicates,
 )
-from panoptui.tui.literal import marked, plain
+from panoptui.tui.literal import lines, marked, plain
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.screens.dialogs import Field, FormDialog
 from panoptui.tui.sources import RankedImages
@@ -577,10 +578,11 @@ class DuplicatesScreen(FindingsScreen):
         more = len(self.groups) - len(shown_groups)
         yield Static(
             plain(
-                f"{len(self.groups)} groups of near-duplicates in vector set {self.set_id} "
+                f"{count_text(len(self.groups), 'group')} of near-duplicates in vector set "
+                f"{self.set_id} "
                 f"(cosine ≥ {self.threshold:g} to the first)"
                 + (f", the {len(shown_groups)} largest shown" if more > 0 else "")
-                + f"; {len(self.exact)} images with identical copies"
+                + f"; {count_text(len(self.exact), 'image')} with identical copies"
             ),
             id="explore-title",
         )
@@ -725,7 +727,7 @@ class DuplicatesScreen(FindingsScreen):
             for t, (g, _) in found.groups.items()
         )
         self.query_one("#duplicates-histogram", Static).update(
-            plain(f"nearest-neighbour cosine 0 {spark} 1\n{groups}")
+            lines(plain(f"nearest-neighbour cosine 0 {spark} 1"), plain(groups))
         )
 
     def action_open(self) -> None:
@@ -734,7 +736,7 @@ class DuplicatesScreen(FindingsScreen):
             return
         index = self.query_one(DuplicateList).rows.index(row)
         what = "near-duplicate group" if row.kind == "near" else "identical copies"
-        title = f"{what} {row.number} ({len(row.ids)} images)"
+        title = f"{what} {row.number} ({count_text(len(row.ids), 'image')})"
         args = (self.groups, self.set_id, self.threshold, index)
         self.panoptui.open_results(
             RankedImages(title, [(i, None) for i in dict.fromkeys(row.ids)]),
@@ -1124,7 +1126,7 @@ class MapScreen(FindingsScreen):
         data, cursor = (self.ids, self.points, self.labels, self.map_title), scatter.cursor
         set_id, colour = self.set_id, self.colour
         self.panoptui.open_results(
-            RankedImages(f"map ({len(ranked)} images)", ranked),
+            RankedImages(f"map ({count_text(len(ranked), 'image')})", ranked),
             came_from=lambda: MapScreen(
                 *data[:3], title=data[3], cursor=cursor, set_id=set_id, colour=colour
             ),

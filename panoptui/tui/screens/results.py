@@ -339,13 +339,13 @@ class ResultsScreen(AppScreen):
             parts.append(f"a: accept into {accept}, R: refuse")
         if isinstance(source, RankedImages) and source.min_score is not None:
             parts.append(f"min score {source.min_score:.2f} ([ ])")
-        elif isinstance(source, RankedImages) and source.scored:
-            parts.append("[ ]: min score")
         if self.history:
             parts.append("esc: back")
         jobs = self.panoptui.running_jobs()
         if jobs:
             parts.append(jobs[0].describe())
+        if isinstance(source, RankedImages) and source.scored and source.min_score is None:
+            parts.append("[ ]: min score")  # a hint, last: the first words cut at 80 columns
         self.query_one("#results-status", Static).update(plain(" · ".join(parts)), layout=False)
 
     def _show_details(self) -> None:
@@ -891,7 +891,10 @@ class ResultsScreen(AppScreen):
                 matrix = self._matrix(cur, set_id)
                 return query.recommend(cur, matrix, group, k, tag=target)
 
-            label = f"recommended for {target or 'the selection'} (set {set_id})"
+            # Said as it is: from a selection, even on a tag's view (the tag then only
+            # receives what is accepted).
+            seeds = f"like the {len(selection)} selected" if selection else f"for {target}"
+            label = f"recommended {seeds} (set {set_id})"
             if selection:  # the seeds: what the user selects next is among the recommended
                 self.panoptui.selection.difference_update(selection)
             self._query_job(label, run, accept_tag=target)

@@ -65,3 +65,21 @@ def test_one_cluster_into_a_tag_and_ranked_members(project):
         assert None not in scores and scores == sorted(scores, reverse=True)
     finally:
         con.close()
+
+
+def test_the_default_clustering_is_the_newest_of_the_most_images(project):
+    """A re-clustering inside one cluster is newer but covers a part of the set: maps and
+    rankings keep to the clustering of the whole set (the reviewer saw most points grey)."""
+    con = store.open_project(project)
+    try:
+        assert cluster.newest_clustering(con, 1) is None
+        whole, found = cluster.cluster_set(con, 1, 3, "whole")
+        assert cluster.newest_clustering(con, 1) == "whole"
+        biggest = max(found, key=lambda c: c.size)
+        inside = np.array(biggest.ids, np.int64)
+        cluster.cluster_set(con, 1, 2, "inside", inside)
+        assert cluster.newest_clustering(con, 1) == "whole"
+        cluster.cluster_set(con, 1, 4, "again")  # a newer one of the whole set wins
+        assert cluster.newest_clustering(con, 1) == "again"
+    finally:
+        con.close()

@@ -254,9 +254,13 @@ def clustering_set(con: duckdb.DuckDBPyConnection, name: str) -> int:
 
 
 def newest_clustering(con: duckdb.DuckDBPyConnection, set_id: int) -> str | None:
-    """The name of the set's newest clustering, if it has one."""
+    """The name of the set's newest clustering of the most images, if it has one: what maps
+    are coloured by and images ranked against by default. A re-clustering inside one cluster
+    (or of a filtered view) is newer but covers a part only: it would leave most images out."""
     row = con.execute(
-        "SELECT name FROM clusterings WHERE set_id = ? ORDER BY id DESC LIMIT 1", [set_id]
+        "SELECT c.name FROM clusterings c JOIN clusters k ON k.clustering_id = c.id "
+        "WHERE c.set_id = ? GROUP BY c.id, c.name ORDER BY sum(k.size) DESC, c.id DESC LIMIT 1",
+        [set_id],
     ).fetchall()
     return str(row[0][0]) if row else None
 

@@ -27,7 +27,8 @@ def con(project):
 
 
 def umap_events(events: list[Progress]) -> list[Progress]:
-    return [e for e in events if e.stage == "UMAP"]
+    """The layout's epochs (after the nearest neighbours, on a large set)."""
+    return [e for e in events if e.stage == "UMAP: layout"]
 
 
 def test_umap_maps_in_a_child_reporting_its_epochs_and_a_cancel_ends_it(con):
@@ -46,7 +47,7 @@ def test_umap_maps_in_a_child_reporting_its_epochs_and_a_cancel_ends_it(con):
 
     def report(event: Progress) -> None:
         seen.append(event)
-        if event.stage == "UMAP" and event.done > 0:
+        if event.stage == "UMAP: layout" and event.done > 0:
             cancel.set()
 
     con.execute("DELETE FROM map_points WHERE method = 'umap'")
@@ -66,3 +67,34 @@ def test_umap_without_umap_learn_says_what_to_install(con, monkeypatch):
     )
     with pytest.raises(store.ProjectError, match=r"umap-learn.*pip install 'panoptui\[map\]'"):
         projection.compute_map(con, SET, "umap")
+
+
+def test_umap_verbose_lines_become_stages_with_their_counts():
+    """What umap-learn prints on a large set (pynndescent's descent, then the epochs bar as
+    panoptui formats it) becomes two counted stages; timestamps and other lines count nothing."""
+    sent: list[tuple[str, object]] = []
+
+    class Pipe:
+        def send(self, message: tuple[str, object]) -> None:
+            sent.append(message)
+
+    reporter = projection._UmapReporter(Pipe(), 200)  # type: ignore[arg-type]
+    for line in [
+        "UMAP(angular_rp_forest=True, metric='cosine', n_epochs=200, verbose=True)\n",
+        "Mon Nov 30 23:07:22 2026 Construct fuzzy simplicial set\n",
+        "Mon Nov 30 23:07:22 2026 NN descent for 14 iterations\n",
+        "\t 1  /  14\n",
+        "\t 2  /  14\n",
+        "Mon Nov 30 23:07:40 2026 Construct embedding\n",
+        "0/200\n",
+        "57/200\n",
+    ]:
+        reporter.write(line)
+    assert sent == [
+        ("stage", ("UMAP: nearest neighbours", 14)),
+        ("step", 1),
+        ("step", 2),
+        ("stage", ("UMAP: layout", 200)),
+        ("step", 0),
+        ("step", 57),
+    ]

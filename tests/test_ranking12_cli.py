@@ -32,15 +32,19 @@ def test_rank_and_diverse_through_the_cli(tmp_path):
     assert scores == sorted(scores, reverse=True)
     text = run_cli("rank", project, "--by", "unusual", "-k", "3", "--limit", "2").stdout
     assert "most unusual first (k=3)" in text
-    assert text.splitlines()[1].split()[2] == str(unusual[0]["image_id"])
-    assert len(text.splitlines()) == 3
+    # A line says what the score is, then the columns are named.
+    assert text.splitlines()[1] == "score: mean cosine distance to its 3 nearest neighbours"
+    assert text.splitlines()[2].split() == ["#", "score", "id", "path"]
+    assert text.splitlines()[3].split()[2] == str(unusual[0]["image_id"])
+    assert len(text.splitlines()) == 5
 
     assert run_cli("cluster", project, "--k", "3", "--name", "three").returncode == 0
     done = run_cli("rank", project, "--by", "representative", "--folder", str(photos / "noise"))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert "'three'" in lines[0] and len(lines) == 4
-    assert all("/noise/" in line for line in lines[1:])
+    assert "'three'" in lines[0] and len(lines) == 6
+    assert lines[1] == "score: cosine to its cluster's centre"
+    assert all("/noise/" in line for line in lines[3:])
 
     named = run_cli("rank", project, "--by", "representative", "--clustering", "three", "--json")
     assert named.returncode == 0, named.stderr
@@ -54,6 +58,7 @@ def test_rank_and_diverse_through_the_cli(tmp_path):
     picked = json.loads(done.stdout)
     assert len(picked) == 5 and len({p["image_id"] for p in picked}) == 5
     text = run_cli("diverse", project, "-n", "2").stdout
-    assert text.startswith("2 diverse images of vector set 1")
+    assert text.startswith("2 diverse images of vector set 1, in the order picked")
+    assert "score: cosine distance to the nearest image picked before it" in text
     bad = run_cli("diverse", project, "-n", "0")
     assert bad.returncode == 2 and "-n" in bad.stderr

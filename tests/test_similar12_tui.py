@@ -225,6 +225,10 @@ def test_cli_refuse_then_recommend(project):
     ids = [h["id"] for h in before]
     done = run_cli("tag", p, "mine", "--refuse", f"{ids[0]},{ids[1]}")
     assert done.returncode == 0 and "refused 2 more images for 'mine'" in done.stdout
+    assert "made the tag" not in done.stdout  # it existed
+    # Refusing for a tag not made yet makes it, empty, and says so.
+    done = run_cli("tag", p, "later", "--refuse", str(ids[0]))
+    assert done.returncode == 0 and "(made the tag 'later', still empty)" in done.stdout
     after = json.loads(run_cli("recommend", p, "--tag", "mine", "-k", "4", "--json").stdout)
     assert [h["id"] for h in after][:2] == ids[2:] and not {ids[0], ids[1]} & {
         h["id"] for h in after

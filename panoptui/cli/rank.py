@@ -81,15 +81,17 @@ def cmd_rank(args: argparse.Namespace) -> int:
             if args.by == "unusual":
                 found = ranking.rank_unusual(matrix, args.k, within, progress=printer)
                 what = f"most unusual first (k={args.k})"
+                score_is = f"mean cosine distance to its {args.k} nearest neighbours"
             else:
                 name, found = ranking.rank_representative(
                     con, matrix, vector_set.id, args.clustering, within, progress=printer
                 )
                 what = f"most representative of their cluster in {shown(repr(name))} first"
+                score_is = "cosine to its cluster's centre"
         finally:
             printer.close()
         found = found[: args.limit] if args.limit else found
-        _print_ranked(con, found, args.json, f"vector set {vector_set.id}, {what}")
+        _print_ranked(con, found, args.json, f"vector set {vector_set.id}, {what}", score_is)
     return 0
 
 
@@ -130,14 +132,21 @@ def cmd_diverse(args: argparse.Namespace) -> int:
             con,
             found,
             args.json,
-            f"{count(len(found), 'diverse image')} of vector set {vector_set.id}",
+            f"{count(len(found), 'diverse image')} of vector set {vector_set.id}, "
+            "in the order picked",
+            "cosine distance to the nearest image picked before it",
         )
     return 0
 
 
 def _print_ranked(
-    con: duckdb.DuckDBPyConnection, found: list[Ranked], as_json: bool, title: str
+    con: duckdb.DuckDBPyConnection,
+    found: list[Ranked],
+    as_json: bool,
+    title: str,
+    score_is: str,
 ) -> None:
+    """A numbered table of the images, under a title and a line saying what the score is."""
     from panoptui.core.query import paths_of
 
     paths = paths_of(con, [r.image_id for r in found])
@@ -147,6 +156,9 @@ def _print_ranked(
     print(title)
     if not found:
         print("no images found")
+        return
+    print(f"score: {score_is}")
+    print(f"{'#':>5}  {'score':>6}  {'id':>7}  path")
     for n, r in enumerate(found, 1):
         score = "     -" if r.score is None else f"{r.score:6.3f}"
         print(f"{n:>5}  {score}  {r.image_id:>7}  {shown(paths.get(r.image_id, ''))}")

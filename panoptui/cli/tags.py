@@ -78,10 +78,12 @@ def cmd_tag(args: argparse.Namespace) -> int:
         elif args.refuse:
             from panoptui.core.query import refuse_recommendations
 
+            existed = tags.tag_exists(con, name)
             refused = refuse_recommendations(con, name, args.refuse)
+            new_tag = "" if existed else f" (made the tag {shown(repr(name))}, still empty)"
             print(
                 f"refused {count(refused, 'more image')} for {shown(repr(name))}: "
-                "recommend leaves them out"
+                f"recommend leaves them out{new_tag}"
             )
         elif args.remove:
             tags.untag_images(con, name, args.ids)

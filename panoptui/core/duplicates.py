@@ -67,7 +67,7 @@ class Histogram:
     groups: dict[float, tuple[int, int]] = field(default_factory=dict)
 
 
-def _use_bfloat16(n: int, dim: int) -> bool:
+def use_bfloat16(n: int, dim: int) -> bool:
     """Whether to compare in bfloat16 (then verify the candidates in float32): only where it
     pays, on a large set and a processor whose bfloat16 product is clearly the faster (on
     this project's 2-core machine about twice float32's speed; on others, without bfloat16
@@ -118,7 +118,7 @@ def scored_pairs(
     Through torch: its matrix product and threshold scan are the fastest at hand on the CPU
     (and the same code runs on a GPU's tensors). Blocks are as tall as the score budget allows,
     since a tall block multiplies far more efficiently than a thin one. On a large set the
-    product may run in bfloat16 (see _use_bfloat16): its cosines are within BFLOAT16_MARGIN of
+    product may run in bfloat16 (see use_bfloat16): its cosines are within BFLOAT16_MARGIN of
     the exact ones, so every pair above ``threshold - BFLOAT16_MARGIN`` is a candidate, and its
     float32 cosine decides; the pairs are the same as float32's, and only the nearest-neighbour
     cosines (for the histogram) keep bfloat16's precision.
@@ -128,7 +128,7 @@ def scored_pairs(
     n = len(vectors)
     block = max(1, min(n, BLOCK_SCORES // max(n, 1)))
     exact = np.ascontiguousarray(vectors, dtype=np.float32)
-    fast = _use_bfloat16(n, exact.shape[1] if exact.ndim == 2 else 0)
+    fast = use_bfloat16(n, exact.shape[1] if exact.ndim == 2 else 0)
     dtype = torch.bfloat16 if fast else torch.float32
     margin = BFLOAT16_MARGIN if fast else 0.0
     matrix = torch.from_numpy(exact).to(dtype)

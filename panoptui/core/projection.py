@@ -119,8 +119,9 @@ def umap_2d(
 def _in_child(
     name: str, target: Any, args: tuple[Any, ...], stage: Stage, cancel: threading.Event | None
 ) -> np.ndarray:
-    """Run ``target(*args, send)`` in a child process: it sends ("step", n) as it goes, then
-    ("points", array) or ("error", one line). A cancel terminates it within POLL_SECONDS."""
+    """Run ``target(*args, send)`` in a child process: it sends ("step", n) as it goes (and
+    ("stage", (name, total)) as a new stage begins), then ("points", array) or ("error", one
+    line). A cancel terminates it within POLL_SECONDS."""
     ctx = multiprocessing.get_context("spawn")  # as the import's workers: no forked threads
     start_resource_tracker()
     receive, send = ctx.Pipe(duplex=False)
@@ -142,6 +143,9 @@ def _in_child(
                 ) from None
             if kind == "step":
                 stage.step(value)
+            elif kind == "stage":  # a new counted stage begins (its name, its total)
+                stage.finish()
+                stage = Stage(stage.progress, *value)
             elif kind == "error":
                 raise store.ProjectError(f"{name} failed: {value}")
             else:
@@ -194,21 +198,39 @@ def _tsne_in_child(vectors: np.ndarray, perplexity: float, send: Connection) -> 
     send.send(result)
 
 
+class _UmapReporter(io.TextIOBase):
+    """umap-learn's verbose lines, as stages: its nearest-neighbour descent ("NN descent for 14
+    iterations", then "1 / 14" ...), then the layout's epochs (its tqdm bar, "n/total")."""
+
+    def __init__(self, send: Connection, epochs: int) -> None:
+        self.send, self.epochs = send, epochs
+
+    def write(self, text: str) -> int:
+        if found := re.search(r"NN descent for (\d+) iterations", text):
+            self.send.send(("stage", ("UMAP: nearest neighbours", int(found.group(1)))))
+        elif "Construct embedding" in text:
+            self.send.send(("stage", ("UMAP: layout", self.epochs)))
+        else:
+            for found in re.finditer(r"(\d+)\s*/\s*\d+", text):
+                self.send.send(("step", int(found.group(1))))
+        return len(text)
+
+
 def _umap_in_child(vectors: np.ndarray, epochs: int, send: Connection) -> None:
     _quiet_child()
     result: tuple[str, Any]
     try:
         import umap
 
-        # Its epochs bar (tqdm) written as "n/total" lines to the reporter; verbose=False keeps
-        # its other messages out, disable=False keeps the bar.
-        reporter = _StepReporter(send, r"(\d+)/\d+")
+        reporter = _UmapReporter(send, epochs)
+        sys.stdout = reporter  # its verbose lines (print)
+        # Its epochs bar (tqdm) written as "n/total" lines; disable=False keeps the bar.
         tqdm_kwds = {"file": reporter, "disable": False, "mininterval": 0.2,
                      "bar_format": "{n}/{total}\n"}  # fmt: skip
         model = umap.UMAP(
             n_components=2, n_neighbors=min(15, len(vectors) - 1), metric="cosine",
             n_epochs=epochs, random_state=0, init="spectral" if len(vectors) > 20 else "random",
-            tqdm_kwds=tqdm_kwds,
+            tqdm_kwds=tqdm_kwds, verbose=True,
         )  # fmt: skip
         result = ("points", np.asarray(model.fit_transform(vectors), np.float32))
     except Exception as exc:  # said by the parent, in one line

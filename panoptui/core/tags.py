@@ -74,6 +74,10 @@ def _tag_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
     return None if value is None else int(value)
 
 
+def tag_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return _tag_id(con, clean_name(name)) is not None
+
+
 def get_tag(con: duckdb.DuckDBPyConnection, name: str) -> int:
     name = clean_name(name)
     tag_id = _tag_id(con, name)

@@ -261,6 +261,31 @@ def start_duplicates(app: PanoptuiApp, set_id: int, threshold: float) -> Job | N
     return app.start_job("duplicates", f"duplicates in set {set_id}", work, done)
 
 
+def start_duplicate_histogram(
+    app: PanoptuiApp,
+    set_id: int,
+    threshold: float,
+    shown: Callable[[duplicates.Histogram | None, str], None],
+) -> Job | None:
+    """The spread of a set's nearest-neighbour cosines and the groups each threshold (and
+    ``threshold`` itself) gives, to choose one; ``shown(histogram, state)`` when it ends (the
+    histogram None when it was cancelled or failed). It saves nothing. Of kind "duplicates":
+    one at a time with a duplicates search, since both compare every pair of the set."""
+
+    def work(cur: duckdb.DuckDBPyConnection, job: Job) -> duplicates.Histogram:
+        matrix = app.matrix(cur, set_id, vector_sets.get_set(cur, set_id).count, job)
+        thresholds = tuple(sorted({*duplicates.HISTOGRAM_THRESHOLDS, threshold}))
+        return duplicates.histogram(
+            matrix, thresholds, progress=app.job_reporter(job), cancel=job.cancel,
+            excluded=duplicates.not_duplicate_pairs(cur),
+        )  # fmt: skip
+
+    def done(job: Job) -> None:
+        shown(job.result if job.state == "done" else None, job.state)
+
+    return app.start_job("duplicates", f"histogram of set {set_id}", work, done)
+
+
 def start_map(app: PanoptuiApp, set_id: int, method: str) -> Job | None:
     """Compute (and save) a set's 2-D map, coloured by its newest clustering, and show it."""
 

@@ -7,6 +7,7 @@ job running (a re-clustering started here, a map asked for on Results), and
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,11 +25,12 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from panoptui.core import browse, cluster, duplicates, projection, store, vector_sets
-from panoptui.core.text import count_text
+from panoptui.core.text import count_text, shown
 from panoptui.tui.images import halfcell_strips, open_thumbnail
 from panoptui.tui.job import EXPLORING, JobChanged
 from panoptui.tui.jobs import (
     start_clustering,
+    start_duplicate_histogram,
     start_tags_from_clustering,
     start_tags_from_duplicates,
 )
@@ -388,9 +390,38 @@ def human_size(size: int) -> str:
     return str(size)
 
 
+CARD_WIDTH = 18
+PATH_ROWS = 2  # a card shows its path on this many lines
+
+
+def path_lines(path: str, width: int = CARD_WIDTH, rows: int = PATH_ROWS) -> list[str]:
+    """A path shown (control characters escaped) in at most ``rows`` lines of ``width``
+    cells, filled from its end and shortened from the left with "…" when longer: the file's
+    name and its nearest folders are what tell copies apart ("…/2019/march/IMG_0042.jpg")."""
+    from rich.cells import cell_len, get_character_cell_size
+
+    def tail(text: str, room: int) -> int:
+        """Where the longest end of ``text`` that fits in ``room`` cells starts."""
+        used, start = 0, len(text)
+        while start > 0 and used + get_character_cell_size(text[start - 1]) <= room:
+            start -= 1
+            used += get_character_cell_size(text[start])
+        return start
+
+    text, out = shown(path), list[str]()
+    while text and len(out) < rows - 1 and cell_len(text) > width:
+        start = tail(text, width)
+        out.insert(0, text[start:])
+        text = text[:start]
+    if cell_len(text) > width:
+        text = "…" + text[tail(text, width - 1) :]
+    return [text, *out] if text or not out else out
+
+
 class DuplicateCard(Vertical):
     """One image of a group: its picture, then resolution and format, file size and cosine to
-    the representative, and its file's name (the whole path is in the tooltip)."""
+    the representative, and its path on two lines (shortened from the left: the whole path is
+    in the tooltip). The cards of identical copies each show their own path."""
 
     DEFAULT_CSS = """
     DuplicateCard { width: 18; height: 9; margin-right: 1; }
@@ -406,26 +437,29 @@ class DuplicateCard(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Picture(self.drawing)
-        yield Static(plain(self.path.rsplit("/", 1)[-1]), classes="card-text")
+        yield Static(self.path_text(), classes="card-text")
+
+    def on_mount(self) -> None:
+        self.tooltip = plain(self.path)
+
+    def path_text(self) -> Content:
+        return lines(*(plain(line) for line in path_lines(self.path)))
 
     def describe(self, meta: tuple[int, int, int, str] | None, score: float | None) -> None:
         keeper = "★ keep " if self.has_class("-keeper") else ""
         if meta is None:
-            self.query_one(".card-text", Static).update(plain(self.path.rsplit("/", 1)[-1]))
+            self.query_one(".card-text", Static).update(self.path_text())
             return
         width, height, size, fmt = meta
-        self.query_one(".card-text", Static).update(
-            marked(
-                "$keeper$res $fmt\n$size  $score\n$name",
-                keeper=keeper,
-                res=f"{width}×{height}",
-                fmt=fmt,
-                size=human_size(size),
-                score="" if score is None else f"{score:.3f}",
-                name=self.path.rsplit("/", 1)[-1],
-            )
+        numbers = marked(
+            "$keeper$res $fmt\n$size  $score",
+            keeper=keeper,
+            res=f"{width}×{height}",
+            fmt=fmt,
+            size=human_size(size),
+            score="" if score is None else f"{score:.3f}",
         )
-        self.tooltip = self.path
+        self.query_one(".card-text", Static).update(lines(numbers, self.path_text()))
 
 
 class DuplicateRow(Vertical):
@@ -539,13 +573,25 @@ class DuplicateList(VerticalScroll, can_focus=True):
                 self.scroll_to_widget(row, animate=False)
 
 
+@dataclass
+class DuplicatesState:
+    """What the duplicates screen keeps when it is made again (coming back from a group's
+    images through ``came_from``): the keepers chosen (a group's images → the keeper's card)
+    and the histogram, whose job may end while the user looks elsewhere."""
+
+    keepers: dict[tuple[int, ...], int] = field(default_factory=dict)
+    histogram: duplicates.Histogram | None = None
+    histogram_note: str = ""  # "computing…", "cancelled": said while there is no histogram
+
+
 class DuplicatesScreen(FindingsScreen):
     """Near-duplicate groups (each a representative and the images within the threshold of
     it, none chaining) and images whose identical bytes sit at several paths, each group as
-    its pictures with resolution, format, file size, cosine to the representative and name.
+    its pictures with resolution, format, file size, cosine to the representative and path.
     The user picks a keeper (``k``) and tags the others ``duplicate-of/<keeper id>`` (``D``), or
     says the group holds no duplicates (``n``: remembered in the project, never proposed
-    again); ``h`` shows the spread of nearest-neighbour cosines, to choose a threshold."""
+    again); ``h`` shows the spread of nearest-neighbour cosines, to choose a threshold (a
+    job: its progress on the job line, ``x`` cancels it)."""
 
     BINDINGS = [
         Binding("enter", "open", "Open", tooltip="show the group's images"),
@@ -563,11 +609,17 @@ class DuplicatesScreen(FindingsScreen):
     """
 
     def __init__(
-        self, groups: list[list[int]], set_id: int, threshold: float, highlighted: int = 0
+        self,
+        groups: list[list[int]],
+        set_id: int,
+        threshold: float,
+        highlighted: int = 0,
+        state: DuplicatesState | None = None,
     ) -> None:
         super().__init__()
         self.groups, self.set_id, self.threshold = groups, set_id, threshold
         self.start_at = highlighted
+        self.state = state or DuplicatesState()
 
     def compose(self) -> ComposeResult:
         db = self.panoptui.db
@@ -575,34 +627,44 @@ class DuplicatesScreen(FindingsScreen):
         shown_groups = self.groups[:MAX_GROUP_ROWS]
         paths = browse.paths_of(db, [i for g in shown_groups for i in g])
         yield NavBar("results")
-        more = len(self.groups) - len(shown_groups)
-        yield Static(
-            plain(
-                f"{count_text(len(self.groups), 'group')} of near-duplicates in vector set "
-                f"{self.set_id} "
-                f"(cosine ≥ {self.threshold:g} to the first)"
-                + (f", the {len(shown_groups)} largest shown" if more > 0 else "")
-                + f"; {count_text(len(self.exact), 'image')} with identical copies"
-            ),
-            id="explore-title",
-        )
+        yield Static(self.title_text(), id="explore-title")
         yield Static("", id="duplicates-histogram")
         with DuplicateList(id="duplicates"):
             for n, g in enumerate(shown_groups, 1):
-                yield DuplicateRow(n, "near", g, [paths.get(i, "") for i in g], self.drawing)
+                row = DuplicateRow(n, "near", g, [paths.get(i, "") for i in g], self.drawing)
+                row.keeper = self.state.keepers.get(tuple(g))
+                yield row
             for n, group in enumerate(self.exact, 1):
                 ids = [m["id"] for m in group]
                 yield DuplicateRow(n, "exact", ids, [m["path"] for m in group], self.drawing)
         yield self.job_progress()
         yield Footer()
 
+    def title_text(self) -> Content:
+        """How many groups (those still listed: ``n`` removes one), at which threshold."""
+        shown_groups = min(len(self.groups), MAX_GROUP_ROWS)
+        more = len(self.groups) - shown_groups
+        return plain(
+            f"{count_text(len(self.groups), 'group')} of near-duplicates in vector set "
+            f"{self.set_id} "
+            f"(cosine ≥ {self.threshold:g} to the first)"
+            + (f", the {shown_groups} largest shown" if more > 0 else "")
+            + f"; {count_text(len(self.exact), 'image')} with identical copies"
+            # They come after every near group: say where, or a user scrolls to find them.
+            + (" (listed last: end)" if self.exact and self.groups else "")
+        )
+
     @property
     def drawing(self) -> Any:
         return self.panoptui.drawing
 
+    def resumed(self) -> None:
+        super().resumed()
+        self.draw_histogram()
+
     def on_mount(self) -> None:
         rows = self.query_one(DuplicateList)
-        self.query_one("#duplicates-histogram").display = False
+        self.draw_histogram()
         count = len(rows.rows)
         if count:
             rows.highlighted = min(self.start_at, count - 1)
@@ -674,6 +736,7 @@ class DuplicatesScreen(FindingsScreen):
         row = self._near_row()
         if row is not None:
             row.keeper = row.cursor
+            self.state.keepers[tuple(row.ids)] = row.cursor
             row.redraw()
 
     def action_tag_others(self) -> None:
@@ -701,34 +764,43 @@ class DuplicatesScreen(FindingsScreen):
         row.remove()
         remaining = len(rows.rows) - 1
         rows.highlighted = min(index, remaining - 1) if remaining > 0 else None
+        self.query_one("#explore-title", Static).update(self.title_text())
         self.notify(f"group {row.number}: not duplicates, never proposed again")
 
     def action_histogram(self) -> None:
-        shown = self.query_one("#duplicates-histogram", Static)
-        shown.display = True
-        shown.update(plain("nearest-neighbour cosines: computing…"))
-        self._histogram()
+        """The histogram as a job (progress on the job line, ``x`` cancels it): at 100,000
+        images it compares every pair. Its end reaches this screen, or the one made again in
+        its place (same state), when it shows; a user who left breaks nothing."""
+        state, app = self.state, self.panoptui
 
-    @work(thread=True, exclusive=True, group="duplicate-histogram", exit_on_error=False)
-    def _histogram(self) -> None:
-        app = self.panoptui
-        with app.using_cursor() as cur:
-            matrix = app.matrix(cur, self.set_id, vector_sets.get_set(cur, self.set_id).count)
-            excluded = duplicates.not_duplicate_pairs(cur)
-        thresholds = tuple(sorted({*duplicates.HISTOGRAM_THRESHOLDS, self.threshold}))
-        found = duplicates.histogram(matrix, thresholds, excluded=excluded)
-        app.call_from_thread(self._histogram_shown, found)
+        def ended(found: duplicates.Histogram | None, how: str) -> None:
+            if found is not None:
+                state.histogram, state.histogram_note = found, ""
+            else:
+                state.histogram_note = "" if how == "failed" else f"histogram {how}"
+            screen = app.screen
+            if isinstance(screen, DuplicatesScreen) and screen.state is state:
+                screen.draw_histogram()
 
-    def _histogram_shown(self, found: duplicates.Histogram) -> None:
+        if start_duplicate_histogram(app, self.set_id, self.threshold, ended) is not None:
+            state.histogram, state.histogram_note = None, "nearest-neighbour cosines: computing…"
+            self.draw_histogram()
+
+    def draw_histogram(self) -> None:
+        """The histogram, or what is said instead (computing, cancelled), or no line."""
+        shown_at = self.query_one("#duplicates-histogram", Static)
+        found, note = self.state.histogram, self.state.histogram_note
+        shown_at.display = found is not None or bool(note)
+        if found is None:
+            shown_at.update(plain(note))
+            return
         widest = max(found.counts, default=0) or 1
         spark = "".join(SPARK[round(8 * c / widest)] for c in found.counts)
         groups = "  ".join(
             ("▸" if t == self.threshold else "") + f"{t:g}: {g} groups"
             for t, (g, _) in found.groups.items()
         )
-        self.query_one("#duplicates-histogram", Static).update(
-            lines(plain(f"nearest-neighbour cosine 0 {spark} 1"), plain(groups))
-        )
+        shown_at.update(lines(plain(f"nearest-neighbour cosine 0 {spark} 1"), plain(groups)))
 
     def action_open(self) -> None:
         row = self.current()
@@ -737,7 +809,7 @@ class DuplicatesScreen(FindingsScreen):
         index = self.query_one(DuplicateList).rows.index(row)
         what = "near-duplicate group" if row.kind == "near" else "identical copies"
         title = f"{what} {row.number} ({count_text(len(row.ids), 'image')})"
-        args = (self.groups, self.set_id, self.threshold, index)
+        args = (self.groups, self.set_id, self.threshold, index, self.state)
         self.panoptui.open_results(
             RankedImages(title, [(i, None) for i in dict.fromkeys(row.ids)]),
             came_from=lambda: DuplicatesScreen(*args),
@@ -753,8 +825,26 @@ BRAILLE_BITS = np.array([[0x01, 0x02, 0x04, 0x40], [0x08, 0x10, 0x20, 0x80]], np
 # half blocks of THUMB_CELLS (they read on every terminal, and sit among the dots as text does).
 THUMBS_AT = 16
 THUMB_CELLS = (12, 6)
+BOX_HINT = "box: arrows grow the box · v selects · enter opens · esc drops it"
 LEGEND_ROWS = 12  # more groups than this: the first ones (a legend is not a list)
 MAX_ZOOM = 1024.0
+
+
+def box_edge(x: int, y: int, rect: tuple[int, int, int, int]) -> str:
+    """The box-drawing character of a cell on the box's outline ("" inside): corners, sides,
+    and a line for a box one cell thin."""
+    x0, x1, y0, y1 = rect
+    left, right, top, bottom = x == x0, x == x1, y == y0, y == y1
+    if not (left or right or top or bottom):
+        return ""
+    if x0 == x1 and y0 == y1:
+        return "□"
+    if x0 == x1:
+        return "│"
+    if y0 == y1:
+        return "─"
+    corners = {(1, 0, 1, 0): "┌", (0, 1, 1, 0): "┐", (1, 0, 0, 1): "└", (0, 1, 0, 1): "┘"}
+    return corners.get((left, right, top, bottom), "│" if left or right else "─")
 
 
 class Scatter(Widget, can_focus=True):
@@ -762,6 +852,15 @@ class Scatter(Widget, can_focus=True):
     background and foreground (the theme's: a fixed white or black vanishes on one kind of
     terminal). A cursor cell moves with the arrows; the view zooms (``zoom``) around ``centre``
     (in 0..1 map units), and a rectangle from ``corner`` to the cursor picks images."""
+
+    # The box being drawn: its outline in the accent colour (box lines on the cells without a
+    # dot, reversed where one is) and a tint inside, so that it shows on blank cells and on
+    # light and dark themes alike.
+    COMPONENT_CLASSES = {"scatter--box", "scatter--inside"}
+    DEFAULT_CSS = """
+    Scatter > .scatter--box { color: $accent; text-style: bold; }
+    Scatter > .scatter--inside { background: $accent 20%; }
+    """
 
     cursor: reactive[tuple[int, int]] = reactive((0, 0))
     corner: reactive[tuple[int, int] | None] = reactive(None)
@@ -882,14 +981,25 @@ class Scatter(Widget, can_focus=True):
         if self.corner is not None:
             (x0, x1), (y0, y1) = sorted((self.corner[0], cx)), sorted((self.corner[1], cy))
             rect = (x0, x1, y0, y1)
+        if rect:
+            box = base + self.get_component_rich_style("scatter--box", partial=True)
+            # The tint's alpha over the widget's background (a Rich style has no alpha).
+            tint = self.get_component_styles("scatter--inside").background
+            inside = base + Style(bgcolor=(self.background_colors[1] + tint).rich_color)
         segments = []
         for x in range(w):
             b, group = int(bits[y, x]), int(label[y, x])
             glyph = chr(0x2800 + b) if b else " "
-            style = base + self.colours[group % len(self.colours)] if group >= 0 else base
+            dot = self.colours[group % len(self.colours)] if group >= 0 else Style()
+            style = base + dot
             if rect and rect[0] <= x <= rect[1] and rect[2] <= y <= rect[3]:
-                on_edge = x in (rect[0], rect[1]) or y in (rect[2], rect[3])
-                style = style + Style(reverse=on_edge, underline=not on_edge)
+                edge = box_edge(x, y, rect)
+                if not edge:
+                    style = inside + dot
+                elif b:
+                    style = style + Style(reverse=True)
+                else:
+                    glyph, style = edge, box
             if (x, y) == (cx, cy):
                 glyph, style = ("+" if not b else glyph), base + Style(reverse=True, bold=True)
             segments.append(Segment(glyph, style))
@@ -912,6 +1022,7 @@ class MapScreen(FindingsScreen):
     DEFAULT_CSS = """
     #map-side { width: 34; height: 1fr; }
     #map-legend { height: auto; max-height: 13; border-left: vkey $panel-lighten-2; padding: 0 1; }
+    #map-box { height: auto; padding: 0 1; color: $accent; text-style: bold; display: none; }
     """
     BINDINGS = [
         Binding("left", "move(-1, 0)", "←", show=False),
@@ -960,6 +1071,7 @@ class MapScreen(FindingsScreen):
         with Horizontal():
             yield Scatter(self.points, self.labels, id="scatter")
             with Vertical(id="map-side"):
+                yield Static(id="map-box")
                 yield Static(id="map-legend")
                 yield DetailPane(self.panoptui.drawing, id="map-details")
         yield self.job_progress()
@@ -1015,6 +1127,8 @@ class MapScreen(FindingsScreen):
             self.action_pan(dx, dy)  # pushing on the border moves the view
         scatter.cursor = (max(0, min(w - 1, x + dx)), max(0, min(h - 1, y + dy)))
         self._show_under_cursor()
+        if scatter.corner is not None:
+            self._draw_box()
 
     def action_pan(self, dx: int, dy: int) -> None:
         scatter = self.query_one(Scatter)
@@ -1034,8 +1148,20 @@ class MapScreen(FindingsScreen):
         self.query_one(Scatter).set_view(1.0, (0.5, 0.5))
         self._after_view()
 
+    def _draw_box(self) -> None:
+        """While a box is drawn, beside the map: how many images it holds and the keys (the
+        title keeps its lines: a longer one would shrink the canvas under the box)."""
+        scatter = self.query_one(Scatter)
+        shown_at = self.query_one("#map-box", Static)
+        shown_at.display = scatter.corner is not None
+        if scatter.corner is not None:
+            inside = len(scatter.points_in(scatter.corner, scatter.cursor))
+            said = [f"box: {count_text(inside, 'image')}", "arrows grow the box"]
+            shown_at.update(lines(*map(plain, [*said, "v selects · enter opens", "esc drops it"])))
+
     def _after_view(self) -> None:
         self.query_one(Scatter).corner = None  # a box is in cells: a new view drops it
+        self._draw_box()
         self._draw_legend()
         self._show_under_cursor()
         self._draw_thumbs()
@@ -1061,10 +1187,12 @@ class MapScreen(FindingsScreen):
         scatter = self.query_one(Scatter)
         if scatter.corner is None:
             scatter.corner = scatter.cursor
-            self.notify("box started: move the cursor, then v to select or enter to open")
+            self._draw_box()
+            self.notify(BOX_HINT)
             return
         inside = scatter.points_in(scatter.corner, scatter.cursor)
         scatter.corner = None
+        self._draw_box()
         selection = self.panoptui.selection
         selection.clear()
         selection.update(int(i) for i in self.ids[inside])
@@ -1074,6 +1202,7 @@ class MapScreen(FindingsScreen):
         scatter = self.query_one(Scatter)
         if scatter.corner is not None:
             scatter.corner = None  # escape drops a box being drawn first
+            self._draw_box()
             return
         self.panoptui.pop_screen()
 

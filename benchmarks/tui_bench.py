@@ -128,8 +128,9 @@ def build_project(path: Path, n: int, thumb: int) -> None:
     con.executemany("INSERT INTO src VALUES (?, ?, ?, ?)", sources)
     each = "FROM range(1, ? + 1) t(i) JOIN src s ON s.k = i % 16"
     con.execute(
-        "INSERT INTO images SELECT i, 'h' || i, s.size, 'JPEG', ?, ?, 'RGB', 1, 1, 0, 'ok', ? "
-        + each,
+        "INSERT INTO images (id, content_hash, size, format, width, height, mode, orientation, "
+        "frames, phash, state, imported_at) "
+        "SELECT i, 'h' || i, s.size, 'JPEG', ?, ?, 'RGB', 1, 1, 0, 'ok', ? " + each,
         [thumb, thumb * 3 // 4, now, n],
     )
     con.execute(

@@ -37,7 +37,9 @@ def build(path: Path, n: int, sets: int) -> None:
     con = store.open_project(path, create=True)
     now = datetime.now()
     con.execute(
-        "INSERT INTO images SELECT i, 'h' || i, 1000, 'JPEG', 8, 8, 'RGB', 1, 1, 0, 'ok', ? "
+        "INSERT INTO images (id, content_hash, size, format, width, height, mode, orientation, "
+        "frames, phash, state, imported_at) "
+        "SELECT i, 'h' || i, 1000, 'JPEG', 8, 8, 'RGB', 1, 1, 0, 'ok', ? "
         "FROM range(1, ? + 1) t(i)",
         [now, n],
     )

@@ -114,3 +114,23 @@ def table_contents(project: Path) -> dict[str, list[tuple]]:
         }
     finally:
         con.close()
+
+
+def back_to_schema_7(con: duckdb.DuckDBPyConnection) -> None:
+    """Undo migration 8 on a project made now, for the tests of older migrations: its tables
+    and columns go, and ``tags`` loses ``property_id``. (The migration itself is tested on a
+    project that panoptui's schema-7 version made: tests/data/schema7-project.tar.xz.)"""
+    from panoptui.core import store
+
+    con.execute("DROP TABLE properties; DROP TABLE property_values; DROP TABLE file_tags")
+    con.execute("DROP TABLE journal")
+    for column in [*store.METADATA_COLUMNS, "metadata_read"]:
+        con.execute(f"ALTER TABLE images DROP COLUMN {column}")
+    con.execute(
+        "CREATE TABLE tags_v7 (id INTEGER PRIMARY KEY, name VARCHAR NOT NULL UNIQUE, "
+        "parent_id INTEGER, created_at TIMESTAMP NOT NULL)"
+    )
+    con.execute("INSERT INTO tags_v7 SELECT id, name, parent_id, created_at FROM tags")
+    con.execute("DROP TABLE tags")
+    con.execute("ALTER TABLE tags_v7 RENAME TO tags")
+    con.execute("UPDATE schema_meta SET version = 7")

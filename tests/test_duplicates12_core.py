@@ -136,7 +136,9 @@ def test_not_duplicates_are_remembered_after_reopening(tmp_path):
 def test_the_others_are_tagged_as_duplicates_of_the_keeper(tmp_path):
     con = store.open_project(tmp_path / "project", create=True)
     con.execute(
-        "INSERT INTO images SELECT i, 'h' || i, 1, 'JPEG', 1, 1, 'RGB', 1, 1, 0, 'ok', now() "
+        "INSERT INTO images (id, content_hash, size, format, width, height, mode, orientation, "
+        "frames, phash, state, imported_at) "
+        "SELECT i, 'h' || i, 1, 'JPEG', 1, 1, 'RGB', 1, 1, 0, 'ok', now() "
         "FROM range(1, 4) t(i)"
     )
     tag = duplicates.tag_duplicates_of(con, 2, [1, 2, 3])

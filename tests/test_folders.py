@@ -40,7 +40,7 @@ def test_remove_folder_forgets_its_files_and_images_no_other_file_holds(tmp_path
         "'complete', now(), now(), 32)"
     )
     con.execute("INSERT INTO vectors_1 SELECT id, [1.0, 0.0]::FLOAT[2] FROM images")
-    con.execute("INSERT INTO tags VALUES (1, 't', NULL, now())")
+    con.execute("INSERT INTO tags (id, property_id, name, created_at) VALUES (1, 1, 't', now())")
     con.execute("INSERT INTO image_tags SELECT 1, id FROM images")
     shared_image = rows(con, "SELECT image_id FROM files WHERE rel_path = 'shared.png'")[0][0]
 

@@ -24,7 +24,7 @@ from fixtures import (
     png_of_zeros,
     read_chunk_hanging_on_marked_files,
 )
-from helpers import TerminalRun, run_cli
+from helpers import TerminalRun, back_to_schema_7, run_cli
 from PIL import Image
 
 from panoptui.core import scan, store
@@ -365,6 +365,7 @@ def test_a_project_from_before_raw_paths_is_migrated(tmp_path):
     # As schema 5 kept it: the path as it is, with its backslashes, and no raw_path.
     con.execute("UPDATE files SET path = ?, rel_path = 'a\\b.jpg'", [str(folder / "a\\b.jpg")])
     con.execute("UPDATE folders SET path = ?", [str(folder)])
+    back_to_schema_7(con)
     con.execute("ALTER TABLE files DROP COLUMN raw_path")
     con.execute("ALTER TABLE folders DROP COLUMN raw_path")
     con.execute("DROP TABLE not_duplicates; DROP TABLE refused_recommendations")  # from v7

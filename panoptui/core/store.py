@@ -220,9 +220,106 @@ def _v7(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+# The metadata read from the files at import (issue 13), as columns of ``images`` (their
+# content: EXIF, IPTC and XMP live in the bytes), with their DuckDB types. Each is a read-only
+# property in filters, sorts, exports and the detail pane, by this name.
+METADATA_COLUMNS = {
+    "date_taken": "TIMESTAMP",  # EXIF DateTimeOriginal: local time as the camera wrote it
+    "date_offset": "VARCHAR",  # its OffsetTimeOriginal ("+02:00"), when written
+    "camera_make": "VARCHAR",
+    "camera_model": "VARCHAR",
+    "lens": "VARCHAR",
+    "focal_length": "DOUBLE",  # millimetres
+    "exposure": "DOUBLE",  # seconds
+    "iso": "INTEGER",
+    "latitude": "DOUBLE",  # degrees, north positive
+    "longitude": "DOUBLE",  # degrees, east positive
+    "title": "VARCHAR",  # IPTC / XMP
+    "description": "VARCHAR",
+    "creator": "VARCHAR",
+    "keywords": "VARCHAR[]",
+}
+
+# The property that the tags made before version 8 belong to (a multi-tag property of images).
+TAGS_PROPERTY_ID = 1
+TAGS_PROPERTY_NAME = "tags"
+
+
+def _v8(con: duckdb.DuckDBPyConnection) -> None:
+    """Issue 13: metadata read from the files, typed properties and their values, and the
+    journal that undo reads.
+
+    - ``images`` gains METADATA_COLUMNS and ``metadata_read`` (false for images imported
+      before: the next import reads theirs).
+    - ``properties``: each of a type (text, number, date, checkbox, url, tag, multi_tag) and a
+      mode: ``image`` (its content, shared by all its copies) or ``file`` (one path).
+    - ``property_values``: one row per (property, image or file) of a non-tag property, the
+      value in the column of its type.
+    - Tags become the values of tag and multi-tag properties: ``tags.property_id``, a name
+      unique within its property. Every tag made before belongs to the multi-tag property
+      ``tags`` (TAGS_PROPERTY_ID), and keeps its id, its parent and its images. A file-mode
+      tag property's values are in ``file_tags``.
+    - ``journal``: the annotation changes, each with what takes it back (core/journal.py)."""
+    for column, sql_type in METADATA_COLUMNS.items():
+        con.execute(f"ALTER TABLE images ADD COLUMN {column} {sql_type}")
+    con.execute("ALTER TABLE images ADD COLUMN metadata_read BOOLEAN DEFAULT false")
+    con.execute(
+        """
+        CREATE TABLE properties (
+            id INTEGER PRIMARY KEY,
+            name VARCHAR NOT NULL UNIQUE,
+            type VARCHAR NOT NULL,                 -- text | number | date | checkbox | url
+                                                   -- | tag | multi_tag
+            mode VARCHAR NOT NULL,                 -- image | file
+            created_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE property_values (
+            property_id INTEGER NOT NULL,
+            target_id BIGINT NOT NULL,             -- images.id (mode image) or files.id (file)
+            text VARCHAR,                          -- text, url
+            number DOUBLE,                         -- number
+            date TIMESTAMP,                        -- date
+            flag BOOLEAN,                          -- checkbox
+            PRIMARY KEY (property_id, target_id)
+        );
+        CREATE TABLE file_tags (
+            tag_id INTEGER NOT NULL,
+            file_id BIGINT NOT NULL,
+            PRIMARY KEY (tag_id, file_id)
+        );
+        CREATE TABLE journal (
+            id BIGINT PRIMARY KEY,                 -- the order of the changes
+            said VARCHAR NOT NULL,                 -- the change in words
+            undo VARCHAR NOT NULL,                 -- JSON: what takes it back
+            redo VARCHAR NOT NULL,                 -- JSON: what does it again
+            undone BOOLEAN NOT NULL DEFAULT false,
+            changed_at TIMESTAMP NOT NULL
+        );
+        CREATE TABLE tags_v8 (
+            id INTEGER PRIMARY KEY,
+            property_id INTEGER NOT NULL,
+            name VARCHAR NOT NULL,
+            parent_id INTEGER,                     -- a tag groups others (a saved clustering)
+            created_at TIMESTAMP NOT NULL,
+            UNIQUE (property_id, name)
+        );
+        """
+    )
+    con.execute(
+        "INSERT INTO properties VALUES (?, ?, 'multi_tag', 'image', current_timestamp)",
+        [TAGS_PROPERTY_ID, TAGS_PROPERTY_NAME],
+    )
+    con.execute(
+        "INSERT INTO tags_v8 SELECT id, ?, name, parent_id, created_at FROM tags",
+        [TAGS_PROPERTY_ID],
+    )
+    con.execute("DROP TABLE tags")
+    con.execute("ALTER TABLE tags_v8 RENAME TO tags")
+
+
 # Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7,
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8,
 ]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -246,6 +343,10 @@ TABLES = frozenset(
         "map_points",
         "not_duplicates",
         "refused_recommendations",
+        "properties",
+        "property_values",
+        "file_tags",
+        "journal",
     ]
 )
 

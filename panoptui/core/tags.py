@@ -31,12 +31,12 @@ class Tag:
         return {"name": self.name, "parent": self.parent, "images": self.images}
 
 
-# The ids of a tag (the parameter: its name) and of every tag under it, at any depth. DuckDB
-# runs a recursive query as a subquery; browse's filter by tag uses it too, so that a tag's
-# view and its members are the same images.
-UNDER_TAG_SQL = """
+# The ids of a tag of the ``tags`` property (the parameter: its name) and of every tag under
+# it, at any depth. DuckDB runs a recursive query as a subquery; browse's filter by tag uses it
+# too, so that a tag's view and its members are the same images.
+UNDER_TAG_SQL = f"""
     WITH RECURSIVE under_tag(id) AS (
-        SELECT id FROM tags WHERE name = ?
+        SELECT id FROM tags WHERE name = ? AND property_id = {store.TAGS_PROPERTY_ID}
         UNION SELECT t.id FROM tags t JOIN under_tag u ON t.parent_id = u.id
     )
     SELECT id FROM under_tag
@@ -69,8 +69,12 @@ def clean_name(name: str, what: str = "tag") -> str:
     return cleaned
 
 
-def _tag_id(con: duckdb.DuckDBPyConnection, name: str) -> int | None:
-    value = store.scalar(con, "SELECT id FROM tags WHERE name = ?", [name])
+def _tag_id(
+    con: duckdb.DuckDBPyConnection, name: str, property_id: int = store.TAGS_PROPERTY_ID
+) -> int | None:
+    value = store.scalar(
+        con, "SELECT id FROM tags WHERE property_id = ? AND name = ?", [property_id, name]
+    )
     return None if value is None else int(value)
 
 
@@ -86,15 +90,24 @@ def get_tag(con: duckdb.DuckDBPyConnection, name: str) -> int:
     return tag_id
 
 
-def create_tag(con: duckdb.DuckDBPyConnection, name: str, parent: str | None = None) -> int:
-    """The tag's id, made if it does not exist yet."""
+def create_tag(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    parent: str | None = None,
+    property_id: int = store.TAGS_PROPERTY_ID,
+) -> int:
+    """The tag's id in a tag property (the ``tags`` one unless said), made if it does not
+    exist yet."""
     name = clean_name(name)
-    existing = _tag_id(con, name)
+    existing = _tag_id(con, name, property_id)
     if existing is not None:
         return existing
-    parent_id = create_tag(con, parent) if parent else None
+    parent_id = create_tag(con, parent, property_id=property_id) if parent else None
     tag_id = store.next_id(con, "tags")
-    con.execute("INSERT INTO tags VALUES (?, ?, ?, ?)", [tag_id, name, parent_id, datetime.now()])
+    con.execute(
+        "INSERT INTO tags (id, property_id, name, parent_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        [tag_id, property_id, name, parent_id, datetime.now()],
+    )
     return tag_id
 
 
@@ -180,14 +193,15 @@ def list_tags(con: duckdb.DuckDBPyConnection) -> list[Tag]:
     rows = con.execute(
         """
         WITH RECURSIVE below(top, id) AS (
-            SELECT id, id FROM tags
+            SELECT id, id FROM tags WHERE property_id = ?
             UNION SELECT b.top, t.id FROM tags t JOIN below b ON t.parent_id = b.id
         )
         SELECT t.id, t.name, t.parent_id, count(DISTINCT it.image_id)
         FROM tags t JOIN below b ON b.top = t.id
         LEFT JOIN image_tags it ON it.tag_id = b.id
         GROUP BY t.id, t.name, t.parent_id
-        """
+        """,
+        [store.TAGS_PROPERTY_ID],
     ).fetchall()
     names = {int(i): str(name) for i, name, _, _ in rows}
     children: dict[int | None, list[tuple[str, int, int]]] = {}
@@ -210,7 +224,8 @@ def child_tags(con: duckdb.DuckDBPyConnection, parent: str) -> list[str]:
     """The names of the tags directly under ``parent``, in natural order (none: an empty
     list)."""
     rows = con.execute(
-        "SELECT t.name FROM tags t JOIN tags p ON p.id = t.parent_id WHERE p.name = ?",
-        [parent],
+        "SELECT t.name FROM tags t JOIN tags p ON p.id = t.parent_id "
+        "WHERE p.name = ? AND p.property_id = ?",
+        [parent, store.TAGS_PROPERTY_ID],
     ).fetchall()
     return sorted((str(r[0]) for r in rows), key=natural_key)

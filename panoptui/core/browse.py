@@ -18,12 +18,16 @@ GLOB_CHARACTERS = "*?["
 
 @dataclass(frozen=True)
 class ImageFilter:
-    """Which images a view shows: all, or those of a tag, or those below a folder, or those with
-    a file whose path matches ``name`` (see ``name_filter``); any of them together."""
+    """Which images a view shows, and in what order: all, or those of a tag, below a folder,
+    with a file whose path matches ``name`` (see ``name_filter``), taken by a filter
+    expression ``where`` (core/filters.py); any of them together. ``sort``: sort keys
+    (``date_taken,-width``; None: import order)."""
 
     tag: str | None = None
     folder: str | None = None
     name: str | None = None
+    where: str | None = None
+    sort: str | None = None
 
     def describe(self) -> str:
         parts = []
@@ -33,7 +37,10 @@ class ImageFilter:
             parts.append(f"folder {self.folder}")
         if self.name:
             parts.append(f"name {self.name}")
-        return ", ".join(parts) or "all images"
+        if self.where:
+            parts.append(f"where {self.where}")
+        described = ", ".join(parts) or "all images"
+        return f"{described}, sorted by {self.sort}" if self.sort else described
 
 
 def name_filter(pattern: str, base: ImageFilter = ImageFilter()) -> ImageFilter:
@@ -74,11 +81,22 @@ class ImageDetails:
     state: str
     paths: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    # EXIF, IPTC and XMP read at import, by store.METADATA_COLUMNS name (None where unset);
+    # metadata.describe() says them for a person.
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _where(flt: ImageFilter) -> tuple[str, list[Any]]:
+def _where(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> tuple[str, list[Any]]:
+    """The SQL condition on ``images AS i`` of a filter, and its parameters (a bad ``where`` or
+    ``sort``: FilterError, a ProjectError)."""
+    from panoptui.core import filters
+
     clauses = ["i.state = 'ok'"]
     params: list[Any] = []
+    if flt.where:
+        condition, values = filters.compile_filter(con, flt.where)
+        clauses.append(f"({condition})")
+        params.extend(values)
     if flt.tag:
         # The tag's images and those of every tag under it (a parent tag shows its children's).
         clauses.append(
@@ -97,14 +115,26 @@ def _where(flt: ImageFilter) -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
+def _order(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> tuple[str, str]:
+    """The joins the sort keys need, and the ORDER BY (unset values last, then import
+    order)."""
+    if not flt.sort:
+        return "", "ORDER BY i.id"
+    from panoptui.core import filters
+
+    values = filters.Values()
+    order = filters.order_by(filters.parse_sort(con, flt.sort), values)
+    return values.sql(), order
+
+
 def count_images(con: duckdb.DuckDBPyConnection, flt: ImageFilter = ImageFilter()) -> int:
-    where, params = _where(flt)
+    where, params = _where(con, flt)
     return int(store.scalar(con, f"SELECT count(*) FROM images i WHERE {where}", params) or 0)
 
 
 def filter_ids(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> np.ndarray:
     """Ids of every image a filter shows (to run a query among them)."""
-    where, params = _where(flt)
+    where, params = _where(con, flt)
     # fetchnumpy: 100,000 ids in 20 ms, without a Python object for each.
     ids = con.execute(f"SELECT i.id FROM images i WHERE {where} ORDER BY i.id", params).fetchnumpy()
     return np.asarray(ids["id"], np.int64)
@@ -113,12 +143,14 @@ def filter_ids(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> np.ndarray:
 def page_images(
     con: duckdb.DuckDBPyConnection, offset: int, limit: int, flt: ImageFilter = ImageFilter()
 ) -> list[tuple[int, str]]:
-    """(image id, one path) for images offset..offset+limit in import order."""
-    where, params = _where(flt)
+    """(image id, one path) for images offset..offset+limit, in import order or the filter's
+    sort."""
+    where, params = _where(con, flt)
+    joins, order = _order(con, flt)
     ids = [
         int(r[0])
         for r in con.execute(
-            f"SELECT i.id FROM images i WHERE {where} ORDER BY i.id LIMIT ? OFFSET ?",
+            f"SELECT i.id FROM images i {joins} WHERE {where} {order} LIMIT ? OFFSET ?",
             [*params, limit, offset],
         ).fetchall()
     ]
@@ -140,13 +172,15 @@ def thumbnails(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> dict[int
 
 
 def image_details(con: duckdb.DuckDBPyConnection, image_id: int) -> ImageDetails | None:
+    columns = ", ".join(store.METADATA_COLUMNS)  # our own identifiers
     rows = con.execute(
-        "SELECT id, width, height, format, mode, size, state FROM images WHERE id = ?",
+        f"SELECT id, width, height, format, mode, size, state, {columns} FROM images WHERE id = ?",
         [image_id],
     ).fetchall()
     if not rows:
         return None
-    i, width, height, fmt, mode, size, state = rows[0]
+    i, width, height, fmt, mode, size, state, *values = rows[0]
+    metadata = dict(zip(store.METADATA_COLUMNS, values, strict=True))
     paths = [
         r[0]
         for r in con.execute(
@@ -161,7 +195,9 @@ def image_details(con: duckdb.DuckDBPyConnection, image_id: int) -> ImageDetails
             [image_id],
         ).fetchall()
     ]
-    return ImageDetails(int(i), width, height, fmt, mode, int(size), state, paths, tag_names)
+    return ImageDetails(
+        int(i), width, height, fmt, mode, int(size), state, paths, tag_names, metadata=metadata
+    )
 
 
 def folders(con: duckdb.DuckDBPyConnection) -> list[str]:

@@ -24,6 +24,17 @@ def insert_rows(
     store.insert_arrow(con, sql, pa.Table.from_pylist(rows, schema=schema))
 
 
+# The Arrow type of each DuckDB type store.METADATA_COLUMNS uses.
+_ARROW_TYPES = {
+    "TIMESTAMP": pa.timestamp("us"),
+    "VARCHAR": pa.string(),
+    "DOUBLE": pa.float64(),
+    "INTEGER": pa.int32(),
+    "VARCHAR[]": pa.list_(pa.string()),
+}
+METADATA_FIELDS = [(name, _ARROW_TYPES[kind]) for name, kind in store.METADATA_COLUMNS.items()]
+METADATA_SCHEMA = pa.schema([("id", pa.int64()), *METADATA_FIELDS])
+
 IMAGES_SCHEMA = pa.schema(
     [
         ("id", pa.int64()),
@@ -38,6 +49,8 @@ IMAGES_SCHEMA = pa.schema(
         ("phash", pa.uint64()),
         ("state", pa.string()),
         ("imported_at", pa.timestamp("us")),
+        *METADATA_FIELDS,
+        ("metadata_read", pa.bool_()),
     ]
 )
 THUMBS_SCHEMA = pa.schema(
@@ -89,6 +102,30 @@ def refresh_image_states(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -
         WHERE images.id = s.id AND images.state <> s.state
         """,
         [image_ids],
+    )
+
+
+def metadata_row(metadata: dict[str, object] | None) -> dict[str, object]:
+    """The metadata columns of an image row (all None when nothing was read)."""
+    metadata = metadata or {}
+    return {name: metadata.get(name) for name in store.METADATA_COLUMNS}
+
+
+def store_metadata(
+    con: duckdb.DuckDBPyConnection, found: dict[int, dict[str, object] | None]
+) -> None:
+    """Record the metadata read for images imported before it was read (image id -> fields),
+    and that it was read; an image whose metadata is already read keeps it."""
+    if not found:
+        return
+    rows = [{"id": image_id, **metadata_row(fields)} for image_id, fields in found.items()]
+    assignments = ", ".join(f"{name} = b.{name}" for name in store.METADATA_COLUMNS)
+    insert_rows(
+        con,
+        f"UPDATE images SET {assignments}, metadata_read = true FROM batch b "
+        "WHERE images.id = b.id AND NOT coalesce(images.metadata_read, false)",
+        rows,
+        METADATA_SCHEMA,
     )
 
 
@@ -170,13 +207,15 @@ def _commit_batch(
         existing = _existing_files(con, paths)
         touched_images = {img for _, img in existing.values() if img is not None}
         hashes = sorted({str(r.content_hash) for r in results if r.error is None})
-        known = dict(
-            con.execute(
-                "SELECT content_hash, id FROM images "
-                "WHERE content_hash IN (SELECT unnest(?::VARCHAR[]))",
-                [hashes],
-            ).fetchall()
-        )
+        stored = con.execute(
+            "SELECT content_hash, id, coalesce(metadata_read, false) FROM images "
+            "WHERE content_hash IN (SELECT unnest(?::VARCHAR[]))",
+            [hashes],
+        ).fetchall()
+        known = {digest: image_id for digest, image_id, _ in stored}
+        # Images imported before metadata was read: a file of theirs read now brings it.
+        unread = {image_id for _, image_id, read in stored if not read}
+        late_metadata: dict[int, dict[str, object] | None] = {}
         next_image = store.next_id(con, "images")
         next_file = store.next_id(con, "files")
         new_images: list[dict[str, object]] = []
@@ -216,6 +255,8 @@ def _commit_batch(
                             "phash": r.phash,
                             "state": store.IMAGE_OK,
                             "imported_at": now,
+                            **metadata_row(r.metadata),
+                            "metadata_read": r.metadata is not None,
                         }
                     )
                     new_thumbs.append(
@@ -228,6 +269,8 @@ def _commit_batch(
                     )
                 image_id = known[digest]
                 touched_images.add(image_id)
+                if image_id in unread and r.metadata is not None:
+                    late_metadata.setdefault(image_id, r.metadata)
             file_rows.append(
                 {
                     "id": file_id,
@@ -243,10 +286,13 @@ def _commit_batch(
                 }
             )
         if new_images:
-            insert_rows(con, "INSERT INTO images SELECT * FROM batch", new_images, IMAGES_SCHEMA)
+            insert_rows(
+                con, "INSERT INTO images BY NAME SELECT * FROM batch", new_images, IMAGES_SCHEMA
+            )
             insert_rows(
                 con, "INSERT INTO thumbnails SELECT * FROM batch", new_thumbs, THUMBS_SCHEMA
             )
+        store_metadata(con, late_metadata)
         _upsert_files(con, file_rows)
         _upsert_errors(con, errors)
         ok_paths = [row["path"] for row in file_rows if row["state"] != store.FILE_ERROR]

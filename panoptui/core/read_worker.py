@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -23,10 +25,15 @@ from panoptui.core.decode import (
     perceptual_hash,
     read_error_reason,
 )
+from panoptui.core.metadata import png_header_metadata, read_metadata
 
 DEFAULT_THUMB_SIZE = 256
 HASH_BLOCK = 1 << 20
 INT32_MAX = 2**31 - 1  # width, height and frames are INTEGER columns
+# Set (to anything) only by benchmarks/import_bench.py, to time the import without reading
+# EXIF, IPTC and XMP against the same import with it. An environment variable, since the
+# workers are spawned processes: they see the parent's environment, not its module globals.
+SKIP_METADATA_ENV = "PANOPTUI_BENCH_SKIP_METADATA"
 
 
 @dataclass
@@ -49,6 +56,9 @@ class ReadResult:
     thumb_width: int | None = None
     thumb_height: int | None = None
     thumb: bytes | None = None
+    # EXIF, IPTC and XMP fields by store.METADATA_COLUMNS name (metadata.read_metadata); None
+    # when not read (a failed read, or the benchmark's switch).
+    metadata: dict[str, Any] | None = None
     error: str | None = None
     gone: bool = False
 
@@ -81,7 +91,14 @@ def read_image_file(
             # Counting frames seeks through the file and back to the first frame: before the
             # decode, so that nothing reloads the decoded frame from the file afterwards.
             frames = frame_count(img)
+            # Metadata from what is open: before the decode (the TIFF reader drops EXIF
+            # orientation while decoding), except for PNG, whose chunks may follow the pixels.
+            read_meta = not os.environ.get(SKIP_METADATA_ENV)
+            if read_meta and fmt != "PNG":
+                result.metadata = read_metadata(img)
             decoded, orientation = decode_reduced(img, thumb_size / max(stored_size), memory_budget)
+            if read_meta and fmt == "PNG":
+                result.metadata = read_metadata(img)
         # Displayed size: the stored one, swapped when the decoded (oriented) picture turned by
         # 90 degrees. Read from the pixels, since Pillow's readers differ in what `size` reports.
         width, height = stored_size
@@ -105,6 +122,27 @@ def read_image_file(
     return result
 
 
+def read_metadata_only(path: str, max_pixels: int) -> ReadResult:
+    """Read only the metadata of a file (for an image imported before metadata was read): the
+    header is opened, nothing is decoded or hashed. Never raises; a failure is a result with
+    the reason, and ``metadata`` None."""
+    result = ReadResult(path)
+    try:
+        handle, st = open_regular_file(path)
+        with handle:
+            result.size, result.mtime_ns = st.st_size, st.st_mtime_ns
+            img = open_image(handle, max_pixels)
+            if img.format == "PNG":
+                result.metadata = png_header_metadata(handle)
+            else:
+                result.metadata = read_metadata(img)
+    except FileNotFoundError as exc:
+        result.error, result.gone = read_error_reason(exc), True
+    except Exception as exc:  # as read_image_file: recorded, the run goes on
+        result.error = read_error_reason(exc)
+    return result
+
+
 def frame_count(img: Image.Image) -> int:
     """Frames as the header claims them, clamped to what the store holds: an APNG may claim
     2**31 frames in 93 bytes. A count that cannot be read is 1 (the first frame decoded)."""
@@ -119,3 +157,10 @@ def read_chunk(
     paths: list[str], max_pixels: int, thumb_size: int, memory_budget: int | None = None
 ) -> list[ReadResult]:
     return [read_image_file(p, max_pixels, thumb_size, memory_budget) for p in paths]
+
+
+def read_metadata_chunk(
+    paths: list[str], max_pixels: int, thumb_size: int, memory_budget: int | None = None
+) -> list[ReadResult]:
+    """``read_chunk`` for metadata only (scan.read_files passes the same settings to both)."""
+    return [read_metadata_only(p, max_pixels) for p in paths]

@@ -28,7 +28,7 @@ import duckdb
 
 from panoptui.core import read_worker, store
 from panoptui.core.decode import DEFAULT_MAX_PIXELS
-from panoptui.core.import_commit import commit_results, refresh_image_states
+from panoptui.core.import_commit import commit_results, refresh_image_states, store_metadata
 from panoptui.core.progress import ProgressCallback, RateMeter
 from panoptui.core.read_worker import DEFAULT_THUMB_SIZE, ReadResult
 from panoptui.core.text import storable
@@ -62,6 +62,9 @@ class ImportSummary:
     # Symbolic links (to folders or files) leading outside the folder being imported, not
     # followed (import_folders(..., follow_links=True) follows them).
     links_not_followed: int = 0
+    # Images imported before metadata was read (schema version 8) whose EXIF, IPTC and XMP this
+    # run read, from one unchanged file of each.
+    metadata_updated: int = 0
     folders: list[str] = field(default_factory=list)
     folders_not_found: list[str] = field(default_factory=list)
     folders_unreadable: list[str] = field(default_factory=list)
@@ -291,6 +294,80 @@ def _mark_gone_and_restored(
     return to_read, unchanged, len(restored), len(gone_ok)
 
 
+def _unread_metadata(
+    con: duckdb.DuckDBPyConnection, folder_ids: list[int], found: dict[str, Found]
+) -> list[tuple[int, Found]]:
+    """The images of these folders imported before metadata was read, each with one of its
+    files that the walk found (the first by id)."""
+    rows = con.execute(
+        "SELECT f.image_id, list(f.path ORDER BY f.id) FROM files f "
+        "JOIN images i ON i.id = f.image_id "
+        "WHERE f.folder_id IN (SELECT unnest(?::INTEGER[])) AND f.state = 'ok' "
+        "AND NOT coalesce(i.metadata_read, false) GROUP BY f.image_id ORDER BY f.image_id",
+        [folder_ids],
+    ).fetchall()
+    todo = []
+    for image_id, paths in rows:
+        info = next((found[p] for p in paths if p in found), None)
+        if info is not None and info.error is None:
+            todo.append((int(image_id), info))
+    return todo
+
+
+def _read_late_metadata(
+    con: duckdb.DuckDBPyConnection,
+    folder_ids: list[int],
+    found: dict[str, Found],
+    workers: int,
+    max_pixels: int,
+    report: ProgressCallback,
+    cancel: threading.Event,
+    summary: ImportSummary,
+) -> None:
+    """Read the metadata of the images imported before it was read, once: the header of one
+    file each, nothing decoded or hashed. An image whose file cannot be read now is tried
+    again by the next import."""
+    if os.environ.get(read_worker.SKIP_METADATA_ENV):
+        return  # the benchmark's import without metadata: every image is left unread
+    todo = _unread_metadata(con, folder_ids, found)
+    if not todo:
+        return
+    meter = RateMeter()
+    report(meter.event("reading metadata", 0, len(todo)))
+    reader = read_files(
+        [info.real_path for _, info in todo],
+        workers,
+        max_pixels,
+        0,
+        read_chunk=read_worker.read_metadata_chunk,
+    )
+    done = errors = 0
+    batch: dict[int, dict[str, object] | None] = {}
+    try:
+        for chunk in reader:
+            for result in chunk:
+                image_id = todo[done][0]
+                done += 1
+                if result.metadata is None:
+                    errors += 1
+                else:
+                    batch[image_id] = result.metadata
+            if len(batch) >= BATCH_FILES:
+                store_metadata(con, batch)
+                summary.metadata_updated += len(batch)
+                batch = {}
+            report(meter.event("reading metadata", done, len(todo), errors))
+            if cancel.is_set():
+                summary.cancelled = True
+                break
+    finally:
+        with deferred_interrupts():
+            reader.close()
+            if batch:
+                store_metadata(con, batch)
+                summary.metadata_updated += len(batch)
+
+
 def import_folders(
     con: duckdb.DuckDBPyConnection,
     folders: list[str] | None = None,
@@ -399,6 +476,8 @@ def import_folders(
             reader.close()
             if batch:
                 commit_results(con, found, batch)
+    if not summary.cancelled:
+        _read_late_metadata(con, folder_ids, found, workers, max_pixels, report, cancel, summary)
     if not summary.cancelled:
         con.execute(
             "UPDATE folders SET last_import = current_localtimestamp() "

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Label, Static
 
 from panoptui.core import browse
 from panoptui.core.browse import ImageDetails
+from panoptui.core.metadata import describe
 from panoptui.core.text import size_text
 from panoptui.tui.images import Drawing
 from panoptui.tui.literal import lines, marked, plain, text
@@ -197,7 +198,8 @@ class CursorSource(Protocol):
 
 
 class DetailPane(VerticalScroll):
-    """The image under the cursor: a larger preview, metadata, every path, its tags."""
+    """The image under the cursor: a larger preview, its size and format, the metadata read from
+    the file (date taken, camera, exposure, GPS, title...), every path, its tags."""
 
     def __init__(self, drawing: Drawing, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -260,6 +262,11 @@ class DetailPane(VerticalScroll):
             plain(f"{details.width}×{details.height} {details.format} {details.mode}"),
             plain(
                 size_text(details.size) + (f"  ({details.state})" if details.state != "ok" else "")
+            ),
+            # EXIF, IPTC and XMP as the file wrote them: a title may hold markup or escapes.
+            *(
+                marked("[b]$label[/b] ", label=label) + plain(value)
+                for label, value in describe(details.metadata)
             ),
             marked("[b]paths[/b]"),
             *(plain(p) for p in details.paths),

@@ -113,6 +113,13 @@ def shots() -> list[tuple[str, tuple[int, int], str, Steps]]:
     async def help_(pilot: Any) -> None:
         await keys(pilot, "question_mark")
 
+    async def filter_bar(pilot: Any) -> None:  # the completion shows greyed after the cursor
+        await keys(pilot, "f", *"format = PNG and wid")
+
+    async def groups(pilot: Any) -> None:
+        await keys(pilot, "f")
+        await fill(pilot, {"where": "width >= 300", "group": "format"})
+
     return [
         ("results-80x24", SMALL, "results", nothing),
         ("results-details", LARGE, "results", details),
@@ -129,6 +136,8 @@ def shots() -> list[tuple[str, tuple[int, int], str, Steps]]:
         ("tags", SMALL, "tags", tags),
         ("settings", SMALL, "settings", nothing),
         ("help", LARGE, "results", help_),
+        ("filter-bar", SMALL, "results", filter_bar),
+        ("groups", LARGE, "results", groups),
     ]
 
 

@@ -151,6 +151,39 @@ class PathInput(Input):
         self.cursor_position = len(completed)
 
 
+class FunctionSuggester(Suggester):
+    """Shows, greyed after the cursor, what ``complete`` makes of the text (in a thread, one
+    call at a time: it may read the project)."""
+
+    def __init__(self, complete: Callable[[str], str | None]) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.complete = complete
+        self.lock = asyncio.Lock()
+
+    async def get_suggestion(self, value: str) -> str | None:
+        async with self.lock:
+            return await asyncio.to_thread(self.complete, value)
+
+
+class CompletingInput(Input):
+    """A text box whose last word Tab completes (a filter expression: names, values); what Tab
+    would add shows greyed after the cursor."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False)]
+
+    def __init__(self, *args: Any, complete: Callable[[str], str | None], **kwargs: Any) -> None:
+        super().__init__(*args, suggester=FunctionSuggester(complete), **kwargs)
+        self.complete = complete
+
+    def action_complete(self) -> None:
+        completed = self.complete(self.value)
+        if completed is None:
+            self.app.bell()
+            return
+        self.value = completed
+        self.cursor_position = len(completed)
+
+
 class FindingSelect(Select[Any]):
     """A select that goes to the first entry whose text starts with the letters typed, closed as
     well as open (Textual's own searches only while it is open: typed on a closed one, letters
@@ -226,6 +259,7 @@ class Field:
     optional: bool = False
     check: Callable[[Any], Any] | None = None
     folders_only: bool = False  # a path field: Tab completes folders only
+    complete: Callable[[str], str | None] | None = None  # a text field: what Tab completes
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -239,6 +273,8 @@ class Field:
             raise ValueError(f"field {self.name}: options on a {self.kind} field")
         if self.folders_only and self.kind != "path":
             raise ValueError(f"field {self.name}: folders_only on a {self.kind} field")
+        if self.complete is not None and self.kind != "text":
+            raise ValueError(f"field {self.name}: completion on a {self.kind} field")
 
 
 def not_a_number(value: str) -> str:
@@ -287,6 +323,14 @@ class FormDialog(Dialog[dict[str, Any] | None]):
                         id=f"field-{f.name}",
                         compact=True,
                         folders_only=f.folders_only,
+                    )
+                elif f.complete is not None:
+                    yield CompletingInput(
+                        "" if f.default is None else shown(f.default),
+                        placeholder=shown(f.placeholder),
+                        id=f"field-{f.name}",
+                        compact=True,
+                        complete=f.complete,
                     )
                 else:
                     yield Input(

@@ -23,11 +23,15 @@ from textual.worker import Worker, WorkerState
 from panoptui.core import (
     browse,
     duplicates,
+    filter_completion,
+    filters,
     query,
     ranking,
     settings,
+    store,
     tags,
     vector_sets,
+    views,
 )
 from panoptui.core.text import count_text, shown
 from panoptui.tui.job import JobChanged
@@ -48,6 +52,7 @@ from panoptui.tui.screens.dialogs import (
     not_a_number,
     vector_set_field,
 )
+from panoptui.tui.screens.groups import GroupsScreen
 from panoptui.tui.sources import AllImages, Item, RankedImages, Source
 from panoptui.tui.widgets.grid import Cell, DetailPane, ResultList, ThumbGrid, picture_size
 from panoptui.tui.widgets.navbar import NavBar
@@ -105,7 +110,9 @@ class ResultsScreen(AppScreen):
         Binding("R", "refuse", "Refuse", show=False, tooltip="refuse recommendations for tag"),
         Binding("right_square_bracket", "min_score(1)", "Raise min score", show=False),
         Binding("left_square_bracket", "min_score(-1)", "Lower min score", show=False),
-        Binding("f", "filter", "Filter", tooltip="show one tag or folder"),
+        Binding("f", "filter", "Filter", tooltip="filter, sort, group; keep as a view"),
+        Binding("greater_than_sign", "view(1)", "Next view", show=False, tooltip="kept views"),
+        Binding("less_than_sign", "view(-1)", "Previous view", show=False),
         Binding("e", "export", "Export", show=False, tooltip="write CSV or Parquet"),
         Binding("space", "select", "Select", tooltip="select or unselect the image"),
         Binding("asterisk", "select_all", "Select all", show=False, tooltip="all pages"),
@@ -134,6 +141,7 @@ class ResultsScreen(AppScreen):
 
     def __init__(self) -> None:
         super().__init__()
+        self.view_name: str | None = None  # the kept view shown last (< and > go on from it)
         self.view = View(AllImages())
         self.history: list[View] = []
         self.items: list[Item] = []
@@ -694,21 +702,81 @@ class ResultsScreen(AppScreen):
         self.reload()
 
     def action_filter(self) -> None:
+        """The filter bar: an expression (Tab completes names and values), sort keys, a
+        grouping, a tag or a folder; it can be kept as a named view."""
         con = self.panoptui.db
         current = self.view.source.flt if isinstance(self.view.source, AllImages) else None
+        completer = filter_completion.Completer(con.cursor())
         fields = [
+            Field("where", "Filter (e.g. published >= 1990-01-01 and topics has any (protest))",
+                  default=current and current.where, optional=True,
+                  check=lambda text: self._checked(filters.compile_filter, text),
+                  complete=completer.complete),
+            Field("sort", "Sort by (e.g. date_taken,-width)", default=current and current.sort,
+                  optional=True, check=lambda text: self._checked(filters.parse_sort, text),
+                  complete=completer.complete),
+            Field("group", "Group by (e.g. topics, published:year)", optional=True,
+                  check=lambda text: self._checked(filters.parse_group, text),
+                  complete=completer.complete),
             Field("tag", "Tag (blank: any)", kind="select", default=current and current.tag,
                   options=self._tag_names(), optional=True),
             Field("folder", "Folder (blank: any)", kind="select",
                   default=current and current.folder,
                   options=[(f, f) for f in browse.directories(con)], optional=True),
+            Field("view", "Keep as a view named (blank: not kept)", optional=True),
         ]  # fmt: skip
 
         def answered(values: dict[str, Any] | None) -> None:
-            if values is not None:
-                self.show(AllImages(browse.ImageFilter(values["tag"], values["folder"])))
+            completer.con.close()
+            if values is None:
+                return
+            view = views.View(
+                values["view"] or "", values["where"], values["sort"], values["group"],
+                values["tag"], values["folder"],
+            )  # fmt: skip
+            if values["view"]:
+                if self.panoptui.refuse_write("keep a view"):
+                    return
+                views.save_view(con, view)
+                self.notify(f"kept as view {view.name!r}: < and > switch views")
+            self.show_view(view)
 
         self.panoptui.push_screen(FormDialog("Show images", fields, "Show"), answered)
+
+    def _checked(self, check: Callable[[duckdb.DuckDBPyConnection, str], Any], text: str) -> str:
+        """A form field's check: ``text`` when ``check`` takes it (else its FilterError)."""
+        check(self.panoptui.db, text)
+        return text
+
+    def show_view(self, view: views.View) -> None:
+        """Show a view: its images, or its groups when it groups them."""
+        flt = browse.ImageFilter(view.tag, view.folder, None, view.where, view.sort)
+        if view.group:
+            try:
+                counts = filters.group_counts(self.panoptui.db, view.group, views.as_where(flt))
+            except store.ProjectError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.panoptui.push_screen(GroupsScreen(flt, view.group, counts))
+            return
+        self.show(AllImages(flt))
+
+    def action_view(self, step: int) -> None:
+        """Switch to the next (or previous) kept view, as Panoptic's tabs."""
+        kept = views.list_views(self.panoptui.db)
+        if not kept:
+            self.notify("no view kept yet: f, then a name under 'Keep as a view'")
+            return
+        names = [v.name for v in kept]
+        now = self.view_name if self.view_name in names else None
+        start = names.index(now) + step if now is not None else (0 if step > 0 else -1)
+        index = start % len(kept)
+        chosen = kept[index]
+        self.view_name = chosen.name
+        self.notify(
+            f"view {chosen.name!r} ({index % len(kept) + 1} of {len(kept)}): {chosen.describe()}"
+        )
+        self.show_view(chosen)
 
     def action_export(self) -> None:
         self.panoptui.push_screen(

@@ -1,4 +1,5 @@
-"""`panoptui export`: images, metadata, tags and clusters to CSV or Parquet."""
+"""`panoptui export`: images, metadata, tags, properties and clusters to CSV or Parquet (a
+column per property), or Panoptic's CSV (--format panoptic); --where takes a filter."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ def register(commands: Commands) -> None:
 
 def _add_export(commands: Commands) -> None:
     export = commands.add_parser(
-        "export", help="write images, metadata, tags and clusters to CSV or Parquet"
+        "export",
+        help="write images, metadata, tags, properties and clusters to CSV or Parquet, "
+        "or Panoptic's CSV",
     )
     project_argument(export)
     export.add_argument("file", metavar="FILE.csv|FILE.parquet")
@@ -34,6 +37,15 @@ def _add_export(commands: Commands) -> None:
         help="write CSV cells exactly; by default a cell starting with = + - @ (a formula to a "
         "spreadsheet) gets a leading single quote",
     )
+    export.add_argument(
+        "--format",
+        choices=("panoptic",),
+        help="panoptic: Panoptic's CSV (';', path first, a name[type] column per property), "
+        "which `panoptui properties import` and Panoptic read back",
+    )
+    export.add_argument(
+        "--where", metavar="EXPR", help="only the images this filter takes (see: panoptui images)"
+    )
     export.set_defaults(handler=cmd_export)
 
 
@@ -41,6 +53,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     from panoptui.core.export import export
 
     with project_connection(args.project) as con:
-        rows = export(con, args.file, args.vectors, args.force, csv_raw=args.csv_raw)
+        rows = export(
+            con, args.file, args.vectors, args.force, csv_raw=args.csv_raw, where=args.where,
+            panoptic=args.format == "panoptic",
+        )  # fmt: skip
     print(f"wrote {count(rows, 'row')} to {shown(args.file)}")
     return 0

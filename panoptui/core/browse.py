@@ -84,6 +84,8 @@ class ImageDetails:
     # EXIF, IPTC and XMP read at import, by store.METADATA_COLUMNS name (None where unset);
     # metadata.describe() says them for a person.
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The user's properties set on it: (name, value as text), in the order they were made.
+    properties: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _where(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> tuple[str, list[Any]]:
@@ -191,13 +193,31 @@ def image_details(con: duckdb.DuckDBPyConnection, image_id: int) -> ImageDetails
         r[0]
         for r in con.execute(
             "SELECT t.name FROM image_tags it JOIN tags t ON t.id = it.tag_id "
-            "WHERE it.image_id = ? ORDER BY t.name",
-            [image_id],
+            "WHERE it.image_id = ? AND t.property_id = ? ORDER BY t.name",
+            [image_id, store.TAGS_PROPERTY_ID],
         ).fetchall()
     ]
     return ImageDetails(
-        int(i), width, height, fmt, mode, int(size), state, paths, tag_names, metadata=metadata
-    )
+        int(i), width, height, fmt, mode, int(size), state, paths, tag_names, metadata=metadata,
+        properties=property_values(con, int(i)),
+    )  # fmt: skip
+
+
+def property_values(con: duckdb.DuckDBPyConnection, image_id: int) -> list[tuple[str, str]]:
+    """(name, value as text) of each property the image has a value of, but ``tags`` (shown on
+    its own); a file property's values of its several paths are joined with " | "."""
+    from panoptui.core import properties
+
+    found = []
+    for prop in properties.list_properties(con):
+        if prop.id == store.TAGS_PROPERTY_ID:
+            continue
+        targets = properties.targets_for_images(con, prop, [image_id])
+        values = properties.values_of(con, prop, targets)
+        texts = dict.fromkeys(properties.format_value(prop.type, values[t]) for t in values)
+        if texts:
+            found.append((prop.name, " | ".join(texts)))
+    return found
 
 
 def folders(con: duckdb.DuckDBPyConnection) -> list[str]:

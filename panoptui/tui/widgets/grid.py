@@ -271,5 +271,9 @@ class DetailPane(VerticalScroll):
             marked("[b]paths[/b]"),
             *(plain(p) for p in details.paths),
             marked("[b]tags[/b] ") + plain(", ".join(details.tags) or "none"),
+            *(
+                marked("[b]$name[/b] ", name=name) + plain(value)
+                for name, value in details.properties
+            ),
         ]
         self.query_one(".meta", Static).update(lines(*shown))

@@ -155,3 +155,49 @@ def test_views_are_kept_switched_with_keys_and_survive_a_restart(annotated):
 
     asyncio.run(run(first))
     asyncio.run(run(second))
+
+
+def test_a_property_is_set_on_the_selection_in_one_step_and_shown(drive, annotated):
+    from panoptui.tui.widgets.grid import DetailPane
+
+    async def scenario(app, pilot):
+        await settle(pilot)
+        results = app.screen
+        await pilot.press("space", "right", "space")  # two images selected
+        chosen = sorted(app.selection)
+        assert len(chosen) == 2
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the dialog")
+        await tui_helpers.fill_form(
+            pilot, {"property": "", "name": "source", "type": "text", "value": "[b]press[/b]"}
+        )
+        await settle(pilot)
+        prop = properties.get_property(app.db, "source")
+        assert properties.values_of(app.db, prop, chosen) == {i: "[b]press[/b]" for i in chosen}
+        # Tags added to a multi-tag property keep those it holds.
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the dialog")
+        await tui_helpers.fill_form(pilot, {"property": "topics", "value": "riot", "add": True})
+        await settle(pilot)
+        topics = properties.get_property(app.db, "topics")
+        assert properties.values_of(app.db, topics, chosen[:1]) == {chosen[0]: ["protest", "riot"]}
+        # A value that does not fit the type is said, and nothing changes.
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the dialog")
+        await tui_helpers.fill_form(pilot, {"property": "published", "value": "soon"})
+        await settle(pilot)
+        assert "'soon' is not a date" in "\n".join(n.message for n in app._notifications)
+        published = properties.get_property(app.db, "published")
+        assert all(
+            isinstance(v, datetime)
+            for v in properties.values_of(app.db, published, chosen).values()
+        )
+        # The detail pane shows the values, literally.
+        pane = results.query_one(DetailPane)
+        if not pane.display:  # shown at once on a wide terminal
+            await pilot.press("i")
+        await settle(pilot)
+        await wait_for(pilot, lambda: "[b]press[/b]" in screen_text(app), what="the pane")
+        assert pane.display
+
+    drive(scenario, size=(120, 40))

@@ -25,6 +25,7 @@ from panoptui.core import (
     duplicates,
     filter_completion,
     filters,
+    properties,
     query,
     ranking,
     settings,
@@ -105,6 +106,7 @@ class ResultsScreen(AppScreen):
         Binding("D", "diverse", "Diverse", show=False, tooltip="N images that cover those shown"),
         Binding("x", "cancel_job", "Cancel job", show=False, tooltip="stop a search, map..."),
         Binding("t", "tag", "Tag", tooltip="tag the selection (or the image under the cursor)"),
+        Binding("P", "set_property", "Set property", show=False, tooltip="on the selection"),
         Binding("u", "untag", "Untag", show=False, tooltip="remove a tag from the selection"),
         Binding("a", "accept", "Accept", show=False, tooltip="accept recommendations into tag"),
         Binding("R", "refuse", "Refuse", show=False, tooltip="refuse recommendations for tag"),
@@ -579,6 +581,68 @@ class ResultsScreen(AppScreen):
 
     def _tag_names(self) -> list[tuple[str, str]]:
         return [(t.name, t.name) for t in tags.list_tags(self.panoptui.db)]
+
+    def action_set_property(self) -> None:
+        """Set (or clear) a property's value on the selection (or the image under the cursor)
+        in one step; a new property can be made here too. One journaled change: ctrl+z."""
+        if self._page_pending(self.action_set_property):
+            return
+        ids = self.targets()
+        if not ids:
+            self.notify("nothing to set: no image here", severity="warning")
+            return
+        if self.panoptui.refuse_write("set a property"):
+            return
+        con = self.panoptui.db
+        known = [p for p in properties.list_properties(con) if p.id != store.TAGS_PROPERTY_ID]
+        choices = [(f"{p.name} ({p.type}, {p.mode})", p.name) for p in known]
+        fields = [
+            Field("property", "Property", kind="select", options=[*choices, ("new property…", "")],
+                  default=choices[0][1] if choices else ""),
+            Field("value", "Value (blank: clear it; tags: a, b, c)", optional=True),
+            Field("add", "Add these tags to those it holds (multi-tag)", kind="check"),
+            Field("name", "New property: its name", optional=True),
+            Field("type", "New property: its type", kind="select",
+                  options=[(t, t) for t in properties.TYPES], default="text"),
+            Field("mode", "New property: belongs to", kind="select",
+                  options=[("the image (all its copies)", "image"),
+                           ("each file (one path)", "file")], default="image"),
+        ]  # fmt: skip
+
+        def answered(values: dict[str, Any] | None) -> None:
+            if values is None:
+                return
+            try:
+                said = self._set_property(ids, values)
+            except (store.ProjectError, ValueError) as exc:
+                self.notify(str(exc).splitlines()[0], severity="error")
+                return
+            self.notify(said)
+            self.reload()
+
+        title = f"Set a property on {count_text(len(ids), 'image')}"
+        self.panoptui.push_screen(FormDialog(title, fields, "Set"), answered)
+
+    def _set_property(self, ids: list[int], values: dict[str, Any]) -> str:
+        con = self.panoptui.db
+        if values["property"]:
+            prop = properties.get_property(con, values["property"])
+        elif values["name"]:
+            prop = properties.create_property(con, values["name"], values["type"], values["mode"])
+        else:
+            raise ValueError("give the new property a name (or choose one)")
+        value = properties.parse_value(prop.type, values["value"] or "")
+        targets = properties.targets_for_images(con, prop, ids)
+        where = count_text(len(ids), "image") + (
+            f" ({count_text(len(targets), 'file')})" if prop.mode == "file" else ""
+        )
+        if values["add"] and prop.type == "multi_tag" and isinstance(value, list):
+            added = properties.add_tags(con, prop, targets, value)
+            return f"added {', '.join(value)} to {prop.name!r} on {where} ({added} new)"
+        properties.set_values(con, prop, targets, value)
+        if value is None:
+            return f"cleared {prop.name!r} on {where}"
+        return f"set {prop.name!r} to {properties.format_value(prop.type, value)} on {where}"
 
     def action_tag(self) -> None:
         if self._page_pending(self.action_tag):

@@ -182,7 +182,9 @@ def test_loading_and_querying_never_hold_the_vectors_twice(tmp_path):
     con = store.open_project(tmp_path / "project", create=True)
     now = datetime.now()
     con.execute(
-        "INSERT INTO images SELECT i, 'h' || i, 1, 'PNG', 1, 1, 'RGB', 1, 1, 0, 'ok', ? "
+        "INSERT INTO images (id, content_hash, size, format, width, height, mode, orientation, "
+        "frames, phash, state, imported_at) "
+        "SELECT i, 'h' || i, 1, 'PNG', 1, 1, 'RGB', 1, 1, 0, 'ok', ? "
         "FROM range(1, ? + 1) t(i)",
         [now, n],
     )

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from panoptui.cli.images import where_option
 from panoptui.cli.options import (
     id_list,
     json_option,
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from panoptui.cli.options import Commands
     from panoptui.core.duplicates import Group
     from panoptui.core.models.base import Embedder
-    from panoptui.core.query import Hit
+    from panoptui.core.query import Hit, VectorMatrix
     from panoptui.core.vector_sets import VectorSet
 
 
@@ -92,6 +93,7 @@ def _query_options(command: argparse.ArgumentParser) -> None:
     vectors_option(command, "vector set (default: the project's default, see 'vectors default')")
     command.add_argument("-k", type=positive_int, default=20, help="how many (default 20)")
     command.add_argument("--folder", help="search only below this folder")
+    where_option(command)
     command.add_argument("--device", default="auto", help="where a model runs, if needed")
     json_option(command)
 
@@ -135,7 +137,7 @@ def cmd_query(args: argparse.Namespace) -> int:
 
     with project_connection(args.project) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
-        within = query.scope(con, args.folder, args.in_tag)
+        within = query.scope(con, args.folder, args.in_tag, args.where)
         if args.command == "search":
             query.require_text(con, vector_set)  # before the matrix and the model load
         matrix = query.VectorMatrix.load(con, vector_set.id)
@@ -201,17 +203,18 @@ def _add_cluster(commands: Commands) -> None:
         metavar="GROUP",
         help="cluster only a group: a tag, or one cluster as CLUSTERING:LABEL (re-cluster it)",
     )
+    where_option(cluster)
     vectors_option(cluster)
     json_option(cluster, "print the clusters as JSON")
     cluster.set_defaults(handler=cmd_cluster)
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from panoptui.core import cluster, vector_sets
+    from panoptui.core import cluster, query, vector_sets
 
     with project_connection(args.project, write=True) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
-        within = cluster.group_members(con, args.within) if args.within else None
+        within = query.scope(con, None, args.within, args.where)
         printer = ProgressPrinter(quiet=args.json)
         try:
             name, clusters = cluster.cluster_set(
@@ -254,8 +257,10 @@ def near_duplicate_groups(
     con: duckdb.DuckDBPyConnection,
     set_id: int | None,
     threshold: float,
+    where: str | None = None,
 ) -> list[Group]:
-    """near_duplicates with each member's cosine to its representative."""
+    """near_duplicates with each member's cosine to its representative; ``where``: among the
+    images a filter takes only."""
     from panoptui.core import duplicates, query, store, vector_sets
 
     if not -1.0 <= threshold <= 1.0:
@@ -265,10 +270,25 @@ def near_duplicate_groups(
         matrix = query.VectorMatrix.load(
             con, vector_sets.default_set(con, set_id).id, progress=printer
         )
+        matrix = _filtered(con, matrix, where)
         excluded = duplicates.not_duplicate_pairs(con)
         return duplicates.near_groups(matrix, threshold, printer, excluded=excluded)
     finally:
         printer.close()
+
+
+def _filtered(
+    con: duckdb.DuckDBPyConnection, matrix: VectorMatrix, where: str | None
+) -> VectorMatrix:
+    """The rows of the images a filter takes (all without one)."""
+    import numpy as np
+
+    from panoptui.core import filters, query
+
+    if not where:
+        return matrix
+    keep = np.isin(matrix.ids, filters.matching_ids(con, where))
+    return query.VectorMatrix(matrix.ids[keep], matrix.vectors[keep])
 
 
 def _add_duplicates(commands: Commands) -> None:
@@ -289,13 +309,14 @@ def _add_duplicates(commands: Commands) -> None:
         action="store_true",
         help="to choose a threshold: nearest-neighbour cosines, and the groups per threshold",
     )
+    where_option(duplicates)
     vectors_option(duplicates)
     json_option(duplicates, "print the groups as JSON")
     duplicates.set_defaults(handler=cmd_duplicates)
 
 
 def cmd_duplicates(args: argparse.Namespace) -> int:
-    from panoptui.core import duplicates, query, store, vector_sets
+    from panoptui.core import duplicates, filters, query, store, vector_sets
 
     if args.histogram:
         if not -1.0 <= args.threshold <= 1.0:
@@ -303,9 +324,12 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         thresholds = tuple(sorted({*duplicates.HISTOGRAM_THRESHOLDS, args.threshold}))
         with project_connection(args.project) as con:
             vector_set = vector_sets.default_set(con, args.vectors)
+            if args.where:  # a bad filter fails before the work
+                filters.compile_filter(con, args.where)
             printer = ProgressPrinter(quiet=args.json)
             try:
                 matrix = query.VectorMatrix.load(con, vector_set.id, progress=printer)
+                matrix = _filtered(con, matrix, args.where)
                 excluded = duplicates.not_duplicate_pairs(con)
                 found = duplicates.histogram(
                     matrix, thresholds, progress=printer, excluded=excluded
@@ -334,8 +358,15 @@ def cmd_duplicates(args: argparse.Namespace) -> int:
         return 0
     with project_connection(args.project) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
-        near = duplicates.with_paths(con, near_duplicate_groups(con, vector_set.id, args.threshold))
+        if args.where:  # a bad filter fails before the work
+            filters.compile_filter(con, args.where)
+        near = duplicates.with_paths(
+            con, near_duplicate_groups(con, vector_set.id, args.threshold, args.where)
+        )
         exact = duplicates.exact_duplicates(con)
+        if args.where:
+            taken = set(filters.matching_ids(con, args.where).tolist())
+            exact = [group for group in exact if group[0]["id"] in taken]
     if args.json:
         print_json({"exact": exact, "near": near})
         return 0
@@ -366,17 +397,28 @@ def _add_map(commands: Commands) -> None:
         help="colour dots by cluster (default: the newest clustering of the vector set)",
     )  # fmt: skip
     colour.add_argument("--by-tag", metavar="TAG", help="colour by the tags under TAG")
+    where_option(
+        map_,
+        "show only the images this filter takes (the map itself is of the whole set, so "
+        "that they sit where the map screen puts them); see 'panoptui images --help'",
+    )
     json_option(map_, "print the points as JSON")
     map_.set_defaults(handler=cmd_map)
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from panoptui.core import projection, vector_sets
+    import dataclasses
+
+    import numpy as np
+
+    from panoptui.core import filters, projection, vector_sets
 
     if args.png:  # checked first: a refused file costs no computing
         projection.check_png_target(args.png, args.force)
     with project_connection(args.project, write=True) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
+        if args.where:  # a bad filter fails before the work
+            filters.compile_filter(con, args.where)
         printer = ProgressPrinter(quiet=args.json)
         try:
             # As on the map screen: by default, the newest clustering of the same vector set.
@@ -386,6 +428,10 @@ def cmd_map(args: argparse.Namespace) -> int:
             )  # fmt: skip
         finally:
             printer.close()
+        if args.where:
+            keep = np.isin(ids, filters.matching_ids(con, args.where))
+            ids, points = ids[keep], points[keep]
+            colours = dataclasses.replace(colours, groups=colours.groups[keep])
     groups = colours.groups
     if args.png:
         projection.draw_png(args.png, points, colours, force=args.force)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from panoptui.cli.images import where_option
 from panoptui.cli.options import (
     json_option,
     positive_int,
@@ -35,6 +36,7 @@ def _scope_options(command: argparse.ArgumentParser) -> None:
         "--in-tag", metavar="GROUP", help="only a group: a tag, or a cluster as CLUSTERING:LABEL"
     )
     command.add_argument("--folder", help="only the images below this folder")
+    where_option(command)
     vectors_option(command, "vector set (default: the project's default, see 'vectors default')")
     json_option(command, "print a JSON list of {image_id, path, score}")
 
@@ -74,7 +76,7 @@ def cmd_rank(args: argparse.Namespace) -> int:
         if args.clustering and set_id is None:  # a named clustering: the set it was made from
             set_id = cluster.clustering_set(con, args.clustering)
         vector_set = vector_sets.default_set(con, set_id)
-        within = query.scope(con, args.folder, args.in_tag)
+        within = query.scope(con, args.folder, args.in_tag, args.where)
         printer = ProgressPrinter(quiet=args.json)
         try:
             matrix = query.VectorMatrix.load(con, vector_set.id, progress=printer)
@@ -121,7 +123,7 @@ def cmd_diverse(args: argparse.Namespace) -> int:
 
     with project_connection(args.project) as con:
         vector_set = vector_sets.default_set(con, args.vectors)
-        within = query.scope(con, args.folder, args.in_tag)
+        within = query.scope(con, args.folder, args.in_tag, args.where)
         printer = ProgressPrinter(quiet=args.json)
         try:
             matrix = query.VectorMatrix.load(con, vector_set.id, progress=printer)

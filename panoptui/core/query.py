@@ -194,7 +194,11 @@ def recommend(
 
 
 def _tag_id(con: duckdb.DuckDBPyConnection, tag: str) -> int | None:
-    value = store.scalar(con, "SELECT id FROM tags WHERE name = ?", [tag])
+    value = store.scalar(
+        con,
+        "SELECT id FROM tags WHERE name = ? AND property_id = ?",
+        [tag, store.TAGS_PROPERTY_ID],
+    )
     return None if value is None else int(value)
 
 
@@ -214,7 +218,7 @@ def refuse_recommendations(con: duckdb.DuckDBPyConnection, tag: str, image_ids: 
     """Remember that these images do not belong in a tag (made if needed: recommendations can be
     for a tag not saved yet), so that recommend never proposes them for it again. Returns how
     many were newly refused."""
-    from panoptui.core import tags
+    from panoptui.core import journal, tags
 
     known = {
         int(i)
@@ -225,13 +229,17 @@ def refuse_recommendations(con: duckdb.DuckDBPyConnection, tag: str, image_ids: 
     unknown = sorted(set(image_ids) - known)
     if unknown:
         raise store.ProjectError(f"no image {unknown[0]} in this project")
-    tag_id = tags.create_tag(con, tag)
-    before = len(refused(con, tags.clean_name(tag)))
-    con.execute(
-        "INSERT INTO refused_recommendations SELECT ?, unnest(?::BIGINT[]) ON CONFLICT DO NOTHING",
-        [tag_id, sorted(known)],
-    )
-    return len(refused(con, tags.clean_name(tag))) - before
+    said = f"refuse {len(known)} images for {tags.clean_name(tag)!r}"
+    with journal.change(con, said) as change:  # undo takes it back (and the tag it made)
+        tag_id = tags.create_tag(con, tag)
+        change.watch("refused_recommendations", tag_id=[tag_id], image_id=sorted(known))
+        before = len(refused(con, tags.clean_name(tag)))
+        con.execute(
+            "INSERT INTO refused_recommendations SELECT ?, unnest(?::BIGINT[]) "
+            "ON CONFLICT DO NOTHING",
+            [tag_id, sorted(known)],
+        )
+        return len(refused(con, tags.clean_name(tag))) - before
 
 
 def similar_to_vector(
@@ -275,16 +283,25 @@ def image_at(con: duckdb.DuckDBPyConnection, path: str) -> int | None:
 
 
 def scope(
-    con: duckdb.DuckDBPyConnection, folder: str | None, group: str | None
+    con: duckdb.DuckDBPyConnection,
+    folder: str | None,
+    group: str | None,
+    where: str | None = None,
 ) -> np.ndarray | None:
-    """The images a query runs among: those below ``folder`` and in ``group`` (a tag, or a
-    cluster as ``CLUSTERING:LABEL``), either or both; None (all) when neither is given."""
-    from panoptui.core import cluster  # cluster imports this module
+    """The images a query runs among: those below ``folder``, in ``group`` (a tag, or a
+    cluster as ``CLUSTERING:LABEL``) and taken by the filter ``where`` (core/filters.py), any
+    of them together; None (all) when none is given."""
+    from panoptui.core import cluster, filters  # cluster imports this module
 
     within = folder_images(con, str(Path(folder).resolve())) if folder else None
     if group:
         members = cluster.group_members(con, group)
         within = members if within is None else np.intersect1d(within, members)
+    if where:
+        taken = filters.matching_ids(con, where)
+        if not taken.size:
+            raise store.ProjectError(f"no images match the filter {shown(repr(where))}")
+        within = taken if within is None else np.intersect1d(within, taken)
     return within
 
 

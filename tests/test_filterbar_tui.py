@@ -201,3 +201,33 @@ def test_a_property_is_set_on_the_selection_in_one_step_and_shown(drive, annotat
         assert pane.display
 
     drive(scenario, size=(120, 40))
+
+
+def test_duplicates_and_the_map_run_among_the_images_of_the_view(drive):
+    from panoptui.tui.screens.explore import DuplicatesScreen, MapScreen
+
+    async def scenario(app, pilot):
+        dialog = await open_filter(pilot)
+        dialog.query_one("#field-where", Input).value = "format = PNG"
+        await pilot.press("enter")
+        await settle(pilot)
+        png = set(filters.matching_ids(app.db, "format = PNG").tolist())
+        assert 0 < len(png) < store.scalar(app.db, "SELECT count(*) FROM images")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the dialog")
+        await tui_helpers.fill_form(pilot, {"threshold": 0.5})
+        await wait_for(pilot, lambda: isinstance(app.screen, DuplicatesScreen), what="groups")
+        groups = app.screen.groups
+        assert groups and all(set(g) <= png for g in groups)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the dialog")
+        await tui_helpers.fill_form(pilot, {"method": "pca"})
+        await wait_for(pilot, lambda: isinstance(app.screen, MapScreen), what="the map")
+        assert set(app.screen.ids.tolist()) == png
+        # The saved map is the whole set's: a later map of all images has every point.
+        saved = store.scalar(app.db, "SELECT count(*) FROM map_points WHERE method = 'pca'")
+        assert saved == store.scalar(app.db, "SELECT count(*) FROM images")
+
+    drive(scenario)

@@ -281,14 +281,11 @@ def _filtered(
     con: duckdb.DuckDBPyConnection, matrix: VectorMatrix, where: str | None
 ) -> VectorMatrix:
     """The rows of the images a filter takes (all without one)."""
-    import numpy as np
-
-    from panoptui.core import filters, query
+    from panoptui.core import filters
 
     if not where:
         return matrix
-    keep = np.isin(matrix.ids, filters.matching_ids(con, where))
-    return query.VectorMatrix(matrix.ids[keep], matrix.vectors[keep])
+    return matrix.among(filters.matching_ids(con, where))
 
 
 def _add_duplicates(commands: Commands) -> None:

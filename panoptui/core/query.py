@@ -47,6 +47,11 @@ class VectorMatrix:
         self.vectors = vectors
         self._row_of: dict[int, int] | None = None
 
+    def among(self, image_ids: np.ndarray) -> VectorMatrix:
+        """The rows of these images only (a filter's: a query among the images shown)."""
+        keep = np.isin(self.ids, image_ids)
+        return VectorMatrix(self.ids[keep], self.vectors[keep])
+
     @classmethod
     def load(
         cls,

@@ -41,6 +41,7 @@ from panoptui.tui.job import Job
 
 if TYPE_CHECKING:  # the App imports this module: at run time, a circle
     from panoptui.tui.app import PanoptuiApp
+    from panoptui.tui.sources import Source
 
 
 # --- the project's images -------------------------------------------------------------------
@@ -76,13 +77,23 @@ def start_export(
     set_id: int | None,
     force: bool,
     image_ids: frozenset[int] | None = None,
+    view: Source | None = None,
+    panoptic: bool = False,
 ) -> Job | None:
-    """Export the images, paths, tags and clusters (with a set's vectors) to CSV or Parquet;
-    ``image_ids``: only those (the selection)."""
+    """Export the images, paths, properties, tags and clusters (with a set's vectors) to CSV or
+    Parquet, or Panoptic's CSV (``panoptic``); ``image_ids``: only those (the selection);
+    ``view``: only the images of a view of the Results screen."""
+    from panoptui.core import views
     from panoptui.core.export import export
+    from panoptui.tui.sources import AllImages
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> int:
-        return export(cur, file, set_id, force, image_ids=image_ids)
+        ids, where = image_ids, None
+        if isinstance(view, AllImages) and not view.flt.name:
+            where = views.as_where(view.flt)  # the view's conditions, as one filter expression
+        elif view is not None:  # a query's answer, or a name pattern (no filter expression)
+            ids = frozenset(int(i) for i in view.ids(cur))
+        return export(cur, file, set_id, force, image_ids=ids, where=where, panoptic=panoptic)
 
     def done(job: Job) -> None:
         if job.state == "done":
@@ -239,11 +250,16 @@ def start_clustering(
     return app.start_job("cluster", label or f"clustering set {set_id}", work, done)
 
 
-def start_duplicates(app: PanoptuiApp, set_id: int, threshold: float) -> Job | None:
-    """Find groups of near-duplicate images in a set, and show them."""
+def start_duplicates(
+    app: PanoptuiApp, set_id: int, threshold: float, within: browse.ImageFilter | None = None
+) -> Job | None:
+    """Find groups of near-duplicate images in a set (among the images of a view, ``within``),
+    and show them."""
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> list[list[int]]:
         matrix = app.matrix(cur, set_id, vector_sets.get_set(cur, set_id).count, job)
+        if within is not None:
+            matrix = matrix.among(browse.filter_ids(cur, within))
         return duplicates.near_duplicate_groups(
             matrix, threshold, app.job_reporter(job), job.cancel,
             excluded=duplicates.not_duplicate_pairs(cur),
@@ -252,7 +268,8 @@ def start_duplicates(app: PanoptuiApp, set_id: int, threshold: float) -> Job | N
     def done(job: Job) -> None:
         if job.state == "done":
             groups = job.result
-            what = f"{len(groups)} groups of near-duplicates in set {set_id}"
+            among = f" among {within.describe()}" if within is not None else ""
+            what = f"{len(groups)} groups of near-duplicates in set {set_id}{among}"
             open_on_results(
                 app, what, lambda shown: shown.show_duplicates(groups, set_id, threshold)
             )
@@ -286,20 +303,29 @@ def start_duplicate_histogram(
     return app.start_job("duplicates", f"histogram of set {set_id}", work, done)
 
 
-def start_map(app: PanoptuiApp, set_id: int, method: str) -> Job | None:
-    """Compute (and save) a set's 2-D map, coloured by its newest clustering, and show it."""
+def start_map(
+    app: PanoptuiApp, set_id: int, method: str, within: browse.ImageFilter | None = None
+) -> Job | None:
+    """Compute (and save) a set's 2-D map, coloured by its newest clustering, and show it: the
+    whole set's map, of which only the images of a view (``within``) are shown, so that the
+    saved map stays whole and the points sit where they always do."""
 
     def work(cur: duckdb.DuckDBPyConnection, job: Job) -> Any:
         found = projection.coloured_map(
             cur, set_id, method, newest_clustering=True, progress=app.job_reporter(job),
             cancel=job.cancel,
         )  # fmt: skip
+        if within is not None:
+            ids, points, labels = found
+            keep = np.isin(ids, browse.filter_ids(cur, within))
+            found = (ids[keep], points[keep], labels[keep])
         return saved(job, found)
 
     def done(job: Job) -> None:
         if job.state == "done":
             ids, points, labels = job.result
-            title = f"map of set {set_id} ({method})"
+            among = f", {within.describe()}" if within is not None else ""
+            title = f"map of set {set_id} ({method}{among})"
             open_on_results(
                 app, title, lambda shown: shown.show_map(ids, points, labels, title, set_id)
             )

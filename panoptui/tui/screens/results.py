@@ -1066,10 +1066,12 @@ class ResultsScreen(AppScreen):
                 maximum=1,
             )
         ]
+        within = self._within()
+        scope = f" among {within.describe()}" if within is not None else ""
         self._ask(
-            "Find near-duplicates",
+            f"Find near-duplicates{scope}",
             fields,
-            lambda v: start_duplicates(self.panoptui, v["set_id"], v["threshold"]),
+            lambda v: start_duplicates(self.panoptui, v["set_id"], v["threshold"], within),
         )
 
     def action_map(self) -> None:
@@ -1084,7 +1086,13 @@ class ResultsScreen(AppScreen):
                 options=[("PCA", "pca"), ("t-SNE", "tsne"), ("UMAP", "umap")],
             )
         ]
-        self._ask("2-D map", fields, lambda v: start_map(self.panoptui, v["set_id"], v["method"]))
+        within = self._within()
+        scope = f" of {within.describe()}" if within is not None else ""
+        self._ask(
+            f"2-D map{scope}",
+            fields,
+            lambda v: start_map(self.panoptui, v["set_id"], v["method"], within),
+        )
 
     def action_cancel_job(self) -> None:
         from panoptui.tui.job import EXPLORING  # the jobs started here: query, cluster, map...

@@ -52,7 +52,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     """The parser, and the names of its commands (to tell `panoptui PATH` from a mistyped
     command). The order of registration is the order of ``panoptui --help``."""
     # Imported here, not at the top: the command modules import say_interrupted from this one.
-    from panoptui.cli import app, explore, export, imports, rank, tags, vectors
+    from panoptui.cli import app, explore, export, images, imports, rank, tags, vectors
+    from panoptui.cli import csv as csv_cli
+    from panoptui.cli import properties as properties_cli
     from panoptui.cli.options import CommandParser
 
     parser = argparse.ArgumentParser(
@@ -63,7 +65,9 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", required=True, parser_class=CommandParser
     )
-    for module in (imports, vectors, explore, rank, export, tags, app):
+    for module in (
+        imports, vectors, explore, images, rank, export, tags, properties_cli, csv_cli, app
+    ):  # fmt: skip
         module.register(commands)
     return parser, set(commands.choices)
 

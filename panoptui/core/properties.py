@@ -28,7 +28,7 @@ from datetime import datetime
 
 import duckdb
 
-from panoptui.core import store
+from panoptui.core import journal, store
 from panoptui.core.text import shown
 
 TYPES = ("text", "number", "date", "checkbox", "url", "tag", "multi_tag")
@@ -123,11 +123,13 @@ def create_property(
                 f"property {name!r} exists already, of type {existing.type} ({existing.mode})"
             )
         return existing
-    property_id = store.next_id(con, "properties")
-    con.execute(
-        "INSERT INTO properties VALUES (?, ?, ?, ?, ?)",
-        [property_id, name, type_, mode, datetime.now()],
-    )
+    with journal.change(con, f"create the {type_} property {name!r}") as change:
+        change.watch("properties", name=[name])
+        property_id = store.next_id(con, "properties")
+        con.execute(
+            "INSERT INTO properties VALUES (?, ?, ?, ?, ?)",
+            [property_id, name, type_, mode, datetime.now()],
+        )
     return Property(property_id, name, type_, mode)
 
 
@@ -265,22 +267,32 @@ def set_each(con: duckdb.DuckDBPyConnection, prop: Property, pairs: list[tuple[i
         return 0
     targets = [int(t) for t, _ in pairs]
     _check_targets(con, prop, targets)
-    if prop.is_tags:
-        return _set_tags(con, prop, pairs)
-    column = VALUE_COLUMN[prop.type]
-    con.execute(
-        "DELETE FROM property_values WHERE property_id = ? "
-        "AND target_id IN (SELECT unnest(?::BIGINT[]))",
-        [prop.id, targets],
-    )
-    kept = [(t, v) for t, v in pairs if v is not None]
-    if kept:
+    verb = "clear" if all(v is None for _, v in pairs) else "set"
+    with journal.change(con, f"{verb} {prop.name!r} on {_targets_said(prop, pairs)}") as change:
+        if prop.is_tags:
+            return _set_tags(con, change, prop, pairs)
+        column = VALUE_COLUMN[prop.type]
+        kept = [(t, v) for t, v in pairs if v is not None]
+        stored = [_stored(prop.type, v) for _, v in kept]  # checked before anything changes
+        change.watch("property_values", property_id=[prop.id], target_id=targets)
         con.execute(
-            f"INSERT INTO property_values (property_id, target_id, {column}) "
-            "SELECT ?, unnest(?::BIGINT[]), unnest(?)",
-            [prop.id, [t for t, _ in kept], [_stored(prop.type, v) for _, v in kept]],
+            "DELETE FROM property_values WHERE property_id = ? "
+            "AND target_id IN (SELECT unnest(?::BIGINT[]))",
+            [prop.id, targets],
         )
+        if kept:
+            con.execute(
+                f"INSERT INTO property_values (property_id, target_id, {column}) "
+                "SELECT ?, unnest(?::BIGINT[]), unnest(?)",
+                [prop.id, [t for t, _ in kept], stored],
+            )
     return len(pairs)
+
+
+def _targets_said(prop: Property, pairs: list[tuple[int, Value]] | list[int]) -> str:
+    what = "image" if prop.mode == "image" else "file"
+    n = len(pairs)
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 def _stored(type_: str, value: Value) -> object:
@@ -300,10 +312,30 @@ def _tag_table(prop: Property) -> tuple[str, str]:
     return ("image_tags", "image_id") if prop.mode == "image" else ("file_tags", "file_id")
 
 
+def _tag_ids(con: duckdb.DuckDBPyConnection, prop: Property) -> list[int]:
+    rows = con.execute("SELECT id FROM tags WHERE property_id = ? ORDER BY id", [prop.id])
+    return [int(i) for (i,) in rows.fetchall()]
+
+
+def _make_tags(
+    con: duckdb.DuckDBPyConnection, change: journal.Change, prop: Property, names: list[str]
+) -> dict[str, int]:
+    """The ids of tags of the property by name, made where new (watched first: undo removes
+    the ones it made)."""
+    from panoptui.core.tags import clean_name, create_tag
+
+    cleaned = list(dict.fromkeys(clean_name(n) for n in names))
+    change.watch("tags", property_id=[prop.id], name=cleaned)
+    return {name: create_tag(con, name, property_id=prop.id) for name in cleaned}
+
+
 def _set_tags(
-    con: duckdb.DuckDBPyConnection, prop: Property, pairs: list[tuple[int, Value]]
+    con: duckdb.DuckDBPyConnection,
+    change: journal.Change,
+    prop: Property,
+    pairs: list[tuple[int, Value]],
 ) -> int:
-    from panoptui.core.tags import create_tag
+    from panoptui.core.tags import clean_name
 
     names_of: list[tuple[int, list[str]]] = []
     for target, value in pairs:
@@ -313,20 +345,19 @@ def _set_tags(
             raise store.ProjectError(
                 f"property {prop.name!r} holds one tag; {len(value)} given ({', '.join(value)})"
             )
-        names_of.append((int(target), value or []))
+        names_of.append((int(target), [clean_name(n) for n in value or []]))
     table, column = _tag_table(prop)
     targets = [int(t) for t, _ in pairs]
+    ids = _make_tags(con, change, prop, [n for _, names in names_of for n in names])
+    change.watch(table, tag_id=_tag_ids(con, prop), **{column: targets})
     con.execute(
         f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?::BIGINT[])) "
         "AND tag_id IN (SELECT id FROM tags WHERE property_id = ?)",
         [targets, prop.id],
     )
-    ids: dict[str, int] = {}
     rows: tuple[list[int], list[int]] = ([], [])
     for target, names in names_of:
         for name in names:
-            if name not in ids:
-                ids[name] = create_tag(con, name, property_id=prop.id)
             rows[0].append(ids[name])
             rows[1].append(int(target))
     if rows[0]:
@@ -376,3 +407,227 @@ def count_values(con: duckdb.DuckDBPyConnection, prop: Property) -> int:
     return int(
         store.scalar(con, "SELECT count(*) FROM property_values WHERE property_id = ?", [prop.id])
     )
+
+
+# --- rename, delete, change the type (each one journaled change, in one transaction) ---------
+
+
+def rename_property(con: duckdb.DuckDBPyConnection, old: str, new: str) -> Property:
+    """Rename a property; the new name is checked as a new property's is."""
+    prop = get_property(con, old)
+    new = check_name(new)
+    taken = find_property(con, new)
+    if taken is not None and taken.id != prop.id:
+        raise store.ProjectError(f"a property {new!r} exists already")
+    if new == prop.name:
+        return prop
+    with journal.change(con, f"rename the property {prop.name!r} to {new!r}") as change:
+        change.watch("properties", id=[prop.id])
+        con.execute("UPDATE properties SET name = ? WHERE id = ?", [new, prop.id])
+    return Property(prop.id, new, prop.type, prop.mode)
+
+
+def _watch_values(con: duckdb.DuckDBPyConnection, change: journal.Change, prop: Property) -> None:
+    """Watch every value of a property: its rows, or its tags and where they are set (and the
+    recommendations refused for them)."""
+    if prop.is_tags:
+        ids = _tag_ids(con, prop)
+        table, _ = _tag_table(prop)
+        change.watch(table, tag_id=ids)
+        change.watch("refused_recommendations", tag_id=ids)
+        change.watch("tags", property_id=[prop.id])
+    else:
+        change.watch("property_values", property_id=[prop.id])
+
+
+def _delete_values(con: duckdb.DuckDBPyConnection, prop: Property) -> None:
+    if prop.is_tags:
+        ids = _tag_ids(con, prop)
+        table, _ = _tag_table(prop)
+        for each in (table, "refused_recommendations", "tags"):
+            key = "id" if each == "tags" else "tag_id"
+            con.execute(f"DELETE FROM {each} WHERE {key} IN (SELECT unnest(?::BIGINT[]))", [ids])
+    else:
+        con.execute("DELETE FROM property_values WHERE property_id = ?", [prop.id])
+
+
+def delete_property(con: duckdb.DuckDBPyConnection, name: str) -> int:
+    """Delete a property and its values (and, for a tag property, its tags); returns how many
+    targets held a value (what a dialog asks about before: count_values)."""
+    prop = get_property(con, name)
+    lost = count_values(con, prop)
+    with journal.change(con, f"delete the property {prop.name!r} ({lost} values)") as change:
+        _watch_values(con, change, prop)
+        change.watch("properties", id=[prop.id])
+        _delete_values(con, prop)
+        con.execute("DELETE FROM properties WHERE id = ?", [prop.id])
+    return lost
+
+
+def all_values(con: duckdb.DuckDBPyConnection, prop: Property) -> dict[int, Value]:
+    """Every target's value of the property (targets without one are absent)."""
+    if prop.is_tags:
+        table, column = _tag_table(prop)
+        sql = f"SELECT DISTINCT {column} FROM {table} WHERE tag_id IN (SELECT unnest(?))"
+        targets = [int(t) for (t,) in con.execute(sql, [_tag_ids(con, prop)]).fetchall()]
+    else:
+        sql = "SELECT target_id FROM property_values WHERE property_id = ?"
+        targets = [int(t) for (t,) in con.execute(sql, [prop.id]).fetchall()]
+    return values_of(con, prop, targets)
+
+
+def _converted(old: str, new: str, value: Value) -> Value:
+    """A value of type ``old`` as one of type ``new``, through its text; ValueError when it
+    does not fit. A plain value becomes one tag name (a text holding commas too)."""
+    if isinstance(value, list):
+        if len(value) > 1 and new not in ("text", "url"):
+            raise ValueError(f"holds several tags ({', '.join(value)})")
+        text = ", ".join(value)
+    else:
+        text = format_value(old, value)
+    if new in TAG_TYPES:
+        return [text.strip()] if text.strip() else None
+    return parse_value(new, text)
+
+
+def change_type(con: duckdb.DuckDBPyConnection, name: str, new_type: str) -> tuple[Property, int]:
+    """Change a property's type, its values converted: all of them, or none and a one-line
+    error that counts those that do not fit and shows one. Returns the property and how many
+    values it converted. Tag and multi-tag keep their tags (a multi-tag whose images hold one
+    each becomes a tag); the other conversions go through each value's text."""
+    prop = get_property(con, name)
+    new_type = check_type(new_type)
+    if new_type == prop.type:
+        return prop, 0
+    if prop.id == store.TAGS_PROPERTY_ID:
+        raise store.ProjectError(
+            f"{prop.name!r} holds the tags of tag, tags and recommend: it stays a multi_tag"
+        )
+    what = "image" if prop.mode == "image" else "file"
+    values = all_values(con, prop)
+    retyped = Property(prop.id, prop.name, new_type, prop.mode)
+    said = f"change the type of {prop.name!r} from {prop.type} to {new_type}"
+    if prop.is_tags and retyped.is_tags:
+        several = {t: v for t, v in values.items() if isinstance(v, list) and len(v) > 1}
+        if new_type == "tag" and several:
+            target, names = next(iter(sorted(several.items())))
+            raise store.ProjectError(
+                f"cannot make {prop.name!r} a tag (one value each): {len(several)} "
+                f"{what}s hold several of its tags (e.g. {what} {target}: "
+                f"{shown(', '.join(names))})"
+            )
+        with journal.change(con, said) as change:
+            change.watch("properties", id=[prop.id])
+            con.execute("UPDATE properties SET type = ? WHERE id = ?", [new_type, prop.id])
+        return retyped, len(values)
+    converted: list[tuple[int, Value]] = []
+    bad: list[tuple[int, str]] = []
+    for target, value in sorted(values.items()):
+        try:
+            converted.append((target, _converted(prop.type, new_type, value)))
+        except ValueError as exc:
+            bad.append((target, str(exc)))
+    if bad:
+        target, reason = bad[0]
+        raise store.ProjectError(
+            f"cannot make {prop.name!r} a {new_type}: {len(bad)} of {len(values)} values do "
+            f"not fit (e.g. {what} {target}: {shown(reason)})"
+        )
+    with journal.change(con, said) as change:
+        _watch_values(con, change, prop)
+        change.watch("properties", id=[prop.id])
+        _delete_values(con, prop)
+        con.execute("UPDATE properties SET type = ? WHERE id = ?", [new_type, prop.id])
+        set_each(con, retyped, [(t, v) for t, v in converted if v is not None])
+    return retyped, len(converted)
+
+
+# --- tags of a multi-tag property added to / removed from a selection -----------------------
+
+
+def _multi(prop: Property) -> None:
+    if prop.type != "multi_tag":
+        raise store.ProjectError(
+            f"property {prop.name!r} is a {prop.type}: add and remove work on a multi_tag "
+            "(set its value instead)"
+        )
+
+
+def add_tags(
+    con: duckdb.DuckDBPyConnection, prop: Property, targets: list[int], names: list[str]
+) -> int:
+    """Add tags (made where new) to each target's value of a multi-tag property, keeping the
+    ones it holds; returns how many (target, tag) pairs are new."""
+    _multi(prop)
+    targets = list(dict.fromkeys(int(t) for t in targets))
+    _check_targets(con, prop, targets)
+    table, column = _tag_table(prop)
+    said = f"add {', '.join(names)} to {prop.name!r} on {_targets_said(prop, targets)}"
+    with journal.change(con, said) as change:
+        ids = list(_make_tags(con, change, prop, names).values())
+        change.watch(table, tag_id=ids, **{column: targets})
+        before = _pairs(con, table, column, ids, targets)
+        con.execute(
+            f"INSERT INTO {table} (tag_id, {column}) SELECT * FROM "
+            "(SELECT unnest(?::INTEGER[])) CROSS JOIN (SELECT unnest(?::BIGINT[])) "
+            "ON CONFLICT DO NOTHING",
+            [ids, targets],
+        )
+        return _pairs(con, table, column, ids, targets) - before
+
+
+def remove_tags(
+    con: duckdb.DuckDBPyConnection, prop: Property, targets: list[int], names: list[str]
+) -> int:
+    """Remove tags from each target's value of a multi-tag property; returns how many (target,
+    tag) pairs went. A name that is not one of the property's tags is an error."""
+    from panoptui.core.tags import _tag_id, clean_name
+
+    _multi(prop)
+    targets = list(dict.fromkeys(int(t) for t in targets))
+    _check_targets(con, prop, targets)
+    ids = []
+    for name in names:
+        found = _tag_id(con, clean_name(name), prop.id)
+        if found is None:
+            raise store.ProjectError(f"{prop.name!r} has no tag {shown(clean_name(name))!r}")
+        ids.append(found)
+    table, column = _tag_table(prop)
+    said = f"remove {', '.join(names)} from {prop.name!r} on {_targets_said(prop, targets)}"
+    with journal.change(con, said) as change:
+        change.watch(table, tag_id=ids, **{column: targets})
+        before = _pairs(con, table, column, ids, targets)
+        con.execute(
+            f"DELETE FROM {table} WHERE tag_id IN (SELECT unnest(?::INTEGER[])) "
+            f"AND {column} IN (SELECT unnest(?::BIGINT[]))",
+            [ids, targets],
+        )
+        return before
+
+
+def _pairs(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, ids: list[int], targets: list[int]
+) -> int:
+    return int(
+        store.scalar(
+            con,
+            f"SELECT count(*) FROM {table} WHERE tag_id IN (SELECT unnest(?::INTEGER[])) "
+            f"AND {column} IN (SELECT unnest(?::BIGINT[]))",
+            [ids, targets],
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A property as `panoptui properties` lists it."""
+
+    property: Property
+    values: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.property.as_dict(), "values": self.values}
+
+
+def summaries(con: duckdb.DuckDBPyConnection) -> list[Summary]:
+    return [Summary(p, count_values(con, p)) for p in list_properties(con)]

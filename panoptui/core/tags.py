@@ -16,7 +16,7 @@ from datetime import datetime
 import duckdb
 import numpy as np
 
-from panoptui.core import store
+from panoptui.core import journal, store
 from panoptui.core.text import shown
 
 
@@ -103,7 +103,12 @@ def create_tag(
     if existing is not None:
         return existing
     parent_id = create_tag(con, parent, property_id=property_id) if parent else None
+    if property_id == store.TAGS_PROPERTY_ID:
+        ensure_tags_property(con)
     tag_id = store.next_id(con, "tags")
+    change = journal.open_change(con)
+    if change is not None:  # made inside a journaled change: its undo removes the tag
+        change.watch("tags", id=[tag_id])
     con.execute(
         "INSERT INTO tags (id, property_id, name, parent_id, created_at) VALUES (?, ?, ?, ?, ?)",
         [tag_id, property_id, name, parent_id, datetime.now()],
@@ -111,8 +116,27 @@ def create_tag(
     return tag_id
 
 
-def tag_images(con: duckdb.DuckDBPyConnection, name: str, image_ids: list[int]) -> int:
-    """Tag images (made if needed); returns how many were newly tagged."""
+def ensure_tags_property(con: duckdb.DuckDBPyConnection) -> None:
+    """The ``tags`` property, made again if a user deleted it (tag and recommend put their tags
+    there)."""
+    if store.scalar(con, "SELECT 1 FROM properties WHERE id = ?", [store.TAGS_PROPERTY_ID]):
+        return
+    if store.scalar(con, "SELECT 1 FROM properties WHERE name = ?", [store.TAGS_PROPERTY_NAME]):
+        raise store.ProjectError(
+            f"the property {store.TAGS_PROPERTY_NAME!r} that tags go to was deleted, and "
+            "another property has its name now; rename that one to tag images"
+        )
+    change = journal.open_change(con)
+    if change is not None:
+        change.watch("properties", id=[store.TAGS_PROPERTY_ID])
+    con.execute(
+        "INSERT INTO properties VALUES (?, ?, 'multi_tag', 'image', ?)",
+        [store.TAGS_PROPERTY_ID, store.TAGS_PROPERTY_NAME, datetime.now()],
+    )
+
+
+def known_images(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> list[int]:
+    """The images, sorted; an id that is not an image of the project is an error."""
     known = {
         int(i)
         for (i,) in con.execute(
@@ -122,21 +146,39 @@ def tag_images(con: duckdb.DuckDBPyConnection, name: str, image_ids: list[int]) 
     unknown = sorted(set(image_ids) - known)
     if unknown:
         raise store.ProjectError(f"no image {unknown[0]} in this project")
-    tag_id = create_tag(con, name)
-    before = int(store.scalar(con, "SELECT count(*) FROM image_tags WHERE tag_id = ?", [tag_id]))
-    con.execute(
-        "INSERT INTO image_tags SELECT ?, unnest(?::BIGINT[]) ON CONFLICT DO NOTHING",
-        [tag_id, sorted(known)],
-    )
-    after = int(store.scalar(con, "SELECT count(*) FROM image_tags WHERE tag_id = ?", [tag_id]))
-    return after - before
+    return sorted(known)
+
+
+def _images_said(n: int) -> str:
+    return f"{n} image{'' if n == 1 else 's'}"
+
+
+def tag_images(con: duckdb.DuckDBPyConnection, name: str, image_ids: list[int]) -> int:
+    """Tag images (made if needed); returns how many were newly tagged."""
+    known = known_images(con, image_ids)
+    name = clean_name(name)
+    with journal.change(con, f"tag {_images_said(len(known))} {name!r}") as change:
+        tag_id = create_tag(con, name)  # a new one is watched by create_tag
+        change.watch("image_tags", tag_id=[tag_id], image_id=known)
+        count = "SELECT count(*) FROM image_tags WHERE tag_id = ?"
+        before = int(store.scalar(con, count, [tag_id]))
+        con.execute(
+            "INSERT INTO image_tags SELECT ?, unnest(?::BIGINT[]) ON CONFLICT DO NOTHING",
+            [tag_id, known],
+        )
+        return int(store.scalar(con, count, [tag_id])) - before
 
 
 def untag_images(con: duckdb.DuckDBPyConnection, name: str, image_ids: list[int]) -> None:
-    con.execute(
-        "DELETE FROM image_tags WHERE tag_id = ? AND image_id IN (SELECT unnest(?::BIGINT[]))",
-        [get_tag(con, name), image_ids],
-    )
+    tag_id = get_tag(con, name)
+    ids = [int(i) for i in image_ids]
+    said = f"untag {_images_said(len(ids))} {clean_name(name)!r}"
+    with journal.change(con, said) as change:
+        change.watch("image_tags", tag_id=[tag_id], image_id=ids)
+        con.execute(
+            "DELETE FROM image_tags WHERE tag_id = ? AND image_id IN (SELECT unnest(?::BIGINT[]))",
+            [tag_id, ids],
+        )
 
 
 def rename_tag(con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
@@ -147,7 +189,9 @@ def rename_tag(con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
         return  # its own name again
     if taken is not None:
         raise store.ProjectError(f"a tag {new!r} exists already")
-    con.execute("UPDATE tags SET name = ? WHERE id = ?", [new, tag_id])
+    with journal.change(con, f"rename the tag {clean_name(old)!r} to {new!r}") as change:
+        change.watch("tags", id=[tag_id])
+        con.execute("UPDATE tags SET name = ? WHERE id = ?", [new, tag_id])
 
 
 def tags_under(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
@@ -166,12 +210,17 @@ def delete_tag(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
     get_tag(con, name)  # a tag that does not exist is said
     under = tags_under(con, name)
     ids = [int(i) for (i,) in con.execute(UNDER_TAG_SQL, [name]).fetchall()]
-    con.execute("DELETE FROM image_tags WHERE tag_id IN (SELECT unnest(?::INTEGER[]))", [ids])
-    # Its refusals go too: ids are reused (max + 1), and a new tag must not inherit them.
-    con.execute(
-        "DELETE FROM refused_recommendations WHERE tag_id IN (SELECT unnest(?::INTEGER[]))", [ids]
-    )
-    con.execute("DELETE FROM tags WHERE id IN (SELECT unnest(?::INTEGER[]))", [ids])
+    with journal.change(con, f"delete the tag {name!r}") as change:
+        for table in ("image_tags", "refused_recommendations"):
+            change.watch(table, tag_id=ids)
+        change.watch("tags", id=ids)
+        con.execute("DELETE FROM image_tags WHERE tag_id IN (SELECT unnest(?::INTEGER[]))", [ids])
+        # Its refusals go too: ids are reused (max + 1), and a new tag must not inherit them.
+        con.execute(
+            "DELETE FROM refused_recommendations WHERE tag_id IN (SELECT unnest(?::INTEGER[]))",
+            [ids],
+        )
+        con.execute("DELETE FROM tags WHERE id IN (SELECT unnest(?::INTEGER[]))", [ids])
     return under
 
 

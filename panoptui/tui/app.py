@@ -48,7 +48,7 @@ from panoptui.core.workers import start_resource_tracker
 from panoptui.tui.images import Drawing
 from panoptui.tui.job import Done, Job, JobChanged, Work, current_job, running_in, throttled
 from panoptui.tui.jobs import start_export, start_import
-from panoptui.tui.screens.base import USER_ERRORS
+from panoptui.tui.screens.base import USER_ERRORS, AppScreen
 from panoptui.tui.screens.dialogs import ConfirmDialog
 from panoptui.tui.screens.explore import ClustersScreen, DuplicatesScreen, MapScreen
 from panoptui.tui.screens.help import HelpScreen, key_text
@@ -102,6 +102,9 @@ class PanoptuiApp(App[None]):
         *(Binding(key, f"screen('{mode}')", title, show=False) for mode, key, title in SCREENS),
         Binding("question_mark,f1", "help", "Help"),
         Binding("q", "quit", "Quit"),
+        # Annotation changes (tags, values, properties), as `panoptui undo` takes them back.
+        Binding("ctrl+z", "undo", "Undo", show=False),
+        Binding("ctrl+shift+z,ctrl+y", "redo", "Redo", show=False),
         # A priority binding: heard by the App first, whatever the screen or widget in focus.
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
@@ -431,6 +434,32 @@ class PanoptuiApp(App[None]):
         # ctrl+c (Textual's binding: it copies in a text box) says how to quit, in plain text.
         self.notify("press q (or ctrl+q, from anywhere) to quit panoptui")
 
+    def action_undo(self) -> None:
+        self._undo(redo=False)
+
+    def action_redo(self) -> None:
+        self._undo(redo=True)
+
+    def _undo(self, redo: bool) -> None:
+        """Take back the last annotation change, or make the last one undone again (the core
+        call of `panoptui undo`); the screen shown reads the project again. Not under a dialog:
+        the change it is about would be taken back under it."""
+        from panoptui.core import journal
+
+        what = "redo" if redo else "undo"
+        if not isinstance(self.screen, AppScreen) or self.refuse_write(what):
+            return
+        try:
+            done = journal.redo(self.db) if redo else journal.undo(self.db)
+        except USER_ERRORS as exc:
+            self.report(exc)
+            return
+        if not done:
+            self.notify(f"nothing to {what}")
+            return
+        self.notify(f"{'redid' if redo else 'undid'}: {done[0]}")
+        self.screen.resumed()
+
     def refuse_write(self, what: str) -> bool:
         """True (and a notification saying so) when the project is read-only: the caller that
         would write (``what``: what it would do) stops there."""
@@ -554,11 +583,15 @@ class PanoptuiApp(App[None]):
         self.show_found(MapScreen(ids, points, labels, title=title, set_id=set_id))
 
     def run_export(self, values: dict[str, Any] | None) -> None:
-        """Export (the values of the export dialog) as a job: the selected images when there
-        is a selection (a copy: the user may change it while the job runs), else all."""
+        """Export (the values of the export dialog) as a job: the selected images (a copy: the
+        user may change the selection while the job runs), the view shown, or all."""
         if values:
-            chosen = frozenset(self.selection) or None
-            job = start_export(self, values["file"], values["set_id"], values["force"], chosen)
+            scope = values.get("scope", "selection" if self.selection else "all")
+            chosen = frozenset(self.selection) if scope == "selection" else None
+            job = start_export(
+                self, values["file"], values["set_id"], values["force"], chosen,
+                view=values.get("view"), panoptic=values.get("format") == "panoptic",
+            )  # fmt: skip
             if job is not None and not self.read_only:  # the next export's dialog proposes it
                 settings.remember_export_path(self.db, values["file"])
 

@@ -33,7 +33,10 @@ def test_filter_over_a_tag_deleted_meanwhile_opens_blank_and_enter_opens_the_lis
         await settle(pilot)
         assert isinstance(app.screen, FormDialog)
         field = app.screen.query_one("#field-tag", Select)
-        assert field.is_blank() and app.focused is field
+        assert field.is_blank()
+        field.focus()  # the filter expression comes first now (issue 13); the tag is below it
+        await pilot.pause()
+        assert app.focused is field
         await pilot.press("enter")  # nothing chosen: the list opens, no blank submit
         await settle(pilot)
         assert isinstance(app.screen, FormDialog) and field.expanded

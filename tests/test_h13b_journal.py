@@ -281,3 +281,36 @@ def test_a_journal_that_names_another_table_is_refused(project):
     assert (state(con), store.scalar(con, "SELECT count(*) FROM images")) == (before, images)
     assert not journal.history(con)[0].undone
     con.close()
+
+
+def test_saving_a_clustering_or_duplicate_groups_as_tags_is_one_undo_step(tmp_path):
+    """Many tags made at once (one per cluster, one per group, their parent): one ctrl+z."""
+    import numpy as np
+
+    from panoptui.core import cluster, duplicates, journal, store, tags
+
+    con = store.open_project(tmp_path / "p", create=True)
+    con.execute(
+        "INSERT INTO images (id, content_hash, size, format, width, height, mode, orientation, "
+        "frames, phash, state, imported_at) SELECT i, 'h' || i, 1, 'PNG', 1, 1, 'RGB', 1, 1, 0, "
+        "'ok', now() FROM range(1, 13) t(i)"
+    )
+    con.execute(
+        "INSERT INTO vector_sets VALUES (1, 'pixels', 'pixels', false, NULL, 2, false, "
+        "'complete', now(), now(), 32)"
+    )
+    ids = np.arange(1, 13)
+    labels = np.arange(12) % 3
+    vectors = np.eye(3, dtype=np.float32)[labels][:, :2] + 0.01
+    cluster.save_clustering(con, "three", 1, "kmeans", cluster.summarise(ids, vectors, labels))
+    made = cluster.tags_from_clustering(con, "three")
+    duplicates.tag_groups(con, "dups", [[1, 2], [3, 4, 5]])
+    assert len(made) == 3 and tags.tag_exists(con, "dups/2")
+    journal.undo(con)  # the duplicate groups, all of them
+    assert not tags.tag_exists(con, "dups") and not tags.tag_exists(con, "dups/1")
+    assert tags.tag_exists(con, "three/0")
+    journal.undo(con)  # the clustering's tags, their parent too
+    assert [t.name for t in tags.list_tags(con)] == []
+    journal.redo(con, 2)
+    assert len(tags.tag_members(con, "three")) == 12 and len(tags.tag_members(con, "dups")) == 5
+    con.close()

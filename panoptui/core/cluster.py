@@ -33,7 +33,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from panoptui.core import store, tags
+from panoptui.core import journal, store, tags
 from panoptui.core.progress import ProgressCallback, Stage, check_cancel, no_progress
 from panoptui.core.query import VectorMatrix
 
@@ -356,8 +356,9 @@ def tags_from_clustering(
     parent = tags.clean_name(name if parent is None else parent)
     clusters = load_clustering(con, name)
     made = []
-    # All tags or none: a run killed half-way must not leave some clusters tagged.
-    with store.transaction(con):
+    # All tags or none: a run killed half-way must not leave some clusters tagged; and one
+    # change for undo.
+    with journal.change(con, f"save the clustering {name!r} as tags under {parent!r}"):
         for cluster in clusters:
             tag = f"{parent}/{cluster.name if cluster.name is not None else cluster.label}"
             tags.create_tag(con, tag, parent=parent)
@@ -371,7 +372,7 @@ def cluster_to_tag(con: duckdb.DuckDBPyConnection, name: str, label: int, tag: s
     tag = tags.clean_name(tag)
     for cluster in load_clustering(con, name):
         if cluster.label == label:
-            with store.transaction(con):
+            with journal.change(con, f"tag cluster {label} of {name!r} {tag!r}"):
                 return tags.tag_images(con, tag, cluster.ids)
     raise store.ProjectError(f"clustering {name!r} has no cluster {label}")
 

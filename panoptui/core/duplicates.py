@@ -390,10 +390,10 @@ def mark_not_duplicates(con: duckdb.DuckDBPyConnection, image_ids: list[int]) ->
 def tag_duplicates_of(con: duckdb.DuckDBPyConnection, keeper: int, others: list[int]) -> str:
     """Tag ``others`` as duplicates of the keeper: ``duplicate-of/<keeper id>`` under a parent
     ``duplicate-of``. Returns the tag."""
-    from panoptui.core import store, tags
+    from panoptui.core import journal, tags
 
     tag = f"duplicate-of/{int(keeper)}"
-    with store.transaction(con):
+    with journal.change(con, f"tag {len(others)} images {tag!r}"):
         tags.create_tag(con, tag, parent="duplicate-of")
         tags.tag_images(con, tag, [int(i) for i in others if int(i) != int(keeper)])
     return tag
@@ -431,11 +431,11 @@ def with_paths(con: duckdb.DuckDBPyConnection, groups: list[Group]) -> list[list
 def tag_groups(con: duckdb.DuckDBPyConnection, name: str, groups: list[list[int]]) -> list[str]:
     """One tag per group, ``NAME/N``, under a parent tag ``NAME``, in one transaction (a run
     killed half-way tags nothing); returns the tags made."""
-    from panoptui.core import store, tags
+    from panoptui.core import journal, tags
 
     name = tags.clean_name(name)
     made = []
-    with store.transaction(con):
+    with journal.change(con, f"save {len(groups)} duplicate groups as tags under {name!r}"):
         for n, group in enumerate(groups, 1):
             tag = f"{name}/{n}"
             tags.create_tag(con, tag, parent=name)

@@ -110,6 +110,12 @@ def shots() -> list[tuple[str, tuple[int, int], str, Steps]]:
         await fill(pilot, {"k": "6", "name": "families"})
         await keys(pilot, "t", "escape", "4")
 
+    async def properties_(pilot: Any) -> None:  # the Tags screen's list of properties (p)
+        await keys(pilot, "space", "right", "space", "right", "space", "P")
+        await fill(pilot, {"property": "", "value": "archive", "name": "source"})
+        await keys(pilot, "4", "p", "n")
+        await fill(pilot, {"name": "published", "type": "date", "mode": "file"})
+
     async def help_(pilot: Any) -> None:
         await keys(pilot, "question_mark")
 
@@ -119,6 +125,16 @@ def shots() -> list[tuple[str, tuple[int, int], str, Steps]]:
     async def groups(pilot: Any) -> None:
         await keys(pilot, "f")
         await fill(pilot, {"where": "width >= 300", "group": "format"})
+
+    async def import_preview(pilot: Any) -> None:  # a CSV's plan, before anything changes
+        files = pilot.app.db.execute("SELECT path FROM files ORDER BY path LIMIT 4").fetchall()
+        rows = ["path;published[date];source;topics[multi_tags];rating"]
+        rows += [f"{p};{1990 + n}-05-01;archive {n};protest,street;{n + 3}"
+                 for n, (p,) in enumerate(files)]  # fmt: skip
+        rows += ["/elsewhere/gone.jpg;1991-01-01;lost;;1", f"{files[0][0]};soon;x;;2"]
+        (ROOT / "values.csv").write_text("\n".join(rows) + "\n")
+        await keys(pilot, "i")
+        await fill(pilot, {"file": str(ROOT / "values.csv")})
 
     return [
         ("results-80x24", SMALL, "results", nothing),
@@ -131,9 +147,11 @@ def shots() -> list[tuple[str, tuple[int, int], str, Steps]]:
         ("duplicates", SMALL, "results", duplicates),
         ("map", LARGE, "results", map_),
         ("project", SMALL, "project", nothing),
+        ("import-preview", SMALL, "project", import_preview),
         ("vectors", SMALL, "vectors", nothing),
         ("vectors-create", SMALL, "vectors", new_vectors),
         ("tags", SMALL, "tags", tags),
+        ("properties", SMALL, "results", properties_),
         ("settings", SMALL, "settings", nothing),
         ("help", LARGE, "results", help_),
         ("filter-bar", SMALL, "results", filter_bar),
@@ -152,6 +170,8 @@ async def take(
         await steps(pilot)
         for field in app.screen.query(Input):
             field.cursor_blink = False
+        # Notifications go on a timer: a slow machine would shoot some and not others.
+        app.clear_notifications()
         await pilot.pause(0.1)
         app.save_screenshot(str(out / f"{name}.svg"))
 

@@ -25,6 +25,10 @@ EXPECTED = {
     "tags": "favourites",
     "settings": "Image protocol",
     "help": "Everywhere",
+    "filter-bar": "format = PNG and width",
+    "groups": "grouped by format",
+    "import-preview": "rows go in",
+    "properties": "belongs to",
 }
 
 

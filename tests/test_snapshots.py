@@ -65,6 +65,7 @@ def test_screen(name: str, demo: Path, snap_compare: Any) -> None:
         await steps(pilot)
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False
+        pilot.app.clear_notifications()  # as make.py: they go on a timer
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -42,7 +42,8 @@ def text(value: object) -> Text:
 
 def elide_middle(value: object, width: int) -> str:
     """``value`` shown in at most ``width`` cells: a long path loses its middle, not its end,
-    so that the file's name stays in view (``/home/me/…/holiday/IMG_0001.jpg``)."""
+    so that the file's name stays in view (``/home/me/…/holiday/IMG_0001.jpg``); other text
+    keeps two thirds of its room for its start."""
     from rich.cells import cell_len
 
     full = shown(value)
@@ -50,9 +51,12 @@ def elide_middle(value: object, width: int) -> str:
         return full
     if width < 2:
         return "…"[:width]
-    name = full.rsplit("/", 1)[-1]
-    # The end gets two thirds of the room, or all the name needs (up to all but one cell).
-    tail_room = min(width - 1, max((width - 1) * 2 // 3, cell_len(name) + 1))
+    if "/" not in full:  # not a path: a message, whose start says the most
+        tail_room = (width - 1) // 3
+    else:
+        name = full.rsplit("/", 1)[-1]
+        # The end gets two thirds of the room, or all the name needs (up to all but one cell).
+        tail_room = min(width - 1, max((width - 1) * 2 // 3, cell_len(name) + 1))
     head_room = width - 1 - tail_room
     return _take(full, head_room) + "…" + _take(full[::-1], tail_room)[::-1]
 

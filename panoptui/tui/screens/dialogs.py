@@ -34,6 +34,7 @@ from panoptui.core.models.base import ModelError
 from panoptui.core.store import ProjectError
 from panoptui.core.text import count_text, shown
 from panoptui.tui.literal import elide_middle, plain, text
+from panoptui.tui.sources import AllImages, RankedImages, Source
 
 T = TypeVar("T")
 
@@ -443,13 +444,74 @@ def vector_set_field(con: Any, need_text: bool = False) -> Field | None:
 
 
 class ExportDialog(FormDialog):
-    """The export form. A file that exists is asked about over the form (overwrite it, or go
-    back to the form with the path as typed), never refused with a CLI's "give --force"."""
+    """The export form. What to export (the selection when there is one, the view the Results
+    screen shows when it shows less than every image, or all images) and the format (CSV or
+    Parquet by the file's name, or Panoptic's CSV) are chosen in the form, and its title says
+    which. A file that exists is asked about over the form (overwrite it, or go back to the form
+    with the path as typed), never refused with a CLI's "give --force".
+
+    The values: ``file`` (absolute), ``scope`` (selection | view | all), ``view`` (the Results
+    screen's source when scope is view), ``format`` (table | panoptic), ``set_id`` and ``force``
+    (True once the user said to overwrite the file)."""
+
+    def __init__(self, fields: list[Field], selected: int = 0, view: Source | None = None) -> None:
+        self.selected, self.view = selected, view
+        scopes = []
+        if selected:
+            scopes.append((f"the {count_text(selected, 'selected image')}", "selection"))
+        if view is not None:
+            scopes.append((f"the view shown: {view_words(view)}", "view"))
+        scopes.append(("all images", "all"))
+        # The first is proposed: the selection, else a filtered view (what the user sees, as
+        # the filter bar made it), else all images; a query's answer is offered, not proposed.
+        first = scopes[0][1] if selected or isinstance(view, AllImages) else "all"
+        # After the file (the form opens on it), before the rest.
+        fields = [
+            fields[0],
+            Field("scope", "What", kind="select", options=scopes, default=first),
+            Field("format", "Format", kind="select", options=list(EXPORT_FORMATS), default="table"),
+            *fields[1:],
+        ]
+        super().__init__(self.title_for(first, "table"), fields, "Export")
+
+    def title_for(self, scope: Any, format_: Any) -> str:
+        if scope == "selection":
+            what = f"the {count_text(self.selected, 'selected image')}"
+        elif scope == "view" and self.view is not None:
+            what = f"the view shown ({view_words(self.view)})"
+        else:
+            what = "all images"
+        return f"Export {what}" + (" as Panoptic's CSV" if format_ == "panoptic" else "")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        # The title wraps (a view's filter may be long) rather than lose its end.
+        self.query_one(".title", Label).styles.width = "100%"
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id in ("field-scope", "field-format"):
+            scope = self.query_one("#field-scope", Select).value
+            format_ = self.query_one("#field-format", Select).value
+            self.query_one(".title", Label).update(plain(self.title_for(scope, format_)))
 
     def submit(self) -> None:
         values = self.checked_values()
         if values is None:
             return
+        # What depends on two fields, said in the form rather than after, by the job.
+        if values["format"] == "panoptic":
+            if not values["file"].lower().endswith(".csv"):
+                self.say("Panoptic's CSV: name a .csv file")
+                self.query_one("#field-file").focus()
+                return
+            if values["set_id"] is not None:
+                self.say("Panoptic's CSV has no vectors: leave 'With vectors of' blank")
+                return
+        elif values["set_id"] is not None and not values["file"].lower().endswith(".parquet"):
+            self.say("vectors export to Parquet only: name a .parquet file")
+            self.query_one("#field-file").focus()
+            return
+        values["view"] = self.view if values["scope"] == "view" else None
         if not os.path.lexists(values["file"]):  # a link too, even a dangling one: core's rule
             self.dismiss({**values, "force": False})
             return
@@ -464,10 +526,35 @@ class ExportDialog(FormDialog):
         self.app.push_screen(ConfirmDialog(question, yes="Overwrite", no="Back"), answered)
 
 
-def export_dialog(con: Any, selected: int = 0) -> FormDialog:
+EXPORT_FORMATS = (
+    ("CSV or Parquet, by the file's name", "table"),
+    ("Panoptic's CSV (';', name[type] headers)", "panoptic"),
+)
+
+
+def view_words(view: Source) -> str:
+    """A view in a few words (its filter, or its query's title)."""
+    return view.title if isinstance(view, RankedImages) else view.flt.describe()
+
+
+def shown_view(screen: Any) -> Source | None:
+    """What ``screen`` shows when it is the Results screen showing less than every image (a
+    filter, a tag, a folder, a name, or a query's answer); else None."""
+    source = getattr(getattr(screen, "view", None), "source", None)
+    if isinstance(source, RankedImages):
+        return source
+    if isinstance(source, AllImages):
+        flt = source.flt
+        if flt.where or flt.tag or flt.folder or flt.name:
+            return source
+    return None
+
+
+def export_dialog(con: Any, selected: int = 0, view: Source | None = None) -> FormDialog:
     """Asks where to export (CSV or Parquet; where the last export went, else in the current
-    folder), and whether with a vector set's vectors. The values: ``file`` (absolute),
-    ``set_id`` and ``force`` (True once the user said to overwrite the file)."""
+    folder), what (the selection, the view shown, or all), in which format, and whether with a
+    vector set's vectors (see ExportDialog). ``view``: the view shown, to offer (the Results
+    screen passes its own: ``shown_view``)."""
     from panoptui.core import settings, vector_sets
     from panoptui.core.export import FORMATS, check_target
 
@@ -488,6 +575,4 @@ def export_dialog(con: Any, selected: int = 0) -> FormDialog:
             "set_id", "With vectors of (Parquet only)", kind="select", options=sets, optional=True
         ),
     ]
-    # The export takes the selection when there is one (app.run_export): the title says so.
-    what = f"the {count_text(selected, 'selected image')}" if selected else "images"
-    return ExportDialog(f"Export {what}: paths, tags and clusters", fields, "Export")
+    return ExportDialog(fields, selected, view)

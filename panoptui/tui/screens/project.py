@@ -1,5 +1,6 @@
 """Project: its folders, counts, last import and every import error with its reason; add a
-folder, rescan (with live progress), remove a folder or point it at the place it moved to."""
+folder, rescan (with live progress), remove a folder or point it at the place it moved to;
+import property values from a CSV, with a preview first (csv_import.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from panoptui.tui.job import Job, JobChanged
 from panoptui.tui.jobs import start_import
 from panoptui.tui.literal import elide_end, elide_middle, lines, marked, plain, text
 from panoptui.tui.screens.base import AppScreen
+from panoptui.tui.screens.csv_import import JOB as CSV_JOB
+from panoptui.tui.screens.csv_import import ask_import
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog
 from panoptui.tui.widgets.job_progress import JobProgress
 from panoptui.tui.widgets.navbar import NavBar
@@ -59,6 +62,7 @@ class ProjectScreen(AppScreen):
         Binding("x", "cancel", "Cancel", tooltip="stop the import (what is read is kept)"),
         Binding("m", "move_folder", "Move", tooltip="point the highlighted folder where it moved"),
         Binding("delete", "remove_folder", "Remove", tooltip="forget the highlighted folder"),
+        Binding("i", "import_csv", "Import CSV", tooltip="set property values from a CSV"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -66,7 +70,7 @@ class ProjectScreen(AppScreen):
         with Vertical(id="project-body"):
             yield Static("", id="project-summary")
             yield DataTable(id="folders", cursor_type="row", show_header=False)
-            yield JobProgress("import")
+            yield JobProgress(("import", CSV_JOB))  # a folder's import, a CSV's
             yield Static(marked("[b]Import errors[/b]"), id="errors-title")
             yield DataTable(id="errors", cursor_type="row", zebra_stripes=True)
             yield Static("", id="error-detail")
@@ -80,8 +84,8 @@ class ProjectScreen(AppScreen):
 
     def resumed(self) -> None:
         self.refresh_project()
-        job = self.panoptui.jobs.get("import")
-        if job is not None:
+        jobs = [j for j in map(self.panoptui.jobs.get, ("import", CSV_JOB)) if j is not None]
+        for job in sorted(jobs, key=lambda j: j.running):  # one that runs has the last word
             self.show_job(job)
 
     def refresh_project(self) -> None:
@@ -225,6 +229,9 @@ class ProjectScreen(AppScreen):
             ),
             answered,
         )
+
+    def action_import_csv(self) -> None:
+        ask_import(self.panoptui)
 
     def action_rescan(self) -> None:
         start_import(self.panoptui, None)

@@ -51,6 +51,7 @@ from panoptui.tui.screens.dialogs import (
     FormDialog,
     export_dialog,
     not_a_number,
+    shown_view,
     vector_set_field,
 )
 from panoptui.tui.screens.groups import GroupsScreen
@@ -843,9 +844,8 @@ class ResultsScreen(AppScreen):
         self.show_view(chosen)
 
     def action_export(self) -> None:
-        self.panoptui.push_screen(
-            export_dialog(self.panoptui.db, len(self.panoptui.selection)), self.panoptui.run_export
-        )
+        dialog = export_dialog(self.panoptui.db, len(self.panoptui.selection), shown_view(self))
+        self.panoptui.push_screen(dialog, self.panoptui.run_export)
 
     # --- exploring -------------------------------------------------------------------------
 

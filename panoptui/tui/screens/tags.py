@@ -1,7 +1,12 @@
 """Tags: every tag with its size (its own images and those of the tags under it), each followed by
 the tags under it; show a tag's images, rename, delete (saying which tags go with it), export.
 After a rename or a delete the cursor stays where the user was (on the renamed tag, or on the
-row that took the deleted one's place)."""
+row that took the deleted one's place).
+
+``p`` shows the project's properties in place of the tags, and back (properties_list.py): the
+same keys then act on the property under the cursor (enter, R, del), with ``n`` (new) and ``T``
+(change the type) besides. The navigation bar has no room for a sixth screen at 80 columns: the
+properties share this one, as tags are the values of the property ``tags``."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from panoptui.core.text import count_text
 from panoptui.tui.literal import plain, text
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog, export_dialog
 from panoptui.tui.screens.explore import CANCEL_JOB, FindingsScreen
+from panoptui.tui.screens.properties_list import PropertiesList
 from panoptui.tui.sources import AllImages
 from panoptui.tui.widgets.navbar import NavBar
 
@@ -39,31 +45,77 @@ class TagsScreen(FindingsScreen):
     (``x`` cancels it), so that work started on Results stays in view while tagging."""
 
     BINDINGS = [
-        Binding("enter", "show", "Show", tooltip="show the tag's images"),
+        Binding("enter", "show", "Show", tooltip="show the tag's (property's) images"),
         Binding("R", "rename", "Rename"),
         Binding("delete", "delete", "Delete"),
+        Binding("p", "toggle_properties", "Properties", tooltip="the list of properties, or tags"),
+        # Not in the footer (no room at 80 columns): the title line of the list says them.
+        Binding("n", "new_property", "New property", show=False, tooltip="make a property"),
+        Binding("T", "change_type", "Change type", show=False, tooltip="of the property"),
         Binding("e", "export", "Export", tooltip="write CSV or Parquet"),
         CANCEL_JOB,
     ]
+    # The keys that act on properties only: hidden (and inert) while the tags are shown.
+    PROPERTY_ACTIONS = ("new_property", "change_type")
+
+    showing_properties = False
 
     def compose(self) -> ComposeResult:
         yield NavBar("tags")
         yield Static("", id="tags-title")
         yield DataTable(id="tags", cursor_type="row")
+        yield PropertiesList(id="properties")
         yield self.job_progress()
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("tag", "images", "parent")
+        self.query_one("#tags", DataTable).add_columns("tag", "images", "parent")
+        self.properties.display = False
+
+    @property
+    def properties(self) -> PropertiesList:
+        return self.query_one(PropertiesList)
 
     def resumed(self) -> None:
         super().resumed()
-        self.refresh_tags()
+        if self.showing_properties:
+            self.refresh_properties()
+        else:
+            self.refresh_tags()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.PROPERTY_ACTIONS:
+            return self.showing_properties
+        return True
+
+    def action_toggle_properties(self) -> None:
+        """The properties in place of the tags, or the tags again."""
+        self.showing_properties = not self.showing_properties
+        tags_table = self.query_one("#tags", DataTable)
+        tags_table.display = not self.showing_properties
+        self.properties.display = self.showing_properties
+        if self.showing_properties:
+            self.refresh_properties()
+            self.properties.focus()
+        else:
+            self.refresh_tags()
+            tags_table.focus()
+        self.refresh_bindings()
+
+    def refresh_properties(self, cursor_on: str | None = None) -> None:
+        listed = self.properties
+        listed.read(cursor_on)
+        self.query_one("#tags-title", Static).update(
+            plain(
+                f"{count_text(len(listed.summaries), 'property', 'properties')} · n: new · "
+                "T: change the type · p: the tags"
+            )
+        )
 
     def refresh_tags(self, cursor_on: str | None = None) -> None:
         """Read the tags again; the cursor goes to the tag named ``cursor_on`` when there is
         one, else stays on its row (the last, when fewer are left)."""
-        table = self.query_one(DataTable)
+        table = self.query_one("#tags", DataTable)
         row = table.cursor_row
         self.rows = tags.list_tags(self.panoptui.db)
         table.clear()
@@ -85,18 +137,30 @@ class TagsScreen(FindingsScreen):
 
     @property
     def highlighted(self) -> str | None:
-        row = self.query_one(DataTable).cursor_row
+        row = self.query_one("#tags", DataTable).cursor_row
         return self.rows[row].name if self.rows and row < len(self.rows) else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_show()
 
+    def action_new_property(self) -> None:
+        self.properties.new()
+
+    def action_change_type(self) -> None:
+        self.properties.change_type()
+
     def action_show(self) -> None:
+        if self.showing_properties:
+            self.properties.show()
+            return
         name = self.highlighted
         if name is not None:
             self.panoptui.open_results(AllImages(browse.ImageFilter(tag=name)))
 
     def action_rename(self) -> None:
+        if self.showing_properties:
+            self.properties.rename()
+            return
         name = self.highlighted
         if name is None or self.panoptui.refuse_write("rename a tag"):
             return
@@ -112,6 +176,9 @@ class TagsScreen(FindingsScreen):
         )
 
     def action_delete(self) -> None:
+        if self.showing_properties:
+            self.properties.delete()
+            return
         name = self.highlighted
         if name is None or self.panoptui.refuse_write("delete a tag"):
             return

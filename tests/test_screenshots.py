@@ -25,7 +25,7 @@ EXPECTED = {
     "tags": "favourites",
     "settings": "Image protocol",
     "help": "Everywhere",
-    "filter-bar": "format = PNG and width",
+    "filter-bar": "Sort by",
     "groups": "grouped by format",
     "import-preview": "rows go in",
     "properties": "belongs to",

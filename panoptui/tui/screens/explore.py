@@ -42,6 +42,7 @@ from panoptui.tui.widgets.grid import DetailPane
 from panoptui.tui.widgets.job_progress import JobProgress
 from panoptui.tui.widgets.navbar import NavBar
 from panoptui.tui.widgets.picture import Picture
+from panoptui.tui.widgets.strip_rows import THUMB_SIZE, StripList, StripRow
 
 # Said under the progress of a running job on these screens: the key is not in the footer, where
 # it would be a dead key most of the time.
@@ -78,33 +79,16 @@ class FindingsScreen(AppScreen):
         self.panoptui.cancel_jobs(EXPLORING)
 
 
-# A cluster's row: its text, then thumbnails of THUMB_SIZE cells (and a gap), at most MAX_STRIP.
-TEXT_WIDTH = 30
-THUMB_SIZE = (12, 5)
-MAX_STRIP = 12
 STRIP_BATCH_S = 0.1  # the rows' pictures reach the screen this often, at most, while made
 
 
-class ClusterRow(Widget):
+class ClusterRow(StripRow):
     """One cluster: its name, size and cohesion, then a strip of its most representative
     thumbnails (closest to its centre first), as many as ``ClusterList.strip_length`` says."""
 
-    DEFAULT_CSS = """
-    ClusterRow { height: 5; layout: horizontal; margin-bottom: 1; }
-    ClusterRow .cluster-text { width: 30; height: 5; padding: 0 1; }
-    ClusterRow.-highlight .cluster-text { background: $accent 40%; text-style: bold; }
-    ClusterRow .cluster-strip { width: 1fr; height: 5; }
-    ClusterRow Picture { width: 12; height: 5; margin-right: 1; }
-    """
-
     def __init__(self, found: cluster.Cluster, drawing: Any, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(found.size, drawing, **kwargs)
         self.cluster = found
-        self.drawing = drawing
-
-    def compose(self) -> ComposeResult:
-        yield Static(self.describe(), classes="cluster-text")
-        yield Horizontal(classes="cluster-strip")  # pictures mounted as the width asks
 
     def describe(self) -> Content:
         c = self.cluster
@@ -115,60 +99,13 @@ class ClusterRow(Widget):
             score=f"{c.score:.3f}",
         )
 
-    def show_strip(self, length: int) -> None:
-        """Show ``length`` pictures (no more than the cluster's images), mounting any missing:
-        only the pictures the width holds are made (measured: 200 clusters with 12 pictures
-        each mounted took 5 s to open)."""
-        shown = min(length, self.cluster.size)
-        strip = self.query_one(".cluster-strip", Horizontal)
-        have = list(strip.query(Picture))
-        if len(have) < shown:
-            strip.mount_all(Picture(self.drawing) for _ in range(shown - len(have)))
-        for n, picture in enumerate(have):
-            picture.display = n < shown
 
-    def on_click(self, event: events.Click) -> None:
-        rows = self.parent
-        if isinstance(rows, ClusterList):
-            rows.highlighted = rows.rows.index(self)
-
-
-class ClusterList(VerticalScroll, can_focus=True):
+class ClusterList(StripList):
     """The clusters as rows of pictures; up and down move the highlight."""
-
-    BINDINGS = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("home", "move(-1000000)", "First", show=False),
-        Binding("end", "move(1000000)", "Last", show=False),
-        Binding("pageup", "move(-4)", "Page up", show=False),
-        Binding("pagedown", "move(4)", "Page down", show=False),
-    ]
-
-    highlighted: reactive[int | None] = reactive(None)
 
     @property
     def rows(self) -> list[ClusterRow]:
         return list(self.query(ClusterRow))
-
-    def action_move(self, step: int) -> None:
-        rows = self.rows
-        if rows:
-            now = self.highlighted if self.highlighted is not None else 0
-            self.highlighted = max(0, min(len(rows) - 1, now + step))
-
-    def watch_highlighted(self, old: int | None, index: int | None) -> None:
-        rows = self.rows
-        if old is not None and old < len(rows):
-            rows[old].remove_class("-highlight")
-        if index is not None and index < len(rows):
-            rows[index].add_class("-highlight")
-            self.scroll_to_widget(rows[index], animate=False)
-
-    def strip_length(self) -> int:
-        """How many thumbnails a row's width holds (each 12 cells and a gap), at least one."""
-        width = self.scrollable_content_region.width or self.app.size.width
-        return max(1, min(MAX_STRIP, (width - TEXT_WIDTH) // (THUMB_SIZE[0] + 1)))
 
 
 class ClustersScreen(FindingsScreen):
@@ -256,8 +193,8 @@ class ClustersScreen(FindingsScreen):
         for label, ranked, pictures in made:
             self.ranked[label] = ranked
             row = rows.get(label)
-            for widget, picture in zip(row.query(Picture) if row else [], pictures, strict=False):
-                widget.set_picture(picture)
+            if row is not None:
+                row.set_pictures(pictures)
 
     @property
     def highlighted(self) -> cluster.Cluster | None:
@@ -345,7 +282,7 @@ class ClustersScreen(FindingsScreen):
             return
         for row in self.query(ClusterRow):
             if row.cluster is chosen:
-                row.query_one(".cluster-text", Static).update(row.describe())
+                row.redescribe()
 
     def action_tag_cluster(self) -> None:
         chosen = self.highlighted

@@ -11,10 +11,7 @@ from typing import Any
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.reactive import reactive
-from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from panoptui.core import browse, filters, views
@@ -23,11 +20,8 @@ from panoptui.tui.literal import marked, plain
 from panoptui.tui.screens.base import AppScreen
 from panoptui.tui.sources import AllImages
 from panoptui.tui.widgets.navbar import NavBar
-from panoptui.tui.widgets.picture import Picture
+from panoptui.tui.widgets.strip_rows import THUMB_SIZE, StripList, StripRow
 
-TEXT_WIDTH = 30
-THUMB_SIZE = (12, 5)
-MAX_STRIP = 12
 MAX_GROUPS = 500  # rows shown; the others are said in the title
 BATCH_S = 0.1  # strips reach the screen this often, at most, while made
 
@@ -36,22 +30,12 @@ def group_label(value: Any) -> str:
     return "(not set)" if value is None else str(value)
 
 
-class GroupRow(Widget):
-    DEFAULT_CSS = """
-    GroupRow { height: 5; layout: horizontal; margin-bottom: 1; }
-    GroupRow .group-text { width: 30; height: 5; padding: 0 1; }
-    GroupRow.-highlight .group-text { background: $accent 40%; text-style: bold; }
-    GroupRow .group-strip { width: 1fr; height: 5; }
-    GroupRow Picture { width: 12; height: 5; margin-right: 1; }
-    """
+class GroupRow(StripRow):
+    """One group: its value and count, then its first images in the view's order."""
 
     def __init__(self, value: Any, count: int, drawing: Any) -> None:
-        super().__init__()
-        self.value, self.count, self.drawing = value, count, drawing
-
-    def compose(self) -> ComposeResult:
-        yield Static(self.describe(), classes="group-text")
-        yield Horizontal(classes="group-strip")
+        super().__init__(count, drawing)
+        self.value, self.count = value, count
 
     def describe(self) -> Content:
         return marked(
@@ -59,55 +43,6 @@ class GroupRow(Widget):
             value=group_label(self.value),
             count=count_text(self.count, "image"),
         )
-
-    def show_strip(self, length: int) -> None:
-        shown = min(length, self.count)
-        strip = self.query_one(".group-strip", Horizontal)
-        have = list(strip.query(Picture))
-        if len(have) < shown:
-            strip.mount_all(Picture(self.drawing) for _ in range(shown - len(have)))
-        for n, picture in enumerate(have):
-            picture.display = n < shown
-
-    def on_click(self, event: events.Click) -> None:
-        rows = self.parent
-        if isinstance(rows, GroupList):
-            rows.highlighted = rows.rows.index(self)
-
-
-class GroupList(VerticalScroll, can_focus=True):
-    BINDINGS = [
-        Binding("up", "move(-1)", "Up", show=False),
-        Binding("down", "move(1)", "Down", show=False),
-        Binding("home", "move(-1000000)", "First", show=False),
-        Binding("end", "move(1000000)", "Last", show=False),
-        Binding("pageup", "move(-4)", "Page up", show=False),
-        Binding("pagedown", "move(4)", "Page down", show=False),
-    ]
-
-    highlighted: reactive[int | None] = reactive(None)
-
-    @property
-    def rows(self) -> list[GroupRow]:
-        return list(self.query(GroupRow))
-
-    def action_move(self, step: int) -> None:
-        rows = self.rows
-        if rows:
-            now = self.highlighted if self.highlighted is not None else 0
-            self.highlighted = max(0, min(len(rows) - 1, now + step))
-
-    def watch_highlighted(self, old: int | None, index: int | None) -> None:
-        rows = self.rows
-        if old is not None and old < len(rows):
-            rows[old].remove_class("-highlight")
-        if index is not None and index < len(rows):
-            rows[index].add_class("-highlight")
-            self.scroll_to_widget(rows[index], animate=False)
-
-    def strip_length(self) -> int:
-        width = self.scrollable_content_region.width or self.app.size.width
-        return max(1, min(MAX_STRIP, (width - TEXT_WIDTH) // (THUMB_SIZE[0] + 1)))
 
 
 class GroupsScreen(AppScreen):
@@ -135,13 +70,13 @@ class GroupsScreen(AppScreen):
             ),
             id="groups-title",
         )
-        with GroupList(id="groups"):
+        with StripList(id="groups"):
             for value, count in shown:
                 yield GroupRow(value, count, self.panoptui.drawing)
         yield Footer()
 
     def on_mount(self) -> None:
-        rows = self.query_one(GroupList)
+        rows = self.query_one(StripList)
         if rows.rows:
             rows.highlighted = min(self.start_at, len(rows.rows) - 1)
         rows.focus()
@@ -151,7 +86,7 @@ class GroupsScreen(AppScreen):
         self.call_after_refresh(self._fit_strips)
 
     def _fit_strips(self) -> None:
-        length = self.query_one(GroupList).strip_length()
+        length = self.query_one(StripList).strip_length()
         for row in self.query(GroupRow):
             row.show_strip(length)
         if length > self.strip_length:
@@ -189,15 +124,13 @@ class GroupsScreen(AppScreen):
         app.call_from_thread(self._strips_shown, made)
 
     def _strips_shown(self, made: list[tuple[int, list[Any]]]) -> None:
-        rows = self.query_one(GroupList).rows
+        rows = self.query_one(StripList).rows
         for index, pictures in made:
             if index < len(rows):
-                widgets = rows[index].query(Picture)
-                for widget, picture in zip(widgets, pictures, strict=False):
-                    widget.set_picture(picture)
+                rows[index].set_pictures(pictures)
 
     def action_open(self) -> None:
-        rows = self.query_one(GroupList)
+        rows = self.query_one(StripList)
         index = rows.highlighted
         if index is None or index >= len(self.counts):
             return

@@ -230,6 +230,9 @@ def test_the_add_folder_path_completes_with_tab(drive, tmp_path):
         await pilot.pause()
         assert field.value == f"{tmp_path}/holiday-photos/"
         assert app.focused is field  # Tab completed; it did not move on
+        await pilot.press("tab")  # a folder with nothing in it: nothing to add, Tab moves on
+        await pilot.pause()
+        assert app.focused is not field
 
     drive(scenario, start="project")
 

@@ -192,6 +192,29 @@ def test_a_property_is_set_on_the_selection_in_one_step_and_shown(drive, annotat
             isinstance(v, datetime)
             for v in properties.values_of(app.db, published, chosen).values()
         )
+        # A new property's name given while another is chosen (the list's default): the new
+        # one is made and set, the one chosen is left as it was.
+        before = properties.values_of(app.db, published, chosen)
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the dialog")
+        assert app.screen.query_one("#field-property").value == "published"
+        await tui_helpers.fill_form(pilot, {"name": "rating", "type": "number", "value": "4"})
+        await settle(pilot)
+        rating = properties.get_property(app.db, "rating")
+        assert properties.values_of(app.db, rating, chosen) == {i: 4.0 for i in chosen}
+        assert properties.values_of(app.db, published, chosen) == before
+        # A blank value clears nothing: clearing is asked for.
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the dialog")
+        await tui_helpers.fill_form(pilot, {"property": "published"})
+        await settle(pilot)
+        assert "give a value" in "\n".join(n.message for n in app._notifications)
+        assert properties.values_of(app.db, published, chosen) == before
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the dialog")
+        await tui_helpers.fill_form(pilot, {"property": "rating", "clear": True})
+        await settle(pilot)
+        assert properties.values_of(app.db, rating, chosen) == {}
         # The detail pane shows the values, literally.
         pane = results.query_one(DetailPane)
         if not pane.display:  # shown at once on a wide terminal

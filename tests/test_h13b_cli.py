@@ -53,7 +53,9 @@ def test_properties_set_and_undo_as_a_user_runs_them(project):
     )
     assert ok("set", p, "year", "1990", "--ids", "1,2") == "set 'year' to '1990' on 2 images\n"
     assert "on 1 file" in ok("set", p, "box", "box 1, box 2", "--ids", "1")
-    assert ok("set", p, "box", "box 3", "--ids", "1", "--add") == "added 1 tag to 'box'\n"
+    assert ok("set", p, "box", "box 3", "--ids", "1", "--add") == (
+        "added box 3 to 'box' on 1 file (1 new)\n"
+    )
     assert [(r["name"], r["type"], r["mode"], r["values"]) for r in listed(p)] == [
         ("tags", "multi_tag", "image", 0),
         ("year", "number", "image", 2),

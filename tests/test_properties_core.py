@@ -114,3 +114,19 @@ def test_values_of_each_type_on_images_and_on_files(con):
     assert properties.values_of(con, file_tags, files) == {f: ["box 1"] for f in files}
     with pytest.raises(store.ProjectError, match="no file"):
         properties.set_values(con, per_path, [10**9], 1.0)
+
+
+def test_names_differing_only_in_case_are_one_property(con):
+    """A filter, a CSV header and Panoptic's export name properties alike whatever their case:
+    'Tags' beside 'tags' would make a CSV that cannot be read back."""
+    year = properties.create_property(con, "year", "number")
+    assert properties.create_property(con, "YEAR", "number") == year
+    with pytest.raises(store.ProjectError, match="property 'tags' exists already"):
+        properties.create_property(con, "Tags", "text")
+    keep = properties.create_property(con, "keep", "checkbox")
+    with pytest.raises(store.ProjectError, match="a property 'year' exists already"):
+        properties.rename_property(con, "keep", "Year")
+    assert properties.rename_property(con, "year", "Year").name == "Year"  # its own case
+    assert properties.get_property(con, "YEAR").id == year.id
+    assert properties.get_property(con, "KEEP") == keep
+    assert [p.name for p in properties.list_properties(con)] == ["tags", "Year", "keep"]

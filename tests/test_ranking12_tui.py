@@ -33,7 +33,9 @@ def test_diverse_and_orders_from_the_results_grid(drive, project):
         expected = ranking.diverse_sample(matrix, 6)
         assert results.view.source.ranked == [(r.image_id, r.score) for r in expected]
         assert [i.image_id for i in results.items] == [r.image_id for r in expected]
-        assert all(i.score is not None for i in results.items)  # shown with their scores
+        # Shown with their scores; the first, the most central, has none (nothing before it).
+        assert results.items[0].score is None
+        assert all(i.score is not None for i in results.items[1:])
 
         # Unusual, among the six shown: the same order as the core's, outliers first.
         await pilot.press("o")

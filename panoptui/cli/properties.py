@@ -187,10 +187,16 @@ def cmd_set(args: argparse.Namespace) -> int:
             names = value if isinstance(value, list) else []
             if args.add:
                 changed = properties.add_tags(con, prop, targets, names)
-                print(f"added {count(changed, 'tag')} to {shown(repr(prop.name))}")
+                print(
+                    f"added {shown(', '.join(names))} to {shown(repr(prop.name))} on "
+                    f"{count(len(targets), _target_word(prop.mode))} ({changed} new)"
+                )
             else:
                 changed = properties.remove_tags(con, prop, targets, names)
-                print(f"removed {count(changed, 'tag')} from {shown(repr(prop.name))}")
+                print(
+                    f"removed {shown(', '.join(names))} from {shown(repr(prop.name))} on "
+                    f"{count(len(targets), _target_word(prop.mode))} ({changed} held)"
+                )
             return 0
         properties.set_values(con, prop, targets, value)
         if args.clear:
@@ -241,3 +247,7 @@ def cmd_undo(args: argparse.Namespace) -> int:
     for said in done:
         print(f"{verb}: {shown(said)}")
     return 0
+
+
+def _target_word(mode: str) -> str:
+    return "image" if mode == "image" else "file"

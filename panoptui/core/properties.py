@@ -92,10 +92,13 @@ def list_properties(con: duckdb.DuckDBPyConnection) -> list[Property]:
 
 
 def find_property(con: duckdb.DuckDBPyConnection, name: str) -> Property | None:
-    row = con.execute(
-        "SELECT id, name, type, mode FROM properties WHERE name = ?", [name.strip()]
-    ).fetchone()
-    return None if row is None else Property(int(row[0]), str(row[1]), str(row[2]), str(row[3]))
+    """The property of that name, case ignored: names differing only in case are one name (a
+    filter, a CSV header and a spreadsheet column name them alike)."""
+    wanted = name.strip().casefold()
+    for prop in list_properties(con):
+        if prop.name.casefold() == wanted:
+            return prop
+    return None
 
 
 def get_property(con: duckdb.DuckDBPyConnection, name: str) -> Property:
@@ -103,6 +106,10 @@ def get_property(con: duckdb.DuckDBPyConnection, name: str) -> Property:
     found = find_property(con, name)
     if found is not None:
         return found
+    if name.strip().casefold() in {b.casefold() for b in BUILT_IN}:
+        raise store.ProjectError(
+            f"{shown(name.strip())!r} is a built-in field, read from the files: it cannot be set"
+        )
     names = [p.name for p in list_properties(con)]
     near = difflib.get_close_matches(name.strip(), names, n=1)
     hint = f" (did you mean {near[0]!r}?)" if near else " (see: panoptui properties PROJECT)"
@@ -120,7 +127,8 @@ def create_property(
     if existing is not None:
         if (existing.type, existing.mode) != (type_, mode):
             raise store.ProjectError(
-                f"property {name!r} exists already, of type {existing.type} ({existing.mode})"
+                f"property {existing.name!r} exists already, of type {existing.type} "
+                f"({existing.mode})"
             )
         return existing
     with journal.change(con, f"create the {type_} property {name!r}") as change:
@@ -418,7 +426,7 @@ def rename_property(con: duckdb.DuckDBPyConnection, old: str, new: str) -> Prope
     new = check_name(new)
     taken = find_property(con, new)
     if taken is not None and taken.id != prop.id:
-        raise store.ProjectError(f"a property {new!r} exists already")
+        raise store.ProjectError(f"a property {taken.name!r} exists already (case is ignored)")
     if new == prop.name:
         return prop
     with journal.change(con, f"rename the property {prop.name!r} to {new!r}") as change:

@@ -263,7 +263,8 @@ def diverse_sample(
     cancel: threading.Event | None = None,
 ) -> list[Ranked]:
     """``n`` images among those shown (``within``; None: all) that cover them, in the order
-    picked; score: the cosine distance to the nearest image picked before it."""
+    picked; score: the cosine distance to the nearest image picked before it (None for the
+    first, the most central: none was picked before it)."""
     if n < 1:
         raise store.ProjectError(f"the number of diverse images must be at least 1, not {n}")
     rows = shown_rows(matrix, within)
@@ -271,4 +272,7 @@ def diverse_sample(
         raise store.ProjectError("no images with vectors to sample from")
     vectors = matrix.vectors if within is None else matrix.vectors[rows]  # all: no copy
     picks, radii = farthest_points(normalised(vectors), n, progress, cancel)
-    return [Ranked(int(matrix.ids[rows[p]]), float(r)) for p, r in zip(picks, radii, strict=True)]
+    return [
+        Ranked(int(matrix.ids[rows[p]]), None if n == 0 else float(r))
+        for n, (p, r) in enumerate(zip(picks, radii, strict=True))
+    ]

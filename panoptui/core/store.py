@@ -465,6 +465,9 @@ def open_project(
         if not create:
             if not root.exists():
                 raise ProjectError(f"project {root} does not exist")
+            inside = root / "project"
+            if (inside / DB_NAME).is_file():  # a demo's folder: its project is inside
+                raise ProjectError(f"{root} holds the project {inside}: give that path")
             raise ProjectError(
                 f"{root} is not a panoptui project (no {DB_NAME} inside); "
                 f"create one with: panoptui import {root} FOLDER"

@@ -35,7 +35,7 @@ from textual.app import App, SystemCommand
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
 from textual.command import CommandPalette
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, OptionList
 from textual.worker import Worker, WorkerState
 
@@ -228,6 +228,10 @@ class PanoptuiApp(App[None]):
             return  # no project yet: the folder's question is still open
         if self.current_mode != mode:
             self.switch_mode(mode)
+        elif not isinstance(self.screen, ModalScreen):
+            # Its own key on a screen opened over it (clusters, duplicates, a map, groups):
+            # back to the screen itself, as the key says. A dialog stays.
+            self._close_pushed_screens()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

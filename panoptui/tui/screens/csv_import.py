@@ -181,7 +181,8 @@ class ImportPreview(Dialog[str | None]):
         left = plan.read - len(plan.rows)
         said.append(
             plain(
-                f"{count_text(len(plan.rows), 'row')} go in "
+                f"{count_text(len(plan.rows), 'row')} "
+                f"{'goes' if len(plan.rows) == 1 else 'go'} in "
                 f"({count_text(values_set(plan), 'value')}), {count_text(left, 'row')} left out"
             )
         )

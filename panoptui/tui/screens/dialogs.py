@@ -135,7 +135,8 @@ class PathSuggester(Suggester):
 
 
 class PathInput(Input):
-    """A text box for a path: Tab completes it (and stays in the box; shift+Tab leaves it)."""
+    """A text box for a path: Tab completes it (and stays in the box), or, with nothing to
+    complete, goes on to the next field."""
 
     BINDINGS = [Binding("tab", "complete", "Complete", show=False)]
 
@@ -145,8 +146,8 @@ class PathInput(Input):
 
     def action_complete(self) -> None:
         completed = complete_path(self.value, self.folders_only)
-        if completed is None:
-            self.app.bell()  # nothing to add, as a shell says
+        if completed is None:  # nothing to add: Tab goes on to the next field, as in any form
+            self.screen.focus_next()
             return
         self.value = completed
         self.cursor_position = len(completed)
@@ -167,8 +168,9 @@ class FunctionSuggester(Suggester):
 
 
 class CompletingInput(Input):
-    """A text box whose last word Tab completes (a filter expression: names, values); what Tab
-    would add shows greyed after the cursor."""
+    """A text box whose last word Tab completes (a filter expression: names, values), or, with
+    nothing to complete, goes on to the next field; what Tab would add shows greyed after the
+    cursor."""
 
     BINDINGS = [Binding("tab", "complete", "Complete", show=False)]
 
@@ -178,8 +180,8 @@ class CompletingInput(Input):
 
     def action_complete(self) -> None:
         completed = self.complete(self.value)
-        if completed is None:
-            self.app.bell()
+        if completed is None:  # nothing to add: Tab goes on to the next field
+            self.screen.focus_next()
             return
         self.value = completed
         self.cursor_position = len(completed)

@@ -600,9 +600,10 @@ class ResultsScreen(AppScreen):
         fields = [
             Field("property", "Property", kind="select", options=[*choices, ("new property…", "")],
                   default=choices[0][1] if choices else ""),
-            Field("value", "Value (blank: clear it; tags: a, b, c)", optional=True),
+            Field("value", "Value (tags: a, b, c)", optional=True),
             Field("add", "Add these tags to those it holds (multi-tag)", kind="check"),
-            Field("name", "New property: its name", optional=True),
+            Field("clear", "Clear the value instead", kind="check"),
+            Field("name", "New property: its name (given: it is made and set)", optional=True),
             Field("type", "New property: its type", kind="select",
                   options=[(t, t) for t in properties.TYPES], default="text"),
             Field("mode", "New property: belongs to", kind="select",
@@ -626,13 +627,15 @@ class ResultsScreen(AppScreen):
 
     def _set_property(self, ids: list[int], values: dict[str, Any]) -> str:
         con = self.panoptui.db
-        if values["property"]:
-            prop = properties.get_property(con, values["property"])
-        elif values["name"]:
+        if not values["clear"] and not values["value"]:
+            raise ValueError("give a value (or tick 'Clear the value instead')")
+        if values["name"]:  # a new property's name given: it is the one meant
             prop = properties.create_property(con, values["name"], values["type"], values["mode"])
+        elif values["property"]:
+            prop = properties.get_property(con, values["property"])
         else:
             raise ValueError("give the new property a name (or choose one)")
-        value = properties.parse_value(prop.type, values["value"] or "")
+        value = None if values["clear"] else properties.parse_value(prop.type, values["value"])
         targets = properties.targets_for_images(con, prop, ids)
         where = count_text(len(ids), "image") + (
             f" ({count_text(len(targets), 'file')})" if prop.mode == "file" else ""

@@ -159,10 +159,16 @@ def test_title_count_follows_not_duplicates_and_the_keeper_survives_coming_back(
         rows = screen.query_one(DuplicateList)
         assert rows.current() is rows.rows[-1] and rows.rows[-1].kind == "exact"
         await pilot.press("home")
+        await pilot.press("h")
+        await settle(pilot)
+        assert screen.state.histogram is not None
         await pilot.press("n")
         await pilot.pause()
         title = str(screen.query_one("#explore-title").render())
         assert f"{count - 1} groups of near-duplicates" in title
+        # The histogram counted the pairs before: it goes, and says how to have it again.
+        assert screen.state.histogram is None
+        assert "h: the histogram again" in str(screen.query_one("#duplicates-histogram").render())
         # The keeper of the (new) first group, then its images, then back: still the keeper.
         await pilot.press("right", "k")
         kept = screen.query_one(DuplicateList).rows[0].cards[1]

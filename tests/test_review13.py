@@ -52,3 +52,12 @@ def test_a_screen_key_goes_back_to_that_screen_from_a_findings_screen(drive):
         assert isinstance(app.screen, FormDialog)
 
     drive(scenario)
+
+
+def test_images_with_a_limit_say_how_many_the_filter_takes(project):
+    done = run_cli("images", str(project), "--where", "width > 0", "--limit", "2")
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 3  # header and two
+    con = store.open_project(project, read_only=True)
+    total = store.scalar(con, "SELECT count(*) FROM images WHERE width > 0")
+    con.close()
+    assert done.stderr.strip() == f"the first 2 of {total} images (--limit)"

@@ -74,12 +74,16 @@ def cmd_images(args: argparse.Namespace) -> int:
             groups = filters.group_counts(con, args.group_by, args.where)
         else:
             rows = filters.list_images(con, args.where, args.sort, args.limit)
+            # All the filter takes, to say "the first 3 of 42" when --limit cut the list.
+            total = len(rows)
+            if args.limit is not None and len(rows) == args.limit:
+                total = len(filters.select_ids(con, args.where))
     if args.group_by:
         _print_groups(groups, args.json)
     elif args.json:
         print_json([{k: _plain(v) for k, v in row.items()} for row in rows])
     else:
-        _print_rows(rows, args.sort)
+        _print_rows(rows, args.sort, total)
     return 0
 
 
@@ -117,8 +121,8 @@ def _shown_value(value: Any) -> str:
     return shown(str(_plain(value)))
 
 
-def _print_rows(rows: list[dict[str, Any]], sort: str | None) -> None:
-    """id, the sort keys' values, path: one line per image."""
+def _print_rows(rows: list[dict[str, Any]], sort: str | None, total: int) -> None:
+    """id, the sort keys' values, path: one line per image; then how many, of how many."""
     if not rows:
         print("no images found")
         return
@@ -132,7 +136,10 @@ def _print_rows(rows: list[dict[str, Any]], sort: str | None) -> None:
     for row, values in zip(rows, table, strict=True):
         cells = [v.ljust(w) for v, w in zip(values, widths, strict=True)]
         print("  ".join([f"{row['id']:>7}", *cells, shown(row["path"] or "")]))
-    print(count(len(rows), "image"), file=sys.stderr)
+    if total > len(rows):
+        print(f"the first {len(rows)} of {count(total, 'image')} (--limit)", file=sys.stderr)
+    else:
+        print(count(len(rows), "image"), file=sys.stderr)
 
 
 def _print_groups(groups: list[tuple[Any, int]], as_json: bool) -> None:

@@ -702,6 +702,9 @@ class DuplicatesScreen(FindingsScreen):
         remaining = len(rows.rows) - 1
         rows.highlighted = min(index, remaining - 1) if remaining > 0 else None
         self.query_one("#explore-title", Static).update(self.title_text())
+        if self.state.histogram is not None:  # its counts were before this pair was left out
+            self.state.histogram, self.state.histogram_note = None, "h: the histogram again"
+            self.draw_histogram()
         self.notify(f"group {row.number}: not duplicates, never proposed again")
 
     def action_histogram(self) -> None:

@@ -36,7 +36,7 @@ def completer(project):
         ("topics h", "topics has any ("),
         ("topics has any (pro", "topics has any (protest"),
         ("topics has none (protest, po", "topics has none (protest, police"),
-        ('topics has any (say', 'topics has any ("say \\"hi\\""'),
+        ("topics has any (say", 'topics has any ("say \\"hi\\""'),
         ("source = soc", 'source = "social media"'),
         ('source != "pr', 'source != "press"'),
         ("source = ", 'source = "social media"'),  # the most frequent first

@@ -233,6 +233,13 @@ def test_duplicates_and_the_map_run_among_the_images_of_the_view(drive):
         dialog = await open_filter(pilot)
         dialog.query_one("#field-where", Input).value = "format = PNG"
         await pilot.press("enter")
+        results = app.screen_stack[0]
+
+        def filtered() -> bool:
+            source = getattr(results, "view", None) and results.view.source
+            return isinstance(source, AllImages) and source.flt.where == "format = PNG"
+
+        await wait_for(pilot, filtered, what="the view filtered")  # a loaded machine is slow
         await settle(pilot)
         png = set(filters.matching_ids(app.db, "format = PNG").tolist())
         assert 0 < len(png) < store.scalar(app.db, "SELECT count(*) FROM images")

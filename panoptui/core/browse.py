@@ -109,7 +109,8 @@ def _where(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> tuple[str, list[
         clauses.append(
             "i.id IN (SELECT image_id FROM files WHERE state = 'ok' AND starts_with(path, ?))"
         )
-        params.append(flt.folder.rstrip("/") + "/")
+        # A folder is given as on disk; paths are stored escaped (store.stored_path).
+        params.append(store.stored_path(flt.folder.rstrip("/") + "/")[0])
     if flt.name:
         condition, value = _name_clause(flt.name)
         clauses.append(f"i.id IN (SELECT image_id FROM files WHERE state = 'ok' AND {condition})")
@@ -227,10 +228,15 @@ def folders(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def directories(con: duckdb.DuckDBPyConnection, limit: int = 1000) -> list[str]:
     """The project's folders and every directory holding images below them (the first
-    ``limit``, in order), to filter by."""
+    ``limit``, in order), to filter by, as on disk (filters.real_text). Split at forward
+    slashes only: a backslash is part of a file name on Linux (DuckDB's default separator
+    splits at both)."""
+    from panoptui.core.filters import real_text
+
     rows = con.execute(
-        "SELECT path FROM folders UNION SELECT DISTINCT parse_dirpath(path) FROM files "
+        "SELECT path FROM folders UNION SELECT DISTINCT parse_dirpath(path, 'forward_slash') "
+        "FROM files "
         "WHERE state = 'ok' ORDER BY 1 LIMIT ?",
         [limit],
     ).fetchall()
-    return [r[0] for r in rows]
+    return [real_text(r[0]) for r in rows]

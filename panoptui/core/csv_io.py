@@ -398,41 +398,69 @@ def _match_ids(
     return result
 
 
+def _tried(path: str, folders: list[str]) -> list[str]:
+    """The paths a cell may name: itself when absolute, else below each folder, or from a
+    folder's own name on."""
+    if os.path.isabs(path):
+        return [os.path.normpath(path)]
+    rel = os.path.normpath(path)
+    if rel.startswith("..") or rel == ".":
+        return []
+    tried = [f"{f}/{rel}" for f in folders]
+    tried += [f"{os.path.dirname(f)}/{rel}" for f in folders
+              if rel.split("/", 1)[0] == os.path.basename(f)]  # fmt: skip
+    return list(dict.fromkeys(tried))
+
+
 def _match_paths(
     con: duckdb.DuckDBPyConnection, keys: list[tuple[int, str]]
 ) -> dict[int, tuple[list[int], list[int]] | str]:
     """A path names a present file: absolute, exactly; relative, as the end of a file's path
     (below one of the project's folders, or from a folder's own name on, as Panoptic writes
-    it). A relative path that ends the paths of several images is ambiguous."""
+    it). A relative path that ends the paths of several images is ambiguous.
+
+    A cell is the real path (a backslash in a file name is one backslash), looked up in its
+    stored form (store.stored_path); failing that, a relative path with backslashes as
+    Windows's separators; failing that, the cell as the stored form itself (how panoptui
+    writes a path that is not UTF-8: ``caf\\xe9.jpg``)."""
     folders = [str(p) for (p,) in con.execute("SELECT path FROM folders").fetchall()]
     lines: list[int] = []
+    ranks: list[int] = []
     candidates: list[str] = []
     for line, cell in keys:
-        path = cell.replace("\\", "/") if not cell.startswith("/") else cell
-        if os.path.isabs(path):
-            tried = [os.path.normpath(path)]
-        else:
-            rel = os.path.normpath(path)
-            if rel.startswith("..") or rel == ".":
-                tried = []
-            else:
-                tried = [f"{f}/{rel}" for f in folders]
-                tried += [f"{os.path.dirname(f)}/{rel}" for f in folders
-                          if rel.split("/", 1)[0] == os.path.basename(f)]  # fmt: skip
-        for candidate in dict.fromkeys(tried):
-            lines.append(line)
-            candidates.append(candidate)
-    batch = pa.table({"line": pa.array(np.array(lines, np.int64)), "path": candidates})
+        readings = [(0, cell, True)]
+        if "\\" in cell:
+            if not cell.startswith("/"):
+                readings.append((1, cell.replace("\\", "/"), True))
+            readings.append((2, cell, False))
+        seen = set()
+        for rank, path, real in readings:
+            for candidate in _tried(path, folders):
+                stored = store.stored_path(candidate)[0] if real else candidate
+                if stored not in seen:
+                    seen.add(stored)
+                    lines.append(line)
+                    ranks.append(rank)
+                    candidates.append(stored)
+    batch = pa.table({
+        "line": pa.array(np.array(lines, np.int64)),
+        "rank": pa.array(np.array(ranks, np.int64)),
+        "path": candidates,
+    })  # fmt: skip
     con.register("csv_keys", batch)
     try:
         rows = con.execute(
-            "SELECT k.line, f.image_id, f.id FROM csv_keys k JOIN files f ON f.path = k.path "
-            "WHERE f.state = 'ok' ORDER BY k.line, f.id"
+            "SELECT k.line, k.rank, f.image_id, f.id FROM csv_keys k JOIN files f "
+            "ON f.path = k.path WHERE f.state = 'ok' ORDER BY k.line, k.rank, f.id"
         ).fetchall()
     finally:
         con.unregister("csv_keys")
     found: dict[int, tuple[list[int], list[int]]] = {}
-    for line, image_id, file_id in rows:
+    best: dict[int, int] = {}
+    for line, rank, image_id, file_id in rows:
+        # Only the first reading of a cell that finds a file counts.
+        if best.setdefault(int(line), int(rank)) != int(rank):
+            continue
         images, files = found.setdefault(int(line), ([], []))
         if int(image_id) not in images:
             images.append(int(image_id))
@@ -568,6 +596,18 @@ def panoptic_cell(prop: Property, value: Value, raw: bool) -> str:
     return text if raw or prop.type not in QUOTED_TYPES else quote(text)
 
 
+def _written_path(stored: str, raw_path: bytes | None) -> str:
+    """A file's path in a CSV: the real one when it is UTF-8 text (a backslash in a name
+    stays one), else the stored form, escaped (a UTF-8 CSV cannot carry other bytes); import
+    reads both (_match_paths)."""
+    real = store.os_path(stored, raw_path)
+    try:
+        real.encode("utf-8")
+    except UnicodeEncodeError:
+        return stored
+    return real
+
+
 def write_panoptic(
     con: duckdb.DuckDBPyConnection,
     target: str,
@@ -583,7 +623,8 @@ def write_panoptic(
     props = properties.list_properties(con)
     values = [_all_values(con, p) for p in props]
     files = con.execute(
-        "SELECT f.id, f.image_id, f.path FROM files f WHERE f.state = 'ok' ORDER BY f.path"
+        "SELECT f.id, f.image_id, f.path, f.raw_path FROM files f WHERE f.state = 'ok' "
+        "ORDER BY f.path"
     ).fetchall()
     chosen = None if image_ids is None else set(int(i) for i in image_ids)
     rows = 0
@@ -593,10 +634,10 @@ def write_panoptic(
         with open(partial, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, delimiter=";", lineterminator="\n")
             writer.writerow(["path", *(panoptic_header(p) for p in props)])
-            for file_id, image_id, file_path in files:
+            for file_id, image_id, file_path, raw_path in files:
                 if chosen is not None and int(image_id) not in chosen:
                     continue
-                cells = [str(file_path)]
+                cells = [_written_path(file_path, raw_path)]
                 for prop, by_target in zip(props, values, strict=True):
                     owner = int(image_id) if prop.mode == "image" else int(file_id)
                     cells.append(panoptic_cell(prop, by_target.get(owner), raw))

@@ -18,6 +18,9 @@ What must hold (the tests check each operator against a brute-force evaluation i
 - A checkbox ``= false`` is every image whose box is not ticked (unset included).
 - Names that belong to a file (``path``, ``name``, ``folder``, and properties of mode file):
   an image matches when any of its present files does.
+- ``path``, ``name`` and ``folder`` take the real text of a path (a backslash in a file name is
+  one backslash, written ``"a\\\\b"`` in quotes); ``~`` alone sees the stored form
+  (store.stored_path: a backslash doubled, an undecodable byte as ``\\xNN``).
 - Tag properties: ``has any / all / none (a, b)`` count a tag's children as the tag
   (``tags has any (animals)`` takes an image tagged ``cat`` under ``animals``); ``= a`` is
   ``has any (a)``, ``!= a`` is ``has none (a)``. ``keywords`` (a list read from the files) takes
@@ -25,12 +28,14 @@ What must hold (the tests check each operator against a brute-force evaluation i
 
 The value of a name for one image (sort, group-by, the ``images`` listing): its column; for a
 property of mode image its value; of mode file, the value of its first file (by id) that has
-one; for a tag property, its tags (listed; sorted and grouped by name).
+one; for a tag property, its tags (listed; sorted and grouped by name). ``path``, ``name`` and
+``folder`` are listed and grouped as on disk (real_text), sorted by their stored form.
 """
 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -284,11 +289,30 @@ class Field:
     single: bool = False
 
 
+# A stored path (store.stored_path) splits at forward slashes only: DuckDB's separator '/' (or
+# none) also splits at a backslash, which on Linux is a character of a file name.
 FILE_COLUMNS = {
     "path": "f.path",
-    "name": "parse_filename(f.path, false, '/')",
-    "folder": "parse_dirpath(f.path, '/')",
+    "name": "parse_filename(f.path, false, 'forward_slash')",
+    "folder": "parse_dirpath(f.path, 'forward_slash')",
 }
+_STORED_ESCAPE = re.compile(rb"\\(\\|x[0-9a-f]{2})")
+
+
+def real_text(stored: str) -> str:
+    """The operating system's text of a stored path, or of its name or folder (the inverse
+    of store.stored_path's text): a doubled backslash is one, ``\\xNN`` the byte NN (a
+    surrogate escape, as Python gives a name that is not UTF-8). A stored text without a
+    backslash is the path itself."""
+    if "\\" not in stored:
+        return stored
+    raw = _STORED_ESCAPE.sub(
+        lambda m: b"\\" if m.group(1) == b"\\" else bytes([int(m.group(1)[1:], 16)]),
+        stored.encode("utf-8"),
+    )
+    return os.fsdecode(raw)
+
+
 BUILT_INS = {
     "folder": Field("folder", "text", "file", FILE_COLUMNS["folder"]),
     "path": Field("path", "text", "file", FILE_COLUMNS["path"]),
@@ -466,6 +490,10 @@ class _Compiler:
             moment, whole_day = _date(token, field)
             return self.date_test(column, op, moment, whole_day)
         text = token.text
+        if field.source == "file" and op != "~":
+            # path, name and folder are stored escaped (a backslash as two, an undecodable
+            # byte as \\xNN); the user gives the real text, so it is compared escaped alike.
+            text = store.stored_path(text)[0]
         if op == "contains":
             self.params.append(text.lower())
             return f"contains(lower({column}), ?)"
@@ -726,6 +754,8 @@ def group_counts(
         f"WHERE i.state = 'ok' AND ({condition})) GROUP BY g ORDER BY g NULLS LAST",
         params,
     ).fetchall()
+    if field.source == "file":  # path, name, folder: the real text, as a filter takes it
+        return [(None if g is None else real_text(g), int(n)) for g, n in rows]
     return [(g, int(n)) for g, n in rows]
 
 
@@ -757,6 +787,8 @@ def list_images(
                 value = list(value or [])
                 if field.single:
                     value = value[0] if value else None
+            elif field.source == "file" and value is not None:
+                value = real_text(value)  # path, name, folder: as on disk
             row[name] = value
         found.append(row)
     return found

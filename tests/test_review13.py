@@ -61,3 +61,18 @@ def test_images_with_a_limit_say_how_many_the_filter_takes(project):
     total = store.scalar(con, "SELECT count(*) FROM images WHERE width > 0")
     con.close()
     assert done.stderr.strip() == f"the first 2 of {total} images (--limit)"
+
+
+def test_id_is_a_filter_name_and_a_checkbox_takes_the_words_set_takes(project):
+    from panoptui.core import filters
+
+    con = store.open_project(project)
+    first = [int(i) for (i,) in con.execute("SELECT id FROM images ORDER BY id LIMIT 5").fetchall()]
+    assert filters.matching_ids(con, f"id <= {first[-1]}").tolist() == first
+    keep = properties.create_property(con, "keep", "checkbox")
+    properties.set_values(con, keep, first[:2], properties.parse_value("checkbox", "yes"))
+    for word in ("yes", "true", "1", "x"):
+        assert filters.matching_ids(con, f"keep = {word}").tolist() == first[:2], word
+    with pytest.raises(filters.FilterError, match="keep is a checkbox: give true or false"):
+        filters.compile_filter(con, "keep = maybe")
+    con.close()

@@ -53,6 +53,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     command). The order of registration is the order of ``panoptui --help``."""
     # Imported here, not at the top: the command modules import say_interrupted from this one.
     from panoptui.cli import app, explore, export, images, imports, rank, tags, vectors
+    from panoptui.cli import classify as classify_cli
     from panoptui.cli import csv as csv_cli
     from panoptui.cli import properties as properties_cli
     from panoptui.cli.options import CommandParser
@@ -66,7 +67,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
         dest="command", metavar="COMMAND", required=True, parser_class=CommandParser
     )
     for module in (
-        imports, vectors, explore, images, rank, export, tags, properties_cli, csv_cli, app
+        imports, vectors, explore, classify_cli, images, rank, export, tags, properties_cli,
+        csv_cli, app
     ):  # fmt: skip
         module.register(commands)
     return parser, set(commands.choices)

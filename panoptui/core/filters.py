@@ -317,6 +317,7 @@ BUILT_INS = {
     "folder": Field("folder", "text", "file", FILE_COLUMNS["folder"]),
     "path": Field("path", "text", "file", FILE_COLUMNS["path"]),
     "name": Field("name", "text", "file", FILE_COLUMNS["name"]),
+    "id": Field("id", "number", "image", "i.id"),
     "format": Field("format", "text", "image", "i.format"),
     "width": Field("width", "number", "image", "i.width"),
     "height": Field("height", "number", "image", "i.height"),
@@ -407,8 +408,15 @@ def _date(token: Token, field: Field) -> tuple[datetime, bool]:
 
 
 def _flag(token: Token, field: Field) -> bool:
-    if token.text.lower() in ("true", "false"):
-        return token.text.lower() == "true"
+    """A checkbox value, in the words `panoptui set` and a CSV take (true, yes, 1, x...)."""
+    from panoptui.core.properties import parse_value
+
+    try:
+        value = parse_value("checkbox", token.text)
+    except ValueError:
+        value = None
+    if isinstance(value, bool):
+        return value
     raise FilterError(f"{field.name} is a checkbox: give true or false; got {token.text!r}",
                       token.column)  # fmt: skip
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 import tui_helpers
-from tui_helpers import fill_form, screen_text, settle
+from tui_helpers import fill_form, screen_text, settle, wait_for
 
 from panoptui.core import properties, store
 from panoptui.tui.screens.dialogs import ConfirmDialog, FormDialog
@@ -48,6 +48,17 @@ def listed(app) -> dict[str, tuple[str, ...]]:
 def current(app) -> str | None:
     summary = app.screen.query_one(PropertiesList).highlighted
     return None if summary is None else summary.property.name
+
+
+async def answer(pilot, values: dict, stays: bool = False) -> None:
+    """Fill the form a key opened (once it is open: later on a loaded machine), then wait until
+    it closes (unless it ``stays``: refused in the form) and the app settles."""
+    app = pilot.app
+    await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the form")
+    await fill_form(pilot, values)
+    if not stays:
+        await wait_for(pilot, lambda: not isinstance(app.screen, FormDialog), what="closed")
+    await settle(pilot)
 
 
 async def to_properties(app, pilot, name: str | None = None) -> None:
@@ -91,14 +102,11 @@ def test_n_makes_a_property_and_a_built_in_name_is_said_in_the_form(annotated, p
     async def scenario(app, pilot):
         await to_properties(app, pilot)
         await pilot.press("n")
-        await pilot.pause()
-        assert isinstance(app.screen, FormDialog)
-        await fill_form(pilot, {"name": "width", "type": "number", "mode": "image"})
+        await answer(pilot, {"name": "width", "type": "number", "mode": "image"}, stays=True)
         assert isinstance(app.screen, FormDialog)  # refused: the form stays open, and says why
         said = str(app.screen.query_one("#form-error").render())
         assert said.startswith("'width' is a built-in field"), said
-        await fill_form(pilot, {"name": "published", "type": "date", "mode": "file"})
-        await settle(pilot)
+        await answer(pilot, {"name": "published", "type": "date", "mode": "file"})
         assert isinstance(app.screen, TagsScreen)
         assert listed(app)["published"] == ("date", "file", "0 files")
         assert current(app) == "published"  # the cursor goes to the new one
@@ -116,15 +124,11 @@ def test_r_renames_and_a_taken_name_is_refused(annotated, project, drive):
     async def scenario(app, pilot):
         await to_properties(app, pilot, ODD)
         await pilot.press("R")
-        await pilot.pause()
-        await fill_form(pilot, {"name": "year"})  # another property's name
-        await settle(pilot)
-        assert notes(app)[-1] == "a property 'year' exists already"
+        await answer(pilot, {"name": "year"})  # another property's name
+        assert notes(app)[-1] == "a property 'year' exists already (case is ignored)"
         assert ODD in listed(app)
         await pilot.press("R")
-        await pilot.pause()
-        await fill_form(pilot, {"name": "source"})
-        await settle(pilot)
+        await answer(pilot, {"name": "source"})
         assert "source" in listed(app) and ODD not in listed(app)
         assert current(app) == "source"
 
@@ -139,17 +143,13 @@ def test_t_refuses_a_type_its_values_do_not_fit_and_says_how_many(annotated, pro
     async def scenario(app, pilot):
         await to_properties(app, pilot, ODD)
         await pilot.press("T")
-        await pilot.pause()
-        await fill_form(pilot, {"type": "number"})
-        await settle(pilot)
+        await answer(pilot, {"type": "number"})
         refusal = notes(app)[-1]
         assert refusal.startswith(f"cannot make '{ODD}' a number: 1 of 3 values do not fit")
         assert "\n" not in refusal
         assert listed(app)[ODD][0] == "text"  # nothing changed
         await pilot.press("T")
-        await pilot.pause()
-        await fill_form(pilot, {"type": "multi_tag"})  # every value fits as one tag
-        await settle(pilot)
+        await answer(pilot, {"type": "multi_tag"})  # every value fits as one tag
         assert notes(app)[-1] == f"'{ODD}' is a multi_tag now (3 values converted)"
         assert listed(app)[ODD] == ("multi_tag", "image", "3 images")
 

@@ -23,6 +23,17 @@ if TYPE_CHECKING:
 SHOWN_IDS = 8  # ids printed per group (--json gives them all)
 
 
+def cosine(text: str) -> float:
+    """A threshold: a cosine, -1 to 1 (nan, inf and 1.5 would leave every image out)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not -1 <= value <= 1:  # nan fails both
+        raise argparse.ArgumentTypeError(f"expected a cosine from -1 to 1, got {text}")
+    return value
+
+
 def register(commands: Commands) -> None:
     classify = commands.add_parser(
         "classify",
@@ -48,7 +59,7 @@ def register(commands: Commands) -> None:
         "--prompt", default="a photo of {}", help="the text embedded, {} for the label"
     )
     classify.add_argument(
-        "--threshold", type=float, help="a label needs at least this cosine (default: none)"
+        "--threshold", type=cosine, help="a label needs at least this cosine (default: none)"
     )
     classify.add_argument(
         "--multiple", action="store_true", help="every label at or above --threshold"
@@ -97,10 +108,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
     for group in labelling.groups:
         ids = ", ".join(str(i) for i in group.ids[:SHOWN_IDS])
         more = ", ..." if group.size > SHOWN_IDS else ""
-        print(
-            f"{shown(group.label):<{width}}  {count(group.size, 'image'):>12}  "
-            f"mean {group.score:6.3f}  {ids}{more}"
-        )
+        line = f"{shown(group.label):<{width}}  {count(group.size, 'image'):>12}"
+        print(f"{line}  mean {group.score:6.3f}  {ids}{more}" if group.ids else line)
     if labelling.unlabelled:
         print(f"unlabelled: {count(len(labelling.unlabelled), 'image')} (under the threshold)")
     if saved:

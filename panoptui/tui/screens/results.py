@@ -105,6 +105,7 @@ class ResultsScreen(AppScreen):
         Binding("m", "map", "Map", tooltip="a 2-D map of a vector set"),
         Binding("o", "order", "Order", show=False, tooltip="most representative or unusual first"),
         Binding("D", "diverse", "Diverse", show=False, tooltip="N images that cover those shown"),
+        Binding("L", "classify", "Label", show=False, tooltip="label by names (zero-shot)"),
         Binding("x", "cancel_job", "Cancel job", show=False, tooltip="stop a search, map..."),
         Binding("t", "tag", "Tag", tooltip="tag the selection (or the image under the cursor)"),
         Binding("P", "set_property", "Set property", show=False, tooltip="on the selection"),
@@ -1096,6 +1097,12 @@ class ResultsScreen(AppScreen):
             fields,
             lambda v: start_map(self.panoptui, v["set_id"], v["method"], within),
         )
+
+    def action_classify(self) -> None:
+        """Label the images shown by names (typed, or a tag family's), zero-shot."""
+        from panoptui.tui.screens.classify import ask_classify
+
+        ask_classify(self, self._within())
 
     def action_cancel_job(self) -> None:
         from panoptui.tui.job import EXPLORING  # the jobs started here: query, cluster, map...

@@ -53,6 +53,13 @@ class TagsScreen(FindingsScreen):
         Binding("n", "new_property", "New property", show=False, tooltip="make a property"),
         Binding("T", "change_type", "Change type", show=False, tooltip="of the property"),
         Binding("e", "export", "Export", tooltip="write CSV or Parquet"),
+        Binding(
+            "L",
+            "classify",
+            "Label by its tags",
+            show=False,
+            tooltip="label images by the names of the tags under this one (zero-shot)",
+        ),
         CANCEL_JOB,
     ]
     # The keys that act on properties only: hidden (and inert) while the tags are shown.
@@ -142,6 +149,12 @@ class TagsScreen(FindingsScreen):
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_show()
+
+    def action_classify(self) -> None:
+        """Label every image by the names of the tags under the highlighted one."""
+        from panoptui.tui.screens.classify import ask_classify
+
+        ask_classify(self, parent=None if self.showing_properties else self.highlighted)
 
     def action_new_property(self) -> None:
         self.properties.new()

@@ -261,3 +261,36 @@ def test_duplicates_and_the_map_run_among_the_images_of_the_view(drive):
         assert saved == store.scalar(app.db, "SELECT count(*) FROM images")
 
     drive(scenario)
+
+
+def test_recommendations_come_from_the_images_of_the_view(drive):
+    from panoptui.tui.sources import RankedImages
+
+    async def scenario(app, pilot):
+        dialog = await open_filter(pilot)
+        dialog.query_one("#field-where", Input).value = "format = PNG"
+        await pilot.press("enter")
+        results = app.screen_stack[0]
+
+        def filtered() -> bool:
+            source = getattr(results, "view", None) and results.view.source
+            return isinstance(source, AllImages) and source.flt.where == "format = PNG"
+
+        await wait_for(pilot, filtered, what="the view filtered")
+        await settle(pilot)
+        png = set(filters.matching_ids(app.db, "format = PNG").tolist())
+        await pilot.press("space")  # the first PNG, selected
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, FormDialog), what="the dialog")
+        await tui_helpers.fill_form(pilot, {"k": 8})
+
+        def recommended() -> bool:
+            source = results.view.source
+            return isinstance(source, RankedImages) and "recommended" in source.title
+
+        await wait_for(pilot, recommended, what="the recommendations")
+        found = [i for i, _ in results.view.source.ranked]
+        assert found and set(found) <= png
+        assert "among where format = PNG" in results.view.source.title
+
+    drive(scenario)

@@ -164,7 +164,10 @@ class FunctionSuggester(Suggester):
 
     async def get_suggestion(self, value: str) -> str | None:
         async with self.lock:
-            return await asyncio.to_thread(self.complete, value)
+            try:
+                return await asyncio.to_thread(self.complete, value)
+            except Exception:  # a suggestion is a hint: never an error over the form
+                return None
 
 
 class CompletingInput(Input):

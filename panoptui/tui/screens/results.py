@@ -8,7 +8,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -795,8 +795,9 @@ class ResultsScreen(AppScreen):
             Field("view", "Keep as a view named (blank: not kept)", optional=True),
         ]  # fmt: skip
 
+        # The completer's cursor is not closed here: a suggestion may still be read in its
+        # thread when the form closes; it goes with the completer.
         def answered(values: dict[str, Any] | None) -> None:
-            completer.con.close()
             if values is None:
                 return
             view = views.View(
@@ -1017,6 +1018,15 @@ class ResultsScreen(AppScreen):
             extra.append(Field("tag", "For tag", kind="select", default=names[0][1], options=names))
             title = "Recommend images for a tag"
 
+        # Among the images of a filter, a folder or a name shown (not of a tag shown: its
+        # images are the ones recommendations are for, and never among them).
+        flt = source.flt if isinstance(source, AllImages) else None
+        among = (
+            replace(flt, tag=None, sort=None)
+            if flt is not None and (flt.where or flt.folder or flt.name)
+            else None
+        )
+
         def go(values: dict[str, Any]) -> None:
             set_id, k = values["set_id"], values["k"]
             target = values.get("tag", tag)
@@ -1025,12 +1035,14 @@ class ResultsScreen(AppScreen):
                 # Nothing selected: the tag is the one shown or the one the form asked for.
                 group = selection or tags.tag_members(cur, cast(str, target)).tolist()
                 matrix = self._matrix(cur, set_id)
-                return query.recommend(cur, matrix, group, k, tag=target)
+                scope = None if among is None else browse.filter_ids(cur, among)
+                return query.recommend(cur, matrix, group, k, within=scope, tag=target)
 
             # Said as it is: from a selection, even on a tag's view (the tag then only
             # receives what is accepted).
             seeds = f"like the {len(selection)} selected" if selection else f"for {target}"
-            label = f"recommended {seeds} (set {set_id})"
+            scope_said = f" among {among.describe()}" if among is not None else ""
+            label = f"recommended {seeds}{scope_said} (set {set_id})"
             if selection:  # the seeds: what the user selects next is among the recommended
                 self.panoptui.selection.difference_update(selection)
             self._query_job(label, run, accept_tag=target)

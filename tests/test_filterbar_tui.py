@@ -41,6 +41,23 @@ async def open_filter(pilot) -> FormDialog:
     return pilot.app.screen
 
 
+async def show_filtered(pilot, where: str):
+    """Filter the Results screen through the bar, and wait until it shows the view (a loaded
+    machine closes the form later); returns the Results screen."""
+    dialog = await open_filter(pilot)
+    dialog.query_one("#field-where", Input).value = where
+    await pilot.press("enter")
+    results = pilot.app.screen_stack[0]
+
+    def filtered() -> bool:
+        source = getattr(results, "view", None) and results.view.source
+        return isinstance(source, AllImages) and source.flt.where == where
+
+    await wait_for(pilot, filtered, what="the view filtered")
+    await settle(pilot)
+    return results
+
+
 def test_the_filter_bar_completes_filters_and_sorts(drive, annotated):
     async def scenario(app, pilot):
         dialog = await open_filter(pilot)
@@ -230,17 +247,7 @@ def test_duplicates_and_the_map_run_among_the_images_of_the_view(drive):
     from panoptui.tui.screens.explore import DuplicatesScreen, MapScreen
 
     async def scenario(app, pilot):
-        dialog = await open_filter(pilot)
-        dialog.query_one("#field-where", Input).value = "format = PNG"
-        await pilot.press("enter")
-        results = app.screen_stack[0]
-
-        def filtered() -> bool:
-            source = getattr(results, "view", None) and results.view.source
-            return isinstance(source, AllImages) and source.flt.where == "format = PNG"
-
-        await wait_for(pilot, filtered, what="the view filtered")  # a loaded machine is slow
-        await settle(pilot)
+        await show_filtered(pilot, "format = PNG")
         png = set(filters.matching_ids(app.db, "format = PNG").tolist())
         assert 0 < len(png) < store.scalar(app.db, "SELECT count(*) FROM images")
         await pilot.press("d")
@@ -267,17 +274,7 @@ def test_recommendations_come_from_the_images_of_the_view(drive):
     from panoptui.tui.sources import RankedImages
 
     async def scenario(app, pilot):
-        dialog = await open_filter(pilot)
-        dialog.query_one("#field-where", Input).value = "format = PNG"
-        await pilot.press("enter")
-        results = app.screen_stack[0]
-
-        def filtered() -> bool:
-            source = getattr(results, "view", None) and results.view.source
-            return isinstance(source, AllImages) and source.flt.where == "format = PNG"
-
-        await wait_for(pilot, filtered, what="the view filtered")
-        await settle(pilot)
+        results = await show_filtered(pilot, "format = PNG")
         png = set(filters.matching_ids(app.db, "format = PNG").tolist())
         await pilot.press("space")  # the first PNG, selected
         await pilot.press("r")

@@ -135,17 +135,19 @@ def tag_labels(
     tags.get_tag(con, parent)  # an unknown tag: its one-line error
     labels: list[Label] = []
 
-    def add(under: str, under_name: str) -> None:
+    def add(under: str, under_name: str, path: frozenset[str]) -> None:
         for child in tags.child_tags(con, under):
+            if child in path:  # a loop of parents (tags.py): it was labelled on the way down
+                continue
             has_children = bool(tags.child_tags(con, child))
             name = _own_name(child, under)
             if parent_names == "use" or not has_children:
                 words = f"{under_name} {name}" if parent_names == "combine" else name
                 if name not in [label.name for label in labels]:
                     labels.append(Label(name, words))
-            add(child, name)
+            add(child, name, path | {child})
 
-    add(parent, parent)
+    add(parent, parent, frozenset([parent]))
     if not labels:
         raise store.ProjectError(f"tag {parent!r} has no tags under it to label with")
     return labels

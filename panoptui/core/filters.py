@@ -566,12 +566,14 @@ class _Compiler:
         return self.targets(field, [tagged], op == "none")
 
     def under(self, field: Field, token: Token) -> list[int]:
-        """The ids of a tag of the property and of every tag under it."""
+        """The ids of a tag of the property and of every tag under it, through any of their
+        parents (UNION keeps each id once: a loop of parents ends)."""
         rows = self.con.execute(
-            """
+            f"""
             WITH RECURSIVE under(id) AS (
                 SELECT id FROM tags WHERE property_id = ? AND name = ?
-                UNION SELECT t.id FROM tags t JOIN under u ON t.parent_id = u.id
+                UNION SELECT l.tag_id FROM {store.TAG_LINKS_SQL} l
+                    JOIN under u ON l.parent_id = u.id
             )
             SELECT id FROM under
             """,

@@ -38,7 +38,15 @@ from panoptui.core import store
 
 # The tables a change may restore (what annotations are made of).
 JOURNALED = frozenset(
-    ["properties", "property_values", "tags", "image_tags", "file_tags", "refused_recommendations"]
+    [
+        "properties",
+        "property_values",
+        "tags",
+        "tag_parents",
+        "image_tags",
+        "file_tags",
+        "refused_recommendations",
+    ]
 )
 # The journal keeps this many changes: the last ones are what undo is for, and an entry holds
 # copies of rows (tagging 100,000 images: about 2 MB of JSON).

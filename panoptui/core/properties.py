@@ -439,10 +439,13 @@ def _watch_values(con: duckdb.DuckDBPyConnection, change: journal.Change, prop: 
     """Watch every value of a property: its rows, or its tags and where they are set (and the
     recommendations refused for them)."""
     if prop.is_tags:
+        from panoptui.core.tags import watch_parents
+
         ids = _tag_ids(con, prop)
         table, _ = _tag_table(prop)
         change.watch(table, tag_id=ids)
         change.watch("refused_recommendations", tag_id=ids)
+        watch_parents(change, ids)
         change.watch("tags", property_id=[prop.id])
     else:
         change.watch("property_values", property_id=[prop.id])
@@ -450,8 +453,11 @@ def _watch_values(con: duckdb.DuckDBPyConnection, change: journal.Change, prop: 
 
 def _delete_values(con: duckdb.DuckDBPyConnection, prop: Property) -> None:
     if prop.is_tags:
+        from panoptui.core.tags import delete_parents
+
         ids = _tag_ids(con, prop)
         table, _ = _tag_table(prop)
+        delete_parents(con, ids)
         for each in (table, "refused_recommendations", "tags"):
             key = "id" if each == "tags" else "tag_id"
             con.execute(f"DELETE FROM {each} WHERE {key} IN (SELECT unnest(?::BIGINT[]))", [ids])

@@ -317,9 +317,32 @@ def _v8(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("ALTER TABLE tags_v8 RENAME TO tags")
 
 
+def _v9(con: duckdb.DuckDBPyConnection) -> None:
+    """Issue 14: a tag may have several parents (Panoptic's tags do: ``cat`` under both
+    ``animal`` and ``pet``). ``tags.parent_id`` stays a tag's first parent, so that nothing
+    made before changes meaning; ``tag_parents`` holds its other parents. Every query of the
+    tags under a tag reads both, through TAG_LINKS_SQL."""
+    con.execute(
+        """
+        CREATE TABLE tag_parents (
+            tag_id INTEGER NOT NULL,
+            parent_id INTEGER NOT NULL,            -- a parent beyond tags.parent_id
+            PRIMARY KEY (tag_id, parent_id)
+        )
+        """
+    )
+
+
+# Every (tag, parent) link: a tag's first parent (tags.parent_id) and its others (tag_parents).
+# A subquery, for the recursive queries of the tags under a tag (core/tags.py, core/filters.py).
+TAG_LINKS_SQL = """(
+    SELECT id AS tag_id, parent_id FROM tags WHERE parent_id IS NOT NULL
+    UNION SELECT tag_id, parent_id FROM tag_parents
+)"""
+
 # Forward migrations: MIGRATIONS[i] takes a project from version i to version i + 1.
 MIGRATIONS: list[Callable[[duckdb.DuckDBPyConnection], None]] = [
-    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8,
+    _v1, _v2, _v3, _v4, _v5, _v6, _v7, _v8, _v9,
 ]  # fmt: skip
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -336,6 +359,7 @@ TABLES = frozenset(
         "vector_sets",
         "vector_errors",
         "tags",
+        "tag_parents",
         "image_tags",
         "clusterings",
         "clusters",

@@ -1,10 +1,15 @@
 """Tags: named groups of images that a user makes, or saves from a clustering.
 
-Tags nest (a clustering saved as tags: one tag per cluster under the clustering's name). What
-must hold: a tag stands for its own images and those of every tag under it, at any depth: its
-view, its members and its count on the Tags screen agree (``UNDER_TAG_SQL``), and deleting it
-deletes the tags under it (which ``tags_under`` names first, so that a dialog can say so).
-Tags are listed in natural order: cluster 2 before cluster 10.
+Tags nest (a clustering saved as tags: one tag per cluster under the clustering's name), and a
+tag may have several parents (Panoptic's ``cat`` under both ``animal`` and ``pet``): its first
+in ``tags.parent_id``, the others in ``tag_parents``; every query of the tags under a tag reads
+both (store.TAG_LINKS_SQL). What must hold: a tag stands for its own images and those of every
+tag under it, at any depth, through any parent: its view, its members and its count on the Tags
+screen agree (``UNDER_TAG_SQL``). Deleting it deletes the tags under it that have no parent
+left (which ``tags_under`` names first, so that a dialog can say so); one with another parent
+stays, under that one. A loop (a tag under itself, from data written elsewhere) never makes a
+query or a listing go round forever. Tags are listed in natural order: cluster 2 before
+cluster 10.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from panoptui.core.text import shown
 @dataclass(frozen=True)
 class Tag:
     name: str
-    parent: str | None  # the parent tag's name; None for a top-level tag
+    parent: str | None  # the name of the parent it is listed under; None at the top
     images: int  # images tagged with it or with a tag under it (what its view shows)
     depth: int = 0  # 0: a top-level tag; 1: a child of one; ...
 
@@ -32,12 +37,13 @@ class Tag:
 
 
 # The ids of a tag of the ``tags`` property (the parameter: its name) and of every tag under
-# it, at any depth. DuckDB runs a recursive query as a subquery; browse's filter by tag uses it
-# too, so that a tag's view and its members are the same images.
+# it, at any depth, through any of their parents. DuckDB runs a recursive query as a subquery;
+# browse's filter by tag uses it too, so that a tag's view and its members are the same images.
+# UNION (not UNION ALL) keeps each id once, so a loop of parents ends.
 UNDER_TAG_SQL = f"""
     WITH RECURSIVE under_tag(id) AS (
         SELECT id FROM tags WHERE name = ? AND property_id = {store.TAGS_PROPERTY_ID}
-        UNION SELECT t.id FROM tags t JOIN under_tag u ON t.parent_id = u.id
+        UNION SELECT l.tag_id FROM {store.TAG_LINKS_SQL} l JOIN under_tag u ON l.parent_id = u.id
     )
     SELECT id FROM under_tag
 """
@@ -114,6 +120,94 @@ def create_tag(
         [tag_id, property_id, name, parent_id, datetime.now()],
     )
     return tag_id
+
+
+def set_parents(con: duckdb.DuckDBPyConnection, tag_id: int, parent_ids: list[int]) -> None:
+    """Make ``parent_ids`` all the parents of a tag, in order: the first in ``tags.parent_id``
+    (the one parent panoptui always had), the others in ``tag_parents``; none: a top-level
+    tag. A parent must be a tag of the same property, and neither the tag itself nor a tag
+    under it (that loop would put the tag under itself). Made inside a journaled change, its
+    undo restores the parents the tag had (as create_tag's tags)."""
+    found = con.execute("SELECT property_id, name FROM tags WHERE id = ?", [tag_id]).fetchall()
+    if not found:
+        raise store.ProjectError(f"no tag with id {tag_id} in this project")
+    property_id, name = int(found[0][0]), str(found[0][1])
+    parents = list(dict.fromkeys(int(p) for p in parent_ids))  # each once, first stays first
+    known = {
+        int(i): (int(prop), str(parent_name))
+        for i, prop, parent_name in con.execute(
+            "SELECT id, property_id, name FROM tags WHERE id IN (SELECT unnest(?::INTEGER[]))",
+            [parents],
+        ).fetchall()
+    }
+    below = {
+        int(i)
+        for (i,) in con.execute(
+            f"""
+            WITH RECURSIVE below(id) AS (
+                SELECT ?::INTEGER
+                UNION SELECT l.tag_id FROM {store.TAG_LINKS_SQL} l
+                    JOIN below b ON l.parent_id = b.id
+            )
+            SELECT id FROM below
+            """,
+            [tag_id],
+        ).fetchall()
+    }
+    for parent in parents:
+        if parent not in known:
+            raise store.ProjectError(f"no tag with id {parent} to put the tag {name!r} under")
+        parent_property, parent_name = known[parent]
+        if parent_property != property_id:
+            raise store.ProjectError(
+                f"the tag {parent_name!r} is of another property: {name!r} cannot be under it"
+            )
+        if parent in below:
+            raise store.ProjectError(
+                f"the tag {name!r} cannot be under {parent_name!r}, which is "
+                + ("itself" if parent == tag_id else "under it")
+            )
+    change = journal.open_change(con)
+    if change is not None:
+        change.watch("tags", id=[tag_id])
+        change.watch("tag_parents", tag_id=[tag_id])
+    _write_parents(con, tag_id, parents)
+
+
+def _write_parents(con: duckdb.DuckDBPyConnection, tag_id: int, parents: list[int]) -> None:
+    """Store a tag's parents as they are given (set_parents checks them)."""
+    con.execute("DELETE FROM tag_parents WHERE tag_id = ?", [tag_id])
+    if len(parents) > 1:
+        con.execute("INSERT INTO tag_parents SELECT ?, unnest(?::INTEGER[])", [tag_id, parents[1:]])
+    con.execute(
+        "UPDATE tags SET parent_id = ? WHERE id = ?", [parents[0] if parents else None, tag_id]
+    )
+
+
+def parents_of(con: duckdb.DuckDBPyConnection, tag_id: int) -> list[int]:
+    """A tag's parents: its first (``tags.parent_id``), then the others in id order."""
+    first = store.scalar(con, "SELECT parent_id FROM tags WHERE id = ?", [tag_id])
+    others = con.execute(
+        "SELECT parent_id FROM tag_parents WHERE tag_id = ? ORDER BY parent_id", [tag_id]
+    ).fetchall()
+    return ([] if first is None else [int(first)]) + [int(p) for (p,) in others if p != first]
+
+
+def watch_parents(change: journal.Change, ids: list[int]) -> None:
+    """Watch the ``tag_parents`` rows of tags about to be deleted, as child and as parent (what
+    ``delete_parents`` deletes), so that undo brings them back."""
+    change.watch("tag_parents", tag_id=ids)
+    change.watch("tag_parents", parent_id=ids)
+
+
+def delete_parents(con: duckdb.DuckDBPyConnection, ids: list[int]) -> None:
+    """Delete the ``tag_parents`` rows of deleted tags, as child and as parent: ids are reused
+    (max + 1), and a new tag must inherit no parent, nor any child."""
+    con.execute(
+        "DELETE FROM tag_parents WHERE tag_id IN (SELECT unnest(?::INTEGER[])) "
+        "OR parent_id IN (SELECT unnest(?::INTEGER[]))",
+        [ids, ids],
+    )
 
 
 def ensure_tags_property(con: duckdb.DuckDBPyConnection) -> None:
@@ -194,26 +288,74 @@ def rename_tag(con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
         con.execute("UPDATE tags SET name = ? WHERE id = ?", [new, tag_id])
 
 
+def _parents_by_tag(con: duckdb.DuckDBPyConnection) -> dict[int, set[int]]:
+    """Each tag's parents that exist (a parent that is gone, left by an older version, is no
+    parent)."""
+    parents: dict[int, set[int]] = {}
+    for tag_id, parent_id in con.execute(
+        f"SELECT l.tag_id, l.parent_id FROM {store.TAG_LINKS_SQL} l "
+        "WHERE l.parent_id IN (SELECT id FROM tags)"
+    ).fetchall():
+        parents.setdefault(int(tag_id), set()).add(int(parent_id))
+    return parents
+
+
+def _deleted_with(con: duckdb.DuckDBPyConnection, tag_id: int) -> list[int]:
+    """The ids that deleting a tag deletes: it, and every tag under it whose parents all go
+    (one with a parent elsewhere stays, under that one)."""
+    parents = _parents_by_tag(con)
+    children: dict[int, list[int]] = {}
+    for child, its_parents in parents.items():
+        for parent in its_parents:
+            children.setdefault(parent, []).append(child)
+    gone, todo = {tag_id}, [tag_id]
+    while todo:  # each tag enters once: a loop ends
+        for child in children.get(todo.pop(), []):
+            if child not in gone and parents[child] <= gone:
+                gone.add(child)
+                todo.append(child)
+    return sorted(gone)
+
+
 def tags_under(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
-    """The names of the tags under a tag, at any depth, in natural order (what deleting it
-    deletes with it)."""
-    name = clean_name(name)
+    """The names of the tags that deleting a tag deletes with it, in natural order: those under
+    it, at any depth, but for one that has a parent elsewhere too."""
+    tag_id = get_tag(con, name)
+    ids = [i for i in _deleted_with(con, tag_id) if i != tag_id]
     rows = con.execute(
-        f"SELECT name FROM tags WHERE id IN ({UNDER_TAG_SQL}) AND name <> ?", [name, name]
+        "SELECT name FROM tags WHERE id IN (SELECT unnest(?::INTEGER[]))", [ids]
     ).fetchall()
     return sorted((str(r[0]) for r in rows), key=natural_key)
 
 
 def delete_tag(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
-    """Delete a tag and the tags under it, at any depth; returns the names of those under it."""
+    """Delete a tag and the tags under it that have no parent left (see ``tags_under``); a tag
+    under it that has another parent loses this one. Returns the names of those deleted under
+    it."""
     name = clean_name(name)
-    get_tag(con, name)  # a tag that does not exist is said
+    tag_id = get_tag(con, name)  # a tag that does not exist is said
     under = tags_under(con, name)
-    ids = [int(i) for (i,) in con.execute(UNDER_TAG_SQL, [name]).fetchall()]
+    ids = _deleted_with(con, tag_id)
+    # Tags that stay but lose a parent here: one whose first parent goes takes its next one.
+    staying = [
+        int(i)
+        for (i,) in con.execute(
+            f"SELECT DISTINCT tag_id FROM {store.TAG_LINKS_SQL} l "
+            "WHERE parent_id IN (SELECT unnest(?::INTEGER[])) "
+            "AND tag_id NOT IN (SELECT unnest(?::INTEGER[]))",
+            [ids, ids],
+        ).fetchall()
+    ]
     with journal.change(con, f"delete the tag {name!r}") as change:
         for table in ("image_tags", "refused_recommendations"):
             change.watch(table, tag_id=ids)
-        change.watch("tags", id=ids)
+        change.watch("tags", id=ids + staying)
+        watch_parents(change, ids + staying)
+        existing = {int(i) for (i,) in con.execute("SELECT id FROM tags").fetchall()}
+        for tag in staying:
+            kept = [p for p in parents_of(con, tag) if p in existing and p not in ids]
+            _write_parents(con, tag, kept)
+        delete_parents(con, ids)
         con.execute("DELETE FROM image_tags WHERE tag_id IN (SELECT unnest(?::INTEGER[]))", [ids])
         # Its refusals go too: ids are reused (max + 1), and a new tag must not inherit them.
         con.execute(
@@ -238,43 +380,64 @@ def tag_members(con: duckdb.DuckDBPyConnection, name: str) -> np.ndarray:
 
 def list_tags(con: duckdb.DuckDBPyConnection) -> list[Tag]:
     """Every tag, each followed by the tags under it, siblings in natural order, each with the
-    images its view shows (its own and those of the tags under it)."""
+    images its view shows (its own and those of the tags under it). A tag with several parents
+    is listed under each of them (as Panoptic shows it)."""
     rows = con.execute(
-        """
+        f"""
         WITH RECURSIVE below(top, id) AS (
             SELECT id, id FROM tags WHERE property_id = ?
-            UNION SELECT b.top, t.id FROM tags t JOIN below b ON t.parent_id = b.id
+            UNION SELECT b.top, l.tag_id FROM {store.TAG_LINKS_SQL} l
+                JOIN below b ON l.parent_id = b.id
         )
-        SELECT t.id, t.name, t.parent_id, count(DISTINCT it.image_id)
+        SELECT t.id, t.name, count(DISTINCT it.image_id)
         FROM tags t JOIN below b ON b.top = t.id
         LEFT JOIN image_tags it ON it.tag_id = b.id
-        GROUP BY t.id, t.name, t.parent_id
+        GROUP BY t.id, t.name
         """,
         [store.TAGS_PROPERTY_ID],
     ).fetchall()
-    names = {int(i): str(name) for i, name, _, _ in rows}
-    children: dict[int | None, list[tuple[str, int, int]]] = {}
-    for i, name, parent, images in rows:
-        # A parent that is gone (an older version left it): listed at the top, not lost.
-        key = int(parent) if parent is not None and int(parent) in names else None
-        children.setdefault(key, []).append((str(name), int(i), int(images)))
+    names = {int(i): str(name) for i, name, _ in rows}
+    images = {int(i): int(n) for i, _, n in rows}
+    children: dict[int, list[int]] = {}
+    # A parent that is gone (an older version left it) is no parent: such a tag is listed at
+    # the top, not lost.
+    has_parent: set[int] = set()
+    for child, parents in _parents_by_tag(con).items():
+        for parent in parents:
+            if child in names and parent in names:
+                children.setdefault(parent, []).append(child)
+                has_parent.add(child)
+
+    def order(ids: list[int] | set[int]) -> list[int]:
+        return sorted(ids, key=lambda i: (natural_key(names[i]), i))
+
     listed: list[Tag] = []
+    seen: set[int] = set()
 
-    def add(parent: int | None, depth: int) -> None:
-        for name, i, images in sorted(children.get(parent, []), key=lambda c: natural_key(c[0])):
-            listed.append(Tag(name, None if parent is None else names[parent], images, depth))
-            add(i, depth + 1)
+    def add(tag: int, parent: int | None, depth: int, path: frozenset[int]) -> None:
+        listed.append(
+            Tag(names[tag], None if parent is None else names[parent], images[tag], depth)
+        )
+        seen.add(tag)
+        for child in order(children.get(tag, [])):
+            if child not in path:  # a loop back to a tag above: it is listed there already
+                add(child, tag, depth + 1, path | {child})
 
-    add(None, 0)
+    for top in order(set(names) - has_parent):
+        add(top, None, 0, frozenset([top]))
+    # Tags on a loop that no top-level tag leads to: each loop listed once, from the top.
+    for tag in order(set(names)):
+        if tag not in seen:
+            add(tag, None, 0, frozenset([tag]))
     return listed
 
 
 def child_tags(con: duckdb.DuckDBPyConnection, parent: str) -> list[str]:
-    """The names of the tags directly under ``parent``, in natural order (none: an empty
-    list)."""
+    """The names of the tags directly under ``parent`` (through any of their parents), in
+    natural order (none: an empty list)."""
     rows = con.execute(
-        "SELECT t.name FROM tags t JOIN tags p ON p.id = t.parent_id "
-        "WHERE p.name = ? AND p.property_id = ?",
+        f"SELECT t.name FROM {store.TAG_LINKS_SQL} l JOIN tags t ON t.id = l.tag_id "
+        "JOIN tags p ON p.id = l.parent_id WHERE p.name = ? AND p.property_id = ?",
         [parent, store.TAGS_PROPERTY_ID],
     ).fetchall()
     return sorted((str(r[0]) for r in rows), key=natural_key)

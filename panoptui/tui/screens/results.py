@@ -582,7 +582,8 @@ class ResultsScreen(AppScreen):
         return [item.image_id] if item else []
 
     def _tag_names(self) -> list[tuple[str, str]]:
-        return [(t.name, t.name) for t in tags.list_tags(self.panoptui.db)]
+        # Each name once: a tag with several parents is listed under each of them.
+        return [(n, n) for n in dict.fromkeys(t.name for t in tags.list_tags(self.panoptui.db))]
 
     def action_set_property(self) -> None:
         """Set (or clear) a property's value on the selection (or the image under the cursor)

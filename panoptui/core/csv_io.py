@@ -593,7 +593,27 @@ def panoptic_cell(prop: Property, value: Value, raw: bool) -> str:
     if value is None or value is False:
         return ""
     text = properties.format_value(prop.type, value)
+    if prop.type == "number" and "e" in text:
+        # Panoptic 1.0 reads a number with int() unless it holds a '.': 1e-05 and 1e+20 fail
+        # there (tests/test_h14env_csv_to_panoptic.py); the same digits, positional, do not.
+        return np.format_float_positional(float(text), trim="0")
     return text if raw or prop.type not in QUOTED_TYPES else quote(text)
+
+
+def _header_line(cells: list[str]) -> str:
+    """The header row. Panoptic 1.0 reads it with polars, which keeps a quoted name's doubled
+    quotes (a name ``say "hi"`` written ``"say ""hi""[text]"`` comes back ``say ""hi""``); a
+    name holding a quote is therefore written unquoted where the CSV allows it (no ``;``, no
+    line break, not first), which Python's csv reads the same."""
+    written = []
+    for cell in cells:
+        if '"' in cell and not cell.startswith('"') and not any(c in cell for c in ";\r\n"):
+            written.append(cell)
+            continue
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=";", lineterminator="").writerow([cell])
+        written.append(buffer.getvalue())
+    return ";".join(written) + "\n"
 
 
 def _written_path(stored: str, raw_path: bytes | None) -> str:
@@ -633,7 +653,7 @@ def write_panoptic(
         nonlocal rows
         with open(partial, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, delimiter=";", lineterminator="\n")
-            writer.writerow(["path", *(panoptic_header(p) for p in props)])
+            handle.write(_header_line(["path", *(panoptic_header(p) for p in props)]))
             for file_id, image_id, file_path, raw_path in files:
                 if chosen is not None and int(image_id) not in chosen:
                     continue

@@ -55,6 +55,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
     from panoptui.cli import app, explore, export, images, imports, rank, tags, vectors
     from panoptui.cli import classify as classify_cli
     from panoptui.cli import csv as csv_cli
+    from panoptui.cli import panoptic as panoptic_cli
     from panoptui.cli import properties as properties_cli
     from panoptui.cli.options import CommandParser
 
@@ -67,8 +68,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, set[str]]:
         dest="command", metavar="COMMAND", required=True, parser_class=CommandParser
     )
     for module in (
-        imports, vectors, explore, classify_cli, images, rank, export, tags, properties_cli,
-        csv_cli, app
+        imports, panoptic_cli, vectors, explore, classify_cli, images, rank, export, tags,
+        properties_cli, csv_cli, app
     ):  # fmt: skip
         module.register(commands)
     return parser, set(commands.choices)

@@ -35,7 +35,8 @@ def _add_export(commands: Commands) -> None:
         "--csv-raw",
         action="store_true",
         help="write CSV cells exactly; by default a cell starting with = + - @ (a formula to a "
-        "spreadsheet) gets a leading single quote",
+        "spreadsheet) gets a leading single quote, which panoptui's CSV import takes off but "
+        "Panoptic's keeps: give --csv-raw for a file going to Panoptic",
     )
     export.add_argument(
         "--format",

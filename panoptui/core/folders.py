@@ -112,15 +112,21 @@ def remove_folder(con: duckdb.DuckDBPyConnection, path: str) -> int:
                 [touched],
             ).fetchall()
         ]
-        _drop_images(con, orphans)
+        drop_images(con, orphans)
         refresh_image_states(con, sorted(set(touched) - set(orphans)))
     return dropped
 
 
-def _drop_images(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> None:
+def drop_images(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> None:
+    """Delete images and everything derived from them or set on them."""
     if not image_ids:
         return
     ids = "(SELECT unnest(?::BIGINT[]))"
+    con.execute(
+        f"DELETE FROM property_values WHERE target_id IN {ids} "
+        "AND property_id IN (SELECT id FROM properties WHERE mode = 'image')",
+        [image_ids],
+    )
     for table in ("thumbnails", "image_tags", "cluster_members", "map_points", "vector_errors"):
         con.execute(f"DELETE FROM {table} WHERE image_id IN {ids}", [image_ids])
     for (set_id,) in con.execute("SELECT id FROM vector_sets").fetchall():

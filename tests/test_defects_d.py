@@ -401,4 +401,6 @@ def test_the_cli_lists_tags_as_a_tree_and_says_what_a_delete_took(tmp_path):
     done = run_cli("tags", str(project), "--delete", "c", "--json")
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "deleted 4 tags under 'c' too"
-    assert json.loads(done.stdout) == [{"name": "other", "parent": None, "images": 0}]
+    assert json.loads(done.stdout) == [
+        {"name": "other", "parent": None, "images": 0, "property": "tags"}
+    ]

@@ -48,6 +48,12 @@ def register(commands: Commands) -> None:
     source.add_argument("--labels", help='the labels, comma-separated: "cat,dog,bird"')
     source.add_argument("--tags", metavar="PARENT", help="the tags under this tag are the labels")
     classify.add_argument(
+        "--tag-property",
+        metavar="NAME",
+        help="with --tags, the tag property PARENT is a tag of (default: tags; an imported "
+        "Panoptic project's tag properties keep their names)",
+    )
+    classify.add_argument(
         "--parent-names",
         choices=("use", "combine", "ignore"),
         default="use",
@@ -81,9 +87,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
     save_as = tags.clean_name(args.save_as) if args.save_as is not None else None
     with project_connection(args.project, write=save_as is not None) as con:
         if args.labels is not None:
+            if args.tag_property is not None:
+                raise store.ProjectError("--tag-property goes with --tags PARENT, not --labels")
             labels = classify.parse_labels(args.labels)
         else:
-            labels = classify.tag_labels(con, args.tags, args.parent_names)
+            property_id = store.TAGS_PROPERTY_ID
+            if args.tag_property is not None:
+                property_id = tags.tag_property(con, args.tag_property).id
+            labels = classify.tag_labels(con, args.tags, args.parent_names, property_id)
         classify.prompt_texts(labels, args.prompt)  # a bad prompt: before anything loads
         vector_set = vector_sets.default_set(con, args.vectors)
         query.require_text(con, vector_set)  # before the matrix and the model load

@@ -101,15 +101,38 @@ def _add_tags(commands: Commands) -> None:
     tag_list.add_argument(
         "--delete", metavar="NAME", help="delete a tag (and the tags under it, which it names)"
     )
+    tag_list.add_argument(
+        "--property",
+        metavar="NAME",
+        help="list the tags of this tag property only (default: those of 'tags', then those "
+        "of every other tag property, under its name)",
+    )
     json_option(tag_list)
     tag_list.set_defaults(handler=cmd_tags)
 
 
 def cmd_tags(args: argparse.Namespace) -> int:
-    from panoptui.core import tags
+    from panoptui.core import store, tags
 
     writing = bool(args.rename or args.delete)
     with project_connection(args.project, write=writing) as con:
+        # Which properties to list: one asked for, or ``tags`` then every other tag property
+        # holding tags (an imported Panoptic project's).
+        if args.property is not None:
+            chosen = tags.tag_property(con, args.property)
+            listed = [chosen]
+            if writing and chosen.id != store.TAGS_PROPERTY_ID:
+                raise store.ProjectError(
+                    f"--rename and --delete act on the tags of {store.TAGS_PROPERTY_NAME!r} "
+                    f"only, not on those of {chosen.name!r}"
+                )
+        else:
+            listed = [
+                tags.TagProperty(
+                    store.TAGS_PROPERTY_ID, tags.property_name(con, store.TAGS_PROPERTY_ID)
+                )
+            ]
+            listed += [p for p in tags.tag_properties(con) if p.id != store.TAGS_PROPERTY_ID]
         if args.rename:
             tags.rename_tag(con, *args.rename)
         if args.delete:
@@ -119,12 +142,23 @@ def cmd_tags(args: argparse.Namespace) -> int:
                     f"deleted {count(len(under), 'tag')} under {shown(repr(args.delete))} too",
                     file=sys.stderr,
                 )
-        rows = tags.list_tags(con)
+        sections = [(prop, tags.list_tags(con, prop.id)) for prop in listed]
     if args.json:
-        print_json([row.as_dict() for row in rows])
+        print_json(
+            [{**row.as_dict(), "property": prop.name} for prop, rows in sections for row in rows]
+        )
         return 0
-    if not rows:
-        print("no tags yet; tag images with: panoptui tag PROJECT NAME --ids 1,2,3")
-    for row in rows:
-        print(f"{'  ' * row.depth}{shown(row.name)}  ({count(row.images, 'image')})")
+    if args.property is not None:
+        ((prop, rows),) = sections
+        if not rows:
+            print(f"no tags in the property {shown(repr(prop.name))} yet")
+    else:
+        (_, rows), *others = sections
+        if not rows and not others:
+            print("no tags yet; tag images with: panoptui tag PROJECT NAME --ids 1,2,3")
+    for n, (prop, rows) in enumerate(sections):
+        if n > 0:  # another tag property's tags, under a line naming it
+            print(f"property {shown(repr(prop.name))}:")
+        for row in rows:
+            print(f"{'  ' * row.depth}{shown(row.name)}  ({count(row.images, 'image')})")
     return 0

@@ -123,23 +123,38 @@ def _own_name(name: str, parent: str | None) -> str:
 
 
 def tag_labels(
-    con: duckdb.DuckDBPyConnection, parent: str, parent_names: str = "use"
+    con: duckdb.DuckDBPyConnection,
+    parent: str,
+    parent_names: str = "use",
+    property_id: int = store.TAGS_PROPERTY_ID,
 ) -> list[Label]:
-    """The labels of the tags under ``parent`` (any depth), parent tags treated as
-    ``parent_names`` says (see the module's docstring)."""
+    """The labels of the tags under ``parent``, a tag of a tag property (``tags`` unless said),
+    at any depth, parent tags treated as ``parent_names`` says (see the module's docstring)."""
     if parent_names not in PARENT_NAMES:
         raise store.ProjectError(
             f"parent names: {shown(repr(parent_names))} is not one of {', '.join(PARENT_NAMES)}"
         )
     parent = tags.clean_name(parent)
-    tags.get_tag(con, parent)  # an unknown tag: its one-line error
+    if not tags.tag_exists(con, parent, property_id):
+        # A tag of that name in another tag property (an imported Panoptic project's): say
+        # which, since the search was in the wrong one.
+        elsewhere = [
+            name
+            for name in tags.properties_with_tag(con, parent)
+            if name != tags.property_name(con, property_id)
+        ]
+        if elsewhere:
+            raise store.ProjectError(
+                f"{parent!r} is a tag of {', '.join(elsewhere)}: give --tag-property NAME"
+            )
+        tags.get_tag(con, parent, property_id)  # an unknown tag: its one-line error
     labels: list[Label] = []
 
     def add(under: str, under_name: str, path: frozenset[str]) -> None:
-        for child in tags.child_tags(con, under):
+        for child in tags.child_tags(con, under, property_id):
             if child in path:  # a loop of parents (tags.py): it was labelled on the way down
                 continue
-            has_children = bool(tags.child_tags(con, child))
+            has_children = bool(tags.child_tags(con, child, property_id))
             name = _own_name(child, under)
             if parent_names == "use" or not has_children:
                 words = f"{under_name} {name}" if parent_names == "combine" else name

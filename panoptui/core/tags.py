@@ -84,16 +84,75 @@ def _tag_id(
     return None if value is None else int(value)
 
 
-def tag_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return _tag_id(con, clean_name(name)) is not None
+def tag_exists(
+    con: duckdb.DuckDBPyConnection, name: str, property_id: int = store.TAGS_PROPERTY_ID
+) -> bool:
+    return _tag_id(con, clean_name(name), property_id) is not None
 
 
-def get_tag(con: duckdb.DuckDBPyConnection, name: str) -> int:
+def get_tag(
+    con: duckdb.DuckDBPyConnection, name: str, property_id: int = store.TAGS_PROPERTY_ID
+) -> int:
     name = clean_name(name)
-    tag_id = _tag_id(con, name)
+    tag_id = _tag_id(con, name, property_id)
     if tag_id is None:
+        if property_id != store.TAGS_PROPERTY_ID:
+            prop = property_name(con, property_id)
+            raise store.ProjectError(
+                f"no tag {name!r} in the property {prop!r} "
+                f"(see: panoptui tags PROJECT --property {prop!r})"
+            )
         raise store.ProjectError(f"no tag {name!r} in this project (see: panoptui tags PROJECT)")
     return tag_id
+
+
+@dataclass(frozen=True)
+class TagProperty:
+    """A property whose values are tags (type tag or multi_tag): ``tags`` or one of the user's
+    (an imported Panoptic project brings its own)."""
+
+    id: int
+    name: str
+
+
+def property_name(con: duckdb.DuckDBPyConnection, property_id: int) -> str:
+    """The name of a property (``tags`` when it is gone: it is made again on use)."""
+    name = store.scalar(con, "SELECT name FROM properties WHERE id = ?", [property_id])
+    return str(name) if name is not None else store.TAGS_PROPERTY_NAME
+
+
+def tag_properties(con: duckdb.DuckDBPyConnection) -> list[TagProperty]:
+    """The tag properties that hold at least one tag, in the order they were made (``tags``,
+    id 1, first)."""
+    rows = con.execute(
+        "SELECT p.id, p.name FROM properties p WHERE p.type IN ('tag', 'multi_tag') "
+        "AND EXISTS (SELECT 1 FROM tags t WHERE t.property_id = p.id) ORDER BY p.id"
+    ).fetchall()
+    return [TagProperty(int(i), str(n)) for i, n in rows]
+
+
+def tag_property(con: duckdb.DuckDBPyConnection, name: str) -> TagProperty:
+    """The tag property of that name (case ignored, as properties are named); another type of
+    property, or none, is a one-line error."""
+    from panoptui.core import properties  # properties imports this module
+
+    if name.strip().casefold() in {b.casefold() for b in properties.BUILT_IN}:
+        raise store.ProjectError(f"{name.strip()!r} is a built-in field, not a tag property")
+    prop = properties.get_property(con, name)
+    if not prop.is_tags:
+        raise store.ProjectError(f"the property {prop.name!r} is a {prop.type}, not a tag property")
+    return TagProperty(prop.id, prop.name)
+
+
+def properties_with_tag(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    """The names of the tag properties that have a tag of that name, in property order (to say
+    where a tag looked for in the wrong property is)."""
+    rows = con.execute(
+        "SELECT p.name FROM properties p JOIN tags t ON t.property_id = p.id "
+        "WHERE t.name = ? ORDER BY p.id",
+        [clean_name(name)],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
 
 
 def create_tag(
@@ -378,10 +437,13 @@ def tag_members(con: duckdb.DuckDBPyConnection, name: str) -> np.ndarray:
     return np.array([r[0] for r in rows], np.int64)
 
 
-def list_tags(con: duckdb.DuckDBPyConnection) -> list[Tag]:
-    """Every tag, each followed by the tags under it, siblings in natural order, each with the
-    images its view shows (its own and those of the tags under it). A tag with several parents
-    is listed under each of them (as Panoptic shows it)."""
+def list_tags(
+    con: duckdb.DuckDBPyConnection, property_id: int = store.TAGS_PROPERTY_ID
+) -> list[Tag]:
+    """Every tag of a tag property (``tags`` unless said), each followed by the tags under it,
+    siblings in natural order, each with the images its view shows (its own and those of the
+    tags under it; for a property of mode file, the images of the files tagged). A tag with
+    several parents is listed under each of them (as Panoptic shows it)."""
     rows = con.execute(
         f"""
         WITH RECURSIVE below(top, id) AS (
@@ -391,10 +453,14 @@ def list_tags(con: duckdb.DuckDBPyConnection) -> list[Tag]:
         )
         SELECT t.id, t.name, count(DISTINCT it.image_id)
         FROM tags t JOIN below b ON b.top = t.id
-        LEFT JOIN image_tags it ON it.tag_id = b.id
+        LEFT JOIN (
+            SELECT tag_id, image_id FROM image_tags
+            UNION ALL SELECT ft.tag_id, f.image_id
+                FROM file_tags ft JOIN files f ON f.id = ft.file_id
+        ) it ON it.tag_id = b.id
         GROUP BY t.id, t.name
         """,
-        [store.TAGS_PROPERTY_ID],
+        [property_id],
     ).fetchall()
     names = {int(i): str(name) for i, name, _ in rows}
     images = {int(i): int(n) for i, _, n in rows}
@@ -432,12 +498,14 @@ def list_tags(con: duckdb.DuckDBPyConnection) -> list[Tag]:
     return listed
 
 
-def child_tags(con: duckdb.DuckDBPyConnection, parent: str) -> list[str]:
-    """The names of the tags directly under ``parent`` (through any of their parents), in
-    natural order (none: an empty list)."""
+def child_tags(
+    con: duckdb.DuckDBPyConnection, parent: str, property_id: int = store.TAGS_PROPERTY_ID
+) -> list[str]:
+    """The names of the tags directly under ``parent``, a tag of a tag property (``tags``
+    unless said), through any of their parents, in natural order (none: an empty list)."""
     rows = con.execute(
         f"SELECT t.name FROM {store.TAG_LINKS_SQL} l JOIN tags t ON t.id = l.tag_id "
         "JOIN tags p ON p.id = l.parent_id WHERE p.name = ? AND p.property_id = ?",
-        [parent, store.TAGS_PROPERTY_ID],
+        [parent, property_id],
     ).fetchall()
     return sorted((str(r[0]) for r in rows), key=natural_key)

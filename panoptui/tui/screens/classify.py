@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Footer, Static
 
-from panoptui.core import browse, classify, tags, vector_sets
+from panoptui.core import browse, classify, store, tags, vector_sets
 from panoptui.core.cluster import Cluster
 from panoptui.core.text import count_text
 from panoptui.tui.job import Job
@@ -62,15 +62,34 @@ def _prompt(text: str) -> str:
     return text
 
 
-def classify_fields(con: duckdb.DuckDBPyConnection, parent: str | None = None) -> list[Field]:
+# A tag parent chosen in the form: its name for a tag of ``tags`` (as before there were other
+# tag properties), (property name, tag name) for a tag of another tag property.
+Parent = str | tuple[str, str]
+
+
+def parent_options(con: duckdb.DuckDBPyConnection) -> list[tuple[str, Parent]]:
+    """The tags that have tags under them, of every tag property: those of ``tags`` by name,
+    then each other property's, said with their property."""
+    options: list[tuple[str, Parent]] = []
+    for prop in tags.tag_properties(con):
+        listed = tags.list_tags(con, prop.id)
+        families = sorted({t.parent for t in listed if t.parent}, key=tags.natural_key)
+        if prop.id == store.TAGS_PROPERTY_ID:
+            options += [(f, f) for f in families]
+        else:
+            options += [(f"{f} ({prop.name})", (prop.name, f)) for f in families]
+    return options
+
+
+def classify_fields(con: duckdb.DuckDBPyConnection, parent: Parent | None = None) -> list[Field]:
     """The form's fields after the vector set's (``parent``: the tag proposed)."""
-    families = sorted({t.parent for t in tags.list_tags(con) if t.parent}, key=tags.natural_key)
+    families = parent_options(con)
     return [
         Field("labels", "Labels, comma-separated (or a tag below)", optional=True,
               placeholder="cat, dog, bird", check=classify.parse_labels),
         Field("parent", "The tags under this tag are the labels", kind="select",
-              default=parent if parent in families else NO_TAG,
-              options=[("none: the labels typed", NO_TAG), *((f, f) for f in families)]),
+              default=parent if parent in [v for _, v in families] else NO_TAG,
+              options=[("none: the labels typed", NO_TAG), *families]),
         Field("parent_names", "Tags with tags under them", kind="select", default="use",
               options=[("labels too", "use"), ("left out", "ignore"),
                        ("left out, their name before their children's", "combine")]),
@@ -83,7 +102,7 @@ def classify_fields(con: duckdb.DuckDBPyConnection, parent: str | None = None) -
 
 
 def ask_classify(
-    screen: AppScreen, within: browse.ImageFilter | None = None, parent: str | None = None
+    screen: AppScreen, within: browse.ImageFilter | None = None, parent: Parent | None = None
 ) -> None:
     """Ask for the labels and run the labelling (among the images of ``within``, when given);
     its groups open over the Results screen."""
@@ -116,7 +135,8 @@ def start_classify(
 
     def work_(cur: duckdb.DuckDBPyConnection, job: Job) -> classify.Labelling:
         if values.get("parent"):
-            labels = classify.tag_labels(cur, values["parent"], values["parent_names"])
+            prop, name = tag_parent(cur, values["parent"])
+            labels = classify.tag_labels(cur, name, values["parent_names"], prop)
         else:
             labels = values["labels"]
         vector_set = vector_sets.get_set(cur, set_id)
@@ -134,13 +154,23 @@ def start_classify(
         if job.state == "done":
             labelling: classify.Labelling = job.result
             what = f"labelling ({len(labelling.groups)} labels)"
-            parent = values.get("parent") or "labels"
+            chosen = values.get("parent")
+            # The tags are saved under a tag of ``tags`` named as the family was.
+            parent = (chosen[1] if isinstance(chosen, tuple) else chosen) or "labels"
             open_on_results(
                 app, what, lambda shown: shown.show_found(LabelsScreen(labelling, parent))
             )
         said_if_cancelled(app, job)
 
     return app.start_job("query", f"labelling by names (set {set_id})", work_, done)
+
+
+def tag_parent(con: duckdb.DuckDBPyConnection, parent: Parent) -> tuple[int, str]:
+    """The property id and the tag name of a parent chosen in the form."""
+    if isinstance(parent, tuple):
+        prop_name, name = parent
+        return tags.tag_property(con, prop_name).id, name
+    return store.TAGS_PROPERTY_ID, parent
 
 
 def app_device(app: Any) -> str:

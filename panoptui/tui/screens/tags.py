@@ -6,7 +6,12 @@ row that took the deleted one's place).
 ``p`` shows the project's properties in place of the tags, and back (properties_list.py): the
 same keys then act on the property under the cursor (enter, R, del), with ``n`` (new) and ``T``
 (change the type) besides. The navigation bar has no room for a sixth screen at 80 columns: the
-properties share this one, as tags are the values of the property ``tags``."""
+properties share this one, as tags are the values of the property ``tags``.
+
+The tags of the other tag properties (an imported Panoptic project's ``kind``, ``species``...)
+follow those of ``tags``: each property a row of its own, its tag tree under it. Enter shows a
+tag's images (by a filter on its property) and ``L`` labels by a family of it; renaming and
+deleting act on the tags of ``tags`` only (this screen's own), and say so."""
 
 from __future__ import annotations
 
@@ -16,7 +21,8 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
-from panoptui.core import browse, tags
+from panoptui.core import browse, store, tags
+from panoptui.core.filter_completion import quoted
 from panoptui.core.text import count_text
 from panoptui.tui.literal import plain, text
 from panoptui.tui.screens.dialogs import ConfirmDialog, Field, FormDialog, export_dialog
@@ -66,6 +72,9 @@ class TagsScreen(FindingsScreen):
     PROPERTY_ACTIONS = ("new_property", "change_type")
 
     showing_properties = False
+    # The rows after those of ``tags``: another tag property (its line: no tag), or one of its
+    # tags.
+    others: list[tuple[tags.TagProperty, tags.Tag | None]] = []
 
     def compose(self) -> ComposeResult:
         yield NavBar("tags")
@@ -124,28 +133,70 @@ class TagsScreen(FindingsScreen):
         one, else stays on its row (the last, when fewer are left)."""
         table = self.query_one("#tags", DataTable)
         row = table.cursor_row
-        self.rows = tags.list_tags(self.panoptui.db)
+        con = self.panoptui.db
+        self.rows = tags.list_tags(con)
+        self.others = []
+        properties = [p for p in tags.tag_properties(con) if p.id != store.TAGS_PROPERTY_ID]
+        for prop in properties:
+            self.others.append((prop, None))
+            self.others += [(prop, t) for t in tags.list_tags(con, prop.id)]
         table.clear()
         for t in self.rows:
             table.add_row(text("  " * t.depth + t.name), str(t.images), text(t.parent or ""))
+        for prop, other in self.others:
+            if other is None:  # the property's own row, its tags indented under it
+                table.add_row(text(prop.name), "", text("(tag property)"))
+            else:
+                table.add_row(
+                    text("  " * (other.depth + 1) + other.name),
+                    str(other.images),
+                    text(other.parent or prop.name),
+                )
         names = [t.name for t in self.rows]
         if cursor_on in names:
             row = names.index(cursor_on)
-        if self.rows:
-            table.move_cursor(row=min(max(row, 0), len(self.rows) - 1), scroll=True)
+        shown_rows = len(self.rows) + len(self.others)
+        if shown_rows:
+            table.move_cursor(row=min(max(row, 0), shown_rows - 1), scroll=True)
         selected = len(self.panoptui.selection)
-        self.query_one("#tags-title", Static).update(
-            plain(
-                f"{count_text(len(self.rows), 'tag')} · {count_text(selected, 'image')} "
-                "selected on the Results screen"
-                + ("" if self.rows else " · tag images there with t")
-            )
+        said = (
+            f"{count_text(len(self.rows), 'tag')} · {count_text(selected, 'image')} "
+            "selected on the Results screen"
+            + ("" if self.rows or self.others else " · tag images there with t")
         )
+        if properties:  # only then: the title of a project without them stays as it was
+            # Short enough for 80 columns: what is below, and the key that labels by a family.
+            others = count_text(len(properties), "tag property", "tag properties")
+            said = (
+                f"{count_text(len(self.rows), 'tag')} + {others} below · L: label by a family · "
+                f"{selected:,} selected"
+            )
+        self.query_one("#tags-title", Static).update(plain(said))
 
     @property
     def highlighted(self) -> str | None:
+        """The highlighted tag of ``tags`` (None on another property's row)."""
         row = self.query_one("#tags", DataTable).cursor_row
-        return self.rows[row].name if self.rows and row < len(self.rows) else None
+        return self.rows[row].name if self.rows and 0 <= row < len(self.rows) else None
+
+    @property
+    def highlighted_other(self) -> tuple[tags.TagProperty, tags.Tag | None] | None:
+        """The highlighted row when it is another tag property's (its line or a tag of it)."""
+        row = self.query_one("#tags", DataTable).cursor_row - len(self.rows)
+        return self.others[row] if 0 <= row < len(self.others) else None
+
+    def not_here(self, what: str) -> bool:
+        """On another tag property's row: say that this key acts on the tags of ``tags`` only
+        (True: it did)."""
+        other = self.highlighted_other
+        if other is None:
+            return False
+        self.notify(
+            f"{what} acts on the tags of {store.TAGS_PROPERTY_NAME!r}, not on those of "
+            f"{other[0].name!r}",
+            severity="warning",
+        )
+        return True
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_show()
@@ -154,7 +205,15 @@ class TagsScreen(FindingsScreen):
         """Label every image by the names of the tags under the highlighted one."""
         from panoptui.tui.screens.classify import ask_classify
 
-        ask_classify(self, parent=None if self.showing_properties else self.highlighted)
+        if self.showing_properties:
+            ask_classify(self)
+            return
+        other = self.highlighted_other
+        if other is not None:  # a family of another tag property: proposed with its property
+            prop, tag = other
+            ask_classify(self, parent=None if tag is None else (prop.name, tag.name))
+            return
+        ask_classify(self, parent=self.highlighted)
 
     def action_new_property(self) -> None:
         self.properties.new()
@@ -166,6 +225,13 @@ class TagsScreen(FindingsScreen):
         if self.showing_properties:
             self.properties.show()
             return
+        other = self.highlighted_other
+        if other is not None:
+            prop, tag = other
+            if tag is not None:  # its images, as the filter on its property finds them
+                where = f"{quoted(prop.name)} has any ({quoted(tag.name)})"
+                self.panoptui.open_results(AllImages(browse.ImageFilter(where=where)))
+            return
         name = self.highlighted
         if name is not None:
             self.panoptui.open_results(AllImages(browse.ImageFilter(tag=name)))
@@ -173,6 +239,8 @@ class TagsScreen(FindingsScreen):
     def action_rename(self) -> None:
         if self.showing_properties:
             self.properties.rename()
+            return
+        if self.not_here("rename"):
             return
         name = self.highlighted
         if name is None or self.panoptui.refuse_write("rename a tag"):
@@ -191,6 +259,8 @@ class TagsScreen(FindingsScreen):
     def action_delete(self) -> None:
         if self.showing_properties:
             self.properties.delete()
+            return
+        if self.not_here("delete"):
             return
         name = self.highlighted
         if name is None or self.panoptui.refuse_write("delete a tag"):

@@ -30,10 +30,12 @@ filter (--where): conditions joined by and, or, not and parentheses (keywords in
   NAME is set, NAME is not set
   NAME has any|all|none (a, b) tag properties (a tag's children count as it) and keywords
   checkboxes: = true, = false (not ticked, unset included)
+  missing = true               images whose files are gone from disk, kept on record (listed
+                               at their recorded paths); any filter without it: present ones
   text in double quotes ("a \\"b\\""); a single word may go bare. A comparison is false
   where the value is not set; path, name, folder and file properties: any of its files.
-names: folder, path, name, format, width, height, size, the metadata read from the files
-(date_taken, date_offset, camera_make, camera_model, lens, focal_length, exposure, iso,
+names: folder, path, name, format, width, height, size, missing, the metadata read from the
+files (date_taken, date_offset, camera_make, camera_model, lens, focal_length, exposure, iso,
 latitude, longitude, title, description, creator, keywords), the project's properties.
 sort (--sort): names, comma-separated, - for descending: date_taken,-width (unset last);
 a first key with - goes after =: --sort=-width.
@@ -44,8 +46,9 @@ def register(commands: Commands) -> None:
     images = commands.add_parser(
         "images",
         help="list images with their properties: filter, sort, count by group",
-        description="The present images a filter takes, sorted, with id, path and one "
-        "value per property (or, with --group-by, how many in each group).",
+        description="The present images a filter takes (missing ones too when it names "
+        "missing), sorted, with id, path and one value per property (or, with --group-by, "
+        "how many in each group).",
         epilog=LANGUAGE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

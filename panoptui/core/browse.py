@@ -64,10 +64,10 @@ def name_filter(pattern: str, base: ImageFilter = ImageFilter()) -> ImageFilter:
 def _name_clause(pattern: str) -> tuple[str, str]:
     """The SQL condition on ``path`` and its parameter for a name pattern (see name_filter)."""
     if not any(c in pattern for c in GLOB_CHARACTERS):
-        return "contains(lower(path), ?)", pattern.lower()
+        return "contains(lower(f.path), ?)", pattern.lower()
     if not pattern.startswith(("/", "*")):
         pattern = "*/" + pattern
-    return "lower(path) GLOB ?", pattern.lower()
+    return "lower(f.path) GLOB ?", pattern.lower()
 
 
 @dataclass
@@ -93,12 +93,11 @@ def _where(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> tuple[str, list[
     ``sort``: FilterError, a ProjectError)."""
     from panoptui.core import filters
 
-    clauses = ["i.state = 'ok'"]
-    params: list[Any] = []
-    if flt.where:
-        condition, values = filters.compile_filter(con, flt.where)
-        clauses.append(f"({condition})")
-        params.extend(values)
+    # Present images; missing ones too when the filter names ``missing`` (filters.images_scope),
+    # whose folder and name are then those of their recorded files.
+    condition, params = filters.scoped_filter(con, flt.where)
+    clauses = [condition]
+    files = filters.files_for(flt.where)
     if flt.tag:
         # The tag's images and those of every tag under it (a parent tag shows its children's).
         clauses.append(
@@ -107,13 +106,13 @@ def _where(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> tuple[str, list[
         params.append(flt.tag)
     if flt.folder:
         clauses.append(
-            "i.id IN (SELECT image_id FROM files WHERE state = 'ok' AND starts_with(path, ?))"
+            f"i.id IN (SELECT f.image_id FROM files f WHERE {files} AND starts_with(f.path, ?))"
         )
         # A folder is given as on disk; paths are stored escaped (store.stored_path).
         params.append(store.stored_path(flt.folder.rstrip("/") + "/")[0])
     if flt.name:
         condition, value = _name_clause(flt.name)
-        clauses.append(f"i.id IN (SELECT image_id FROM files WHERE state = 'ok' AND {condition})")
+        clauses.append(f"i.id IN (SELECT f.image_id FROM files f WHERE {files} AND {condition})")
         params.append(value)
     return " AND ".join(clauses), params
 
@@ -125,7 +124,7 @@ def _order(con: duckdb.DuckDBPyConnection, flt: ImageFilter) -> tuple[str, str]:
         return "", "ORDER BY i.id"
     from panoptui.core import filters
 
-    values = filters.Values()
+    values = filters.Values(filters.files_for(flt.where))
     order = filters.order_by(filters.parse_sort(con, flt.sort), values)
     return values.sql(), order
 
@@ -158,7 +157,23 @@ def page_images(
         ).fetchall()
     ]
     paths = paths_of(con, ids)
+    absent = [i for i in ids if i not in paths]
+    if absent:  # missing images (a filter naming ``missing``): where their files were
+        paths.update(recorded_paths(con, absent))
     return [(i, paths.get(i, "")) for i in ids]
+
+
+def recorded_paths(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> dict[int, str]:
+    """One path per image, its first file whatever its state: for an image with no present
+    file, the path it is expected at."""
+    return {
+        int(i): p
+        for i, p in con.execute(
+            "SELECT image_id, min_by(path, id) FROM files "
+            "WHERE image_id IN (SELECT unnest(?::BIGINT[])) GROUP BY image_id",
+            [image_ids],
+        ).fetchall()
+    }
 
 
 def thumbnails(con: duckdb.DuckDBPyConnection, image_ids: list[int]) -> dict[int, bytes]:
@@ -184,10 +199,14 @@ def image_details(con: duckdb.DuckDBPyConnection, image_id: int) -> ImageDetails
         return None
     i, width, height, fmt, mode, size, state, *values = rows[0]
     metadata = dict(zip(store.METADATA_COLUMNS, values, strict=True))
+    # A present image's present files; a missing one's, where its files were (the pane says
+    # they are missing: ``state``).
+    wanted = store.FILE_OK if state == store.IMAGE_OK else store.FILE_MISSING
     paths = [
         r[0]
         for r in con.execute(
-            "SELECT path FROM files WHERE image_id = ? AND state = 'ok' ORDER BY id", [image_id]
+            "SELECT path FROM files WHERE image_id = ? AND state = ? ORDER BY id",
+            [image_id, wanted],
         ).fetchall()
     ]
     tag_names = [

@@ -38,7 +38,7 @@ MODES = ("image", "file")
 VALUE_COLUMN = {"text": "text", "url": "text", "number": "number", "date": "date",
                 "checkbox": "flag"}  # fmt: skip
 # Fields every image has, read-only: from the files, the import and the metadata.
-BUILT_IN = ("id", "folder", "path", "name", "format", "width", "height", "size",
+BUILT_IN = ("id", "folder", "path", "name", "format", "width", "height", "size", "missing",
             *store.METADATA_COLUMNS)  # fmt: skip
 MAX_NAME = 200
 

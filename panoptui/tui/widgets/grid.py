@@ -268,7 +268,10 @@ class DetailPane(VerticalScroll):
                 marked("[b]$label[/b] ", label=label) + plain(value)
                 for label, value in describe(details.metadata)
             ),
-            marked("[b]paths[/b]"),
+            # A missing image (a filter naming ``missing``): no file to read; where it was.
+            marked("[b]paths[/b]")
+            if details.state != "missing"
+            else marked("[b]file missing[/b], expected at"),
             *(plain(p) for p in details.paths),
             marked("[b]tags[/b] ") + plain(", ".join(details.tags) or "none"),
             *(

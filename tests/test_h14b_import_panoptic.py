@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import PANOPTUI, run_cli
 from panoptic_env import panoptic_python, run_panoptic
 
 HOLD_OPEN = Path(__file__).parent / "panoptic_scripts" / "hold_open_v1.py"
@@ -116,10 +117,14 @@ def query(project: Path, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
-def check_values(project: Path, panoptic: Path, layout: str) -> None:
+def check_values(
+    project: Path, panoptic: Path, layout: str, move: tuple[str, str] | None = None
+) -> None:
     """Every property of every file holds exactly the value Panoptic had (and what Panoptic
-    deleted or cleared is not here)."""
+    deleted or cleared is not here). ``move``: the files are under a new root."""
     instances = panoptic_instances(panoptic)
+    if move is not None:
+        instances = [(move[1] + p[len(move[0]) :], s) for p, s in instances]
     values = values_by_path(project)
     modes = ["sha1", "id", "file"] if layout == "1.0" else ["sha1", "id"]
     first_of_sha1: dict[str, int] = {}
@@ -171,13 +176,13 @@ def test_everything_comes_over_and_panoptic_is_untouched(
     assert (summary["files"], summary["found"], summary["missing"]) == (13, 13, 0)
     assert summary["images"] == 12 and summary["other_files"] == 0
     assert summary["properties"] == n_props and summary["properties_renamed"] == {}
-    assert (summary["layout"].startswith("Panoptic 1.x")) == (layout == "1.0")
+    assert summary["layout"] == ("1.x" if layout == "1.0" else "0.7")
     if layout == "1.0":
         assert summary["not_imported"] == {
-            "properties deleted in Panoptic": 1,
-            "tags deleted in Panoptic": 2,
-            "values deleted in Panoptic": 1,
-            "tag values deleted in Panoptic": 7,
+            "deleted_properties": 1,
+            "deleted_tags": 2,
+            "deleted_values": 1,
+            "deleted_tag_values": 7,
         }
     else:
         assert summary["not_imported"] == {}
@@ -316,11 +321,10 @@ def test_missing_files_are_kept_and_move_finds_them(panoptic_v1, tmp_path):
     )
     assert (summary["found"], summary["missing"], summary["images"]) == (13, 0, 12)
     assert query(project, "SELECT state, count(*) FROM images GROUP BY state") == [("ok", 12)]
-    values = values_by_path(project)
-    for (prop, path), value in values_by_path(project).items():
-        if path.startswith(str(images)):
-            old = str(panoptic_v1.images) + path[len(str(images)) :]
-            assert values[(prop, old)] == value  # the old (missing) path: the same image
+    # The missing rows are replaced by the files found: nothing left missing, nothing doubled.
+    check_values(project, panoptic_v1.project, "1.0", (str(panoptic_v1.images), str(images)))
+    assert query(project, "SELECT state, count(*) FROM files GROUP BY state") == [("ok", 13)]
+    assert query(project, "SELECT path FROM folders") == [(str(images),)]
     assert query(project, "SELECT count(*) FROM vectors_1")[0][0] == 12
     moved_files = query(
         project,
@@ -505,10 +509,204 @@ def test_a_loop_of_parents_is_cut_and_said(panoptic_v07, tmp_path):
     con.close()
     project = tmp_path / "project"
     summary = import_json(source, project)
-    assert summary["not_imported"] == {"tag parents that would put a tag under itself": 1}
+    assert summary["not_imported"] == {"tag_loops": 1}
     # The rest of the family stands: cat and kitten images are under animal (kitten through cat).
     listed = run_cli("images", str(project), "--where", "tag_id = animal", "--json")
     assert listed.returncode == 0, listed.stderr
     values = values_by_path(project)
     under = {path for (prop, path), v in values.items() if prop == "tag_id" and v != ["dog"]}
     assert {row["path"] for row in json.loads(listed.stdout)} <= under and len(under) == 9
+
+
+def test_files_of_a_iiif_source_are_counted_not_imported(panoptic_v1, tmp_path):
+    source = tmp_path / "panoptic"
+    shutil.copytree(panoptic_v1.project, source)
+    con = sqlite3.connect(source / "data.db")
+    con.execute(
+        "UPDATE folders SET path = 'https://iiif.example.org/c' WHERE path = ?",
+        [str(panoptic_v1.images / "c")],
+    )
+    remote = con.execute(
+        "SELECT count(*) FROM files f JOIN folders fo ON fo.id = f.folder_id "
+        "WHERE fo.path LIKE 'https:%'"
+    ).fetchone()[0]
+    con.commit()
+    con.close()
+    summary = import_json(source, tmp_path / "project")
+    assert remote > 0
+    assert summary["not_imported"]["not_local"] == remote
+    assert summary["found"] == 13 - remote and summary["missing"] == 0
+
+
+def test_a_rerun_keeps_what_was_changed_here_and_brings_panoptics_changes(panoptic_v1, tmp_path):
+    source = tmp_path / "panoptic"
+    shutil.copytree(panoptic_v1.project, source)
+    project = tmp_path / "project"
+    import_json(source, project)
+    first_path, second_path = (p for p, _ in panoptic_instances(source)[:2])
+    image = query(project, "SELECT image_id FROM files WHERE path = ?", [first_path])[0][0]
+    for args in (
+        ("set", str(project), "text_id", "my edit", "--ids", str(image)),
+        ("set", str(project), "tag_sha1", "kitten", "--ids", str(image)),
+        ("properties", str(project), "--delete", "url_sha1", "--yes"),
+    ):
+        done = run_cli(*args)
+        assert done.returncode == 0, done.stderr
+    mine = values_by_path(project)
+    assert mine[("text_id", first_path)] == "my edit"
+
+    again = import_json(source, project)
+    assert again["values_written"] == 0 and again["properties_new"] == 0
+    assert again["not_imported"]["deleted_here"] == 1  # url_sha1, not made again
+    assert values_by_path(project) == mine
+
+    run_panoptic("1.0.0", "edit_project_v1.py", str(source))  # number_id of the first: 42
+    run_panoptic("1.0.0", "rename_v1.py", str(source))
+    third = import_json(source, project)
+    # added_later (new), number_id and tag_id of two files (changed in Panoptic).
+    assert third["values_written"] == 3
+    assert third["renames_followed"] == {"number_sha1": "weight"}
+    got = values_by_path(project)
+    assert got[("text_id", first_path)] == "my edit"  # left as changed here
+    assert got[("tag_sha1", first_path)] == ["kitten"]
+    assert got[("number_id", first_path)] == 42.0
+    assert got[("tag_id", second_path)] == ["bird"]
+    assert ("weight", first_path) in got and not any(k[0] == "number_sha1" for k in got)
+    names = {
+        n
+        for (n,) in query(
+            project,
+            "SELECT t.name FROM tags t JOIN properties p "
+            "ON p.id = t.property_id WHERE p.name = 'tag_id'",
+        )
+    }
+    assert "chat" in names and "cat" not in names  # fmt: skip
+
+
+def test_move_is_checked_and_may_be_relative(panoptic_v1, tmp_path, monkeypatch):
+    images = tmp_path / "elsewhere" / "my images"
+    shutil.copytree(panoptic_v1.images, images)
+    project = tmp_path / "project"
+    for move, words in (
+        (("/nowhere", str(images)), "holds none of Panoptic's files"),
+        ((str(panoptic_v1.images), str(tmp_path / "absent")), "is not a folder"),
+    ):
+        done = run_cli("import-panoptic", str(panoptic_v1.project), str(project), "--move", *move)
+        assert done.returncode == 1 and words in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and not project.exists()
+    monkeypatch.chdir(tmp_path)
+    summary = import_json(
+        panoptic_v1.project, project, "--move", str(panoptic_v1.images), "elsewhere/my images/"
+    )
+    assert (summary["found"], summary["missing"]) == (13, 0)
+
+
+def test_a_project_inside_the_panoptic_folder_is_refused(panoptic_v1, tmp_path):
+    source = tmp_path / "panoptic"
+    shutil.copytree(panoptic_v1.project, source)
+    before = fingerprint(source)
+    for inside in (source, source / "panoptui"):
+        done = run_cli("import-panoptic", str(source), str(inside))
+        assert done.returncode == 1 and "inside the Panoptic project" in done.stderr
+        assert fingerprint(source) == before and not (source / "panoptui").exists()
+
+
+def test_an_unreadable_panoptic_folder_is_one_line(panoptic_v1, tmp_path):
+    source = tmp_path / "panoptic"
+    shutil.copytree(panoptic_v1.project, source)
+    os.chmod(source / "data.db", 0)
+    command = [*PANOPTUI, "import-panoptic", str(source), str(tmp_path / "project")]
+    if os.geteuid() == 0:  # root reads any file: drop the capabilities that let it
+        caps = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", *command]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "data.db: permission denied" in done.stderr, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "project").exists()
+
+
+def test_renamed_folder_found_by_content_deleted_file_and_unreadable_file(panoptic_v1, tmp_path):
+    images = tmp_path / "images"
+    shutil.copytree(panoptic_v1.images, images)
+    (images / "a").rename(images / "a renamed")
+    in_a = [p for p, _ in panoptic_instances(panoptic_v1.project) if "/a/" in p]
+    project = tmp_path / "project"
+    move = ("--move", str(panoptic_v1.images), str(images))
+    summary = import_json(panoptic_v1.project, project, *move)
+    # Panoptic 1.x's sha1 is of the bytes: the renamed folder's files are found by it.
+    assert summary["found_by_content"] == len(in_a) > 0
+    assert (summary["found"] + summary["found_by_content"], summary["missing"]) == (13, 0)
+    assert summary["other_files"] == 0 and summary["images"] == 12
+    renamed = {p.replace(str(panoptic_v1.images), str(images)).replace("/a/", "/a renamed/"): p
+               for p in in_a}  # fmt: skip
+    values = values_by_path(project)
+    expected_index = [p for p, _ in panoptic_instances(panoptic_v1.project)].index(in_a[0])
+    new_path = next(k for k, v in renamed.items() if v == in_a[0])
+    assert values[("text_file", new_path)] == f"text {expected_index}"
+
+    # A file deleted after the import: missing, on its own image; no second copy of it.
+    gone = next(images.rglob("*.jpg"))
+    gone.unlink()
+    again = import_json(panoptic_v1.project, project, *move)
+    assert again["missing"] == 1 and again["images"] == 12
+    assert query(
+        project, "SELECT count(*) FROM images WHERE starts_with(content_hash, 'panoptic')"
+    ) == [(0,)]
+    # A file that cannot be read now: said as such, not as missing, and no --move advice.
+    broken = next(images.rglob("*.png"))
+    broken.write_bytes(broken.read_bytes()[:40])
+    text = run_cli("import-panoptic", str(panoptic_v1.project), str(project), *move)
+    assert text.returncode == 0, text.stderr
+    assert "1 unreadable now (see: panoptui errors)" in text.stdout
+    assert "1 missing" in text.stdout  # the deleted one
+    last = import_json(panoptic_v1.project, project, *move)
+    assert (last["unreadable"], last["missing"]) == (1, 1)
+
+
+def test_a_wal_left_without_its_shm_is_read_from_a_copy(panoptic_v1, tmp_path):
+    source = tmp_path / "panoptic"
+    shutil.copytree(panoptic_v1.project, source)
+    writer = sqlite3.connect(source / "data.db")
+    writer.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.execute(
+        "UPDATE sha1_values SET value = '\"from the wal\"' WHERE property_id = "
+        "(SELECT id FROM properties WHERE name = 'text_sha1') AND value IS NOT NULL"
+    )
+    writer.commit()
+    crashed = tmp_path / "crashed"  # as Panoptic killed: the WAL, no -shm
+    crashed.mkdir()
+    for name in ("project.db", "data.db", "data.db-wal", "media.db"):
+        shutil.copyfile(source / name, crashed / name)
+    writer.close()
+    before = fingerprint(crashed)
+    summary = import_json(crashed, tmp_path / "project")
+    assert fingerprint(crashed) == before and not (crashed / "data.db-shm").exists()
+    assert summary["found"] == 13
+    texts = {v for (p, _), v in values_by_path(tmp_path / "project").items() if p == "text_sha1"}
+    assert texts == {"from the wal"}
+
+
+def test_a_07_project_that_moved_is_the_same_project(panoptic_v07, tmp_path):
+    first, second = tmp_path / "here", tmp_path / "there"
+    shutil.copytree(panoptic_v07.project, first)
+    project = tmp_path / "project"
+    import_json(first, project)
+    first.rename(second)
+    again = import_json(second, project)
+    assert [s["set_id"] for s in again["vector_sets"]] == [1, 2]
+    assert again["properties_new"] == 0 and again["tags_new"] == 0
+    assert query(project, "SELECT count(*) FROM vector_sets") == [(2,)]
+
+
+def test_removing_a_folder_takes_its_per_file_values(tmp_path, panoptic_v1):
+    project = tmp_path / "project"
+    import_json(panoptic_v1.project, project)
+    done = run_cli("folders", str(project), "--remove", str(panoptic_v1.images))
+    assert done.returncode == 0, done.stderr
+    assert query(project, "SELECT count(*) FROM property_values") == [(0,)]
+    assert query(project, "SELECT count(*) FROM file_tags") == [(0,)]
+    other = tmp_path / "other"
+    shutil.copytree(panoptic_v1.images / "a", other)
+    done = run_cli("import", str(project), str(other))
+    assert done.returncode == 0, done.stderr
+    assert values_by_path(project) == {}  # the new files inherit nothing

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from panoptui.cli import EXIT_INTERRUPTED, say_interrupted
 from panoptui.cli.options import json_option, positive_int, project_connection
-from panoptui.cli.output import ProgressPrinter, command_line, count, print_json, warn
-from panoptui.core.text import shown
+from panoptui.cli.output import ProgressPrinter, command_line, count, print_json
+from panoptui.core.text import count_text, shown
 
 if TYPE_CHECKING:
     from panoptui.cli.options import Commands
@@ -44,34 +44,34 @@ def register(commands: Commands) -> None:
 
 def cmd_import_panoptic(args: argparse.Namespace) -> int:
     from panoptui.core import settings
-    from panoptui.core.panoptic_import import import_panoptic
+    from panoptui.core.panoptic_import import check_move, check_target, import_panoptic
     from panoptui.core.panoptic_read import read_project
 
-    # Read the whole Panoptic project first: a folder that is not one writes nothing here.
+    # Read the whole Panoptic project and check the arguments first: bad input writes nothing.
     source = read_project(args.panoptic)
+    printer = ProgressPrinter(quiet=args.json)
     try:
+        check_target(source, args.project)
+        move = check_move(source, (args.move[0], args.move[1])) if args.move else None
         with project_connection(args.project, write=True, create=True) as con:
-            printer = ProgressPrinter(quiet=args.json)
-            cancel = threading.Event()
-            try:
-                summary = import_panoptic(
-                    con,
-                    source,
-                    move=tuple(args.move) if args.move else None,
-                    workers=args.workers,
-                    thumb_size=settings.load(con).thumb_size,
-                    progress=printer,
-                    cancel=cancel,
-                )
-            except KeyboardInterrupt:
-                printer.close()
-                say_interrupted(
-                    "panoptui: import interrupted; what was read is saved. "
-                    "Run the same command again to finish it."
-                )
-                return EXIT_INTERRUPTED
-            printer.close()
+            summary = import_panoptic(
+                con,
+                source,
+                move=move,
+                workers=args.workers,
+                thumb_size=settings.load(con).thumb_size,
+                progress=printer,
+                cancel=threading.Event(),
+            )
+    except KeyboardInterrupt:
+        printer.close()
+        say_interrupted(
+            "panoptui: import interrupted; what was read is saved. "
+            "Run the same command again to finish it."
+        )
+        return EXIT_INTERRUPTED
     finally:
+        printer.close()
         source.close()
     if args.json:
         print_json(summary.as_dict())
@@ -81,36 +81,56 @@ def cmd_import_panoptic(args: argparse.Namespace) -> int:
 
 
 def _print_summary(summary: PanopticImportSummary, args: argparse.Namespace) -> None:
-    print(f"from {summary.layout} project {shown(summary.name)!r} in {summary.seconds:.1f}s:")
-    print(
-        f"  {count(summary.files, 'file')}: {summary.found:,} found, {summary.missing:,} missing "
-        f"(kept, {summary.missing_thumbnails} with Panoptic's thumbnail); "
-        f"{count(summary.images, 'image')}"
-    )
+    from panoptui.core.panoptic_import import reason_text
+
+    print(f"from {summary.version}, project {shown(summary.name)!r}, in {summary.seconds:.1f}s:")
+    found = f"{summary.found:,} found"
+    if summary.found_by_content:
+        found += f", {summary.found_by_content:,} found elsewhere by their content"
+    if summary.missing:
+        found += f", {summary.missing:,} missing (kept"
+        if summary.missing_thumbnails:
+            found += f"; {count(summary.missing_thumbnails, 'image')} with Panoptic's thumbnail"
+        found += ")"
+    if summary.unreadable:
+        found += f", {summary.unreadable:,} unreadable now (see: panoptui errors)"
+    print(f"  {count(summary.files, 'file')}: {found}; {count(summary.images, 'image')}")
     if summary.other_files:
         print(f"  {count(summary.other_files, 'other file')} in Panoptic's folders, imported too")
-    print(
-        f"  {summary.properties} {'property' if summary.properties == 1 else 'properties'}, "
-        f"{count(summary.values, 'value')}, "
-        f"{count(summary.tags, 'tag')}"
-    )
-    for old, new in summary.properties_renamed.items():
-        print(f"  property {shown(old)!r} is {shown(new)!r} here (the name was taken)")
+    new = f" ({summary.properties_new:,} new)" if summary.properties_new else ""
+    print(f"  {count_text(summary.properties, 'property', 'properties')}{new}")
+    written = summary.values_written
+    if written == summary.values:
+        print(f"  {count(summary.values, 'value')}")
+    else:
+        print(
+            f"  {count(summary.values, 'value')}, {written:,} new or changed in Panoptic since "
+            "the last import (the others are left as they are here)"
+        )
+    new = f" ({summary.tags_new:,} new)" if summary.tags_new else ""
+    print(f"  {count(summary.tags, 'tag')}{new}")
+    for old, new_name in summary.properties_renamed.items():
+        print(f"  property {shown(old)!r} is {shown(new_name)!r} here (the name was taken)")
+    for old, new_name in summary.renames_followed.items():
+        print(f"  property {shown(old)!r} was renamed {shown(new_name)!r} in Panoptic: here too")
     for vset in summary.vector_sets:
         kind = f"the {vset.preset} preset" if vset.preset else "image-only"
         grey = ", greyscale" if vset.greyscale else ""
         state = "complete" if vset.complete else "incomplete"
         print(
             f"  vector set {vset.set_id}: {shown(vset.model)} ({kind}{grey}), "
-            f"{count(vset.vectors, 'vector')}, {state}"
+            f"{vset.vectors:,} of {count(vset.images, 'image')}, {state}"
         )
         if not vset.complete:
             again = command_line("vectors", "resume", args.project, vset.set_id)
             print(f"    finish it with: {again}")
     for reason, n in sorted(summary.not_imported.items()):
-        print(f"  not imported: {n} {reason}")
-    if summary.missing and not args.move:
-        warn(
-            "some files are not where Panoptic saw them; if they moved, give "
-            "--move OLD_ROOT NEW_ROOT"
-        )
+        print(f"  not imported: {reason_text(reason)}: {n:,}")
+    if summary.missing:
+        see = command_line("images", args.project, "--where", "missing = true")
+        print(f"  see the missing images with: {see}")
+        if not args.move:
+            print(
+                "  some files are not where Panoptic saw them; if they moved, give "
+                "--move OLD_ROOT NEW_ROOT"
+            )

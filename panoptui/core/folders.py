@@ -101,6 +101,18 @@ def remove_folder(con: duckdb.DuckDBPyConnection, path: str) -> int:
                 [folder_id],
             ).fetchall()
         ]
+        # Per-file values and tags go with their files (a later file reusing an id must not
+        # inherit them).
+        con.execute(
+            "DELETE FROM property_values WHERE property_id IN "
+            "(SELECT id FROM properties WHERE mode = 'file') "
+            "AND target_id IN (SELECT id FROM files WHERE folder_id = ?)",
+            [folder_id],
+        )
+        con.execute(
+            "DELETE FROM file_tags WHERE file_id IN (SELECT id FROM files WHERE folder_id = ?)",
+            [folder_id],
+        )
         con.execute("DELETE FROM files WHERE folder_id = ?", [folder_id])
         con.execute("DELETE FROM import_errors WHERE folder_id = ?", [folder_id])
         con.execute("DELETE FROM folders WHERE id = ?", [folder_id])

@@ -2,24 +2,30 @@
 
 The files are imported as ``panoptui import`` does (its own hashes, metadata, thumbnails), from
 Panoptic's root folders, moved with ``move`` when the project travelled. Then what the user made
-in Panoptic comes over, matched by path: properties with their values, tags with all their
-parents, and the vector sets, keyed by panoptui's images. A file Panoptic knew that is not on
-disk becomes a missing image, with Panoptic's thumbnail, so that its annotations stay.
+in Panoptic comes over, matched by path (and, for Panoptic 1.x, whose sha1 is of the file's
+bytes, by content for a file that was renamed or moved): properties with their values, tags
+with all their parents, and the vector sets, keyed by panoptui's images. A file Panoptic knew
+that is not on disk becomes a missing image, with Panoptic's thumbnail, so that its annotations
+stay.
 
-A second run updates: what is new or changed in Panoptic arrives, nothing is made twice (what
-was made is remembered in the project's settings), and nothing is deleted here (a value removed
-in Panoptic stays, as everything annotated in panoptui does). Reading the Panoptic project is
+A second run updates. What was made is remembered (the project's settings: Panoptic id ->
+panoptui id, and the names given), and each value brought is kept as Panoptic held it (table
+``panoptic_values``): a run writes only what is new or changed in Panoptic since the last one,
+so what the user changed here stays, and nothing is made twice. Renames in Panoptic follow when
+the name here is still the one given. Nothing is deleted here. Reading the Panoptic project is
 ``panoptic_read``'s; it is never written to.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,17 +37,52 @@ from PIL import Image
 
 from panoptui.core import properties, store, tags
 from panoptui.core.folders import drop_images
-from panoptui.core.panoptic_read import TYPE_MAP, PanopticProject, VectorType
+from panoptui.core.panoptic_read import (
+    LAYOUT_1,
+    TYPE_MAP,
+    Instance,
+    PanopticProject,
+    VectorType,
+)
 from panoptui.core.progress import ProgressCallback
-from panoptui.core.scan import ImportSummary, add_folders, import_folders
-from panoptui.core.text import storable
+from panoptui.core.scan import ImportSummary, add_folders, import_folders, registered_folders
+from panoptui.core.text import shown, storable
 
-# Panoptic's property modes: per image content, per instance (a file), per file (1.0).
+# Panoptic's property modes: per image content, per instance (a file), per file (1.x).
 MODE_MAP = {"sha1": "image", "id": "file", "file": "file"}
 # Panoptic's default model (PanopticML's CLIP) is the OpenAI ViT-B/32 of panoptui's ``clip``.
 PRESET_OF_MODEL = {"openai/clip-vit-base-patch32": "clip"}
 MISSING_HASH = "panoptic-sha1:"  # content_hash of a missing image known only by Panoptic's sha1
 SETTINGS_PREFIX = "panoptic_import:"
+HASH_CHUNK = 1 << 20
+
+# What did not come over, by key (``--json``), in words (the summary). A key may end with
+# ":DETAIL" (the Panoptic type panoptui lacks).
+REASONS = {
+    "deleted_properties": "properties deleted in Panoptic",
+    "deleted_tags": "tags deleted in Panoptic",
+    "deleted_values": "values deleted in Panoptic",
+    "deleted_tag_values": "tag values deleted in Panoptic",
+    "unknown_type": "properties of a type panoptui lacks",
+    "values_not_json": "values that are not JSON",
+    "not_local": "files of a source that is not a local folder (IIIF)",
+    "outside_folders": "files outside Panoptic's folders",
+    "deleted_here": "properties or tags deleted here since the last import (not made again)",
+    "values_of_missing_targets": "values of images or files not imported",
+    "values_not_fitting": "values that do not fit their property's type",
+    "tag_loops": "tag parents that would put a tag under itself",
+    "unreadable_thumbnails": "Panoptic thumbnails that cannot be read",
+    "damaged_media": "thumbnails or vectors that media.db cannot give (damaged)",
+    "no_model": "vector sets without a model name",
+    "empty_sets": "vector sets without vectors, of a model panoptui has no preset for",
+    "bad_vectors": "vectors of another length, or not numbers",
+}
+
+
+def reason_text(key: str) -> str:
+    base, _, detail = key.partition(":")
+    text = REASONS.get(base, base)
+    return f"{text} ({detail})" if detail else text
 
 
 @dataclass
@@ -51,25 +92,33 @@ class VectorSetImported:
     model: str  # as Panoptic named it
     preset: str | None  # the panoptui preset it is, when it is one
     greyscale: bool
-    vectors: int  # images of this project with a vector from Panoptic
-    complete: bool
+    vectors: int  # Panoptic's images with a vector here
+    images: int  # Panoptic's images
+    complete: bool  # every image of the project has a vector
 
 
 @dataclass
 class PanopticImportSummary:
     panoptic: str
-    layout: str
+    layout: str  # 1.x | 0.7
+    version: str  # the database version read, in words
     name: str
-    files: int = 0  # Panoptic's files (instances)
-    found: int = 0  # of them, on disk and imported
-    missing: int = 0  # of them, kept as missing images
+    files: int = 0  # Panoptic's files (instances) on a local disk
+    found: int = 0  # of them, at their path and imported
+    found_by_content: int = 0  # of them, found elsewhere in the folders by their bytes (1.x)
+    missing: int = 0  # of them, not on disk: kept as missing
+    unreadable: int = 0  # of them, on disk but not readable now (see `panoptui errors`)
     missing_thumbnails: int = 0  # missing images shown with Panoptic's thumbnail
     images: int = 0  # panoptui images they are
     other_files: int = 0  # files in Panoptic's folders that Panoptic did not list
     properties: int = 0
-    properties_renamed: dict[str, str] = field(default_factory=dict)
-    values: int = 0
+    properties_new: int = 0
+    properties_renamed: dict[str, str] = field(default_factory=dict)  # a name taken here
+    renames_followed: dict[str, str] = field(default_factory=dict)  # renamed in Panoptic
+    values: int = 0  # Panoptic's values, on the images and files here
+    values_written: int = 0  # of them, new or changed in Panoptic since the last import
     tags: int = 0
+    tags_new: int = 0
     vector_sets: list[VectorSetImported] = field(default_factory=list)
     not_imported: dict[str, int] = field(default_factory=dict)
     files_import: ImportSummary | None = None
@@ -99,6 +148,32 @@ def moved_path(path: str, move: tuple[str, str] | None) -> str:
     return path
 
 
+def check_move(source: PanopticProject, move: tuple[str, str]) -> tuple[str, str]:
+    """``--move OLD_ROOT NEW_ROOT`` made absolute and checked: OLD_ROOT holds some of Panoptic's
+    files, NEW_ROOT is a folder. A one-line ProjectError otherwise."""
+    old = os.path.normpath(os.path.abspath(os.path.expanduser(move[0])))
+    new = os.path.normpath(os.path.abspath(os.path.expanduser(move[1])))
+    if not any(moved_path(i.path, (old, new)) != i.path for i in source.instances):
+        roots = ", ".join(shown(r) for r in source.roots[:5]) or "none"
+        raise store.ProjectError(
+            f"--move: {shown(old)} holds none of Panoptic's files (its folders: {roots})"
+        )
+    if not os.path.isdir(new):
+        raise store.ProjectError(f"--move: {shown(new)} is not a folder")
+    return old, new
+
+
+def check_target(source: PanopticProject, project: str) -> None:
+    """The panoptui project must not go inside the Panoptic project: that would write to it."""
+    target = Path(project).expanduser().absolute().resolve()
+    folder = source.folder.resolve()
+    if target == folder or folder in target.parents:
+        raise store.ProjectError(
+            f"{shown(str(project))} is inside the Panoptic project, which is never written to: "
+            "give a PROJECT elsewhere"
+        )
+
+
 def import_panoptic(
     con: duckdb.DuckDBPyConnection,
     source: PanopticProject,
@@ -111,11 +186,12 @@ def import_panoptic(
 ) -> PanopticImportSummary:
     """Bring a Panoptic project (read by ``panoptic_read.read_project``) into ``con``."""
     started = time.monotonic()
-    summary = PanopticImportSummary(str(source.folder), source.version, source.name)
+    summary = PanopticImportSummary(str(source.folder), source.layout, source.version, source.name)
     for reason, n in source.left_out.items():
         summary.left_out(reason, n)
     roots = {root: moved_path(root, move) for root in source.roots}
-    present = [r for r in dict.fromkeys(roots.values()) if os.path.isdir(r)]
+    local = [r for r in dict.fromkeys(roots.values()) if os.path.isabs(r)]
+    present = [r for r in local if os.path.isdir(r)]
     real = {r: str(Path(r).resolve()) for r in present}
     if present:
         summary.files_import = import_folders(
@@ -125,28 +201,46 @@ def import_panoptic(
             summary.cancelled = True
             summary.seconds = time.monotonic() - started
             return summary
-    absent = [r for r in dict.fromkeys(roots.values()) if r not in real]
-    if absent:
-        add_folders(con, [os.path.abspath(r) for r in absent])
+    absent = [r for r in local if r not in real]
+    memory = _memory(con, source.key)
+    if absent:  # registered to hold the missing files: dropped once they are found elsewhere
+        before = {i for i, _path in registered_folders(con)}
+        for folder_id, _path in add_folders(con, [os.path.abspath(r) for r in absent]):
+            if folder_id not in before:
+                memory["folders_added"][str(folder_id)] = True
     with store.transaction(con):
-        files_of, images_of = _match_files(con, source, move, real, summary)
-        memory = _memory(con, source.key)
+        matched = _match_files(con, source, move, real, memory, summary)
+        files_of, images_of = matched
         property_ids = _import_properties(con, source, memory, summary)
         tag_ids = _import_tags(con, source, memory, property_ids, summary)
         _import_values(con, source, property_ids, tag_ids, files_of, images_of, summary)
         _import_vectors(con, source, memory, images_of, summary)
-        memory["properties"] = {str(k): v.id for k, v in property_ids.items()}
-        memory["tags"] = {str(k): v for k, v in tag_ids.items()}
+        # Added to what was remembered: one deleted here stays known, so it is not made again.
+        memory["properties"].update({str(k): v.id for k, v in property_ids.items()})
+        memory["property_names"].update(
+            {str(p.id): p.name for p in source.properties if p.id in property_ids}
+        )
+        memory["names_given"].update({str(v.id): v.name for v in property_ids.values()})
+        memory["tags"].update({str(k): v for k, v in tag_ids.items()})
+        memory["tag_names"].update({str(t.id): t.value for t in source.tags if t.id in tag_ids})
+        memory["files"].update({str(k): v for k, v in files_of.items()})
         store.set_setting(con, SETTINGS_PREFIX + source.key, json.dumps(memory))
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _memory(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, dict[str, int]]:
-    """What an earlier import of this Panoptic project made here: Panoptic id -> panoptui id."""
+Memory = dict[str, dict[str, object]]
+# Records that an instance is a file (or none) holding an image: _match_files's bookkeeping.
+Take = Callable[[Instance, int | None, int], None]
+FileRow = tuple[int, int | None, str, int]  # files: id, image_id, state, size
+
+
+def _memory(con: duckdb.DuckDBPyConnection, key: str) -> Memory:
+    """What an earlier import of this Panoptic project made here."""
     text = store.get_setting(con, SETTINGS_PREFIX + key)
     loaded = json.loads(text) if text else {}
-    return {name: dict(loaded.get(name, {})) for name in ("properties", "tags", "vector_sets")}
+    names = ("properties", "property_names", "names_given", "tags", "tag_names", "vector_sets")
+    return {name: dict(loaded.get(name, {})) for name in (*names, "files", "folders_added")}
 
 
 def _in_store(path: str, real: dict[str, str]) -> str:
@@ -157,55 +251,130 @@ def _in_store(path: str, real: dict[str, str]) -> str:
     return store.stored_path(path)[0]
 
 
+def _sha1_of(path: str) -> str | None:
+    digest = hashlib.sha1()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def _match_files(
     con: duckdb.DuckDBPyConnection,
     source: PanopticProject,
     move: tuple[str, str] | None,
     real: dict[str, str],
+    memory: Memory,
     summary: PanopticImportSummary,
 ) -> tuple[dict[int, int], dict[str, list[int]]]:
     """Panoptic's instances as panoptui rows: instance id -> files.id, sha1 -> images.id. An
-    instance whose file is not imported (gone, or unreadable now) gets a missing image."""
-    paths = {i.id: _in_store(moved_path(i.path, move), real) for i in source.instances}
-    known = {
-        str(p): (int(fid), image_id, str(state))
-        for p, fid, image_id, state in con.execute(
-            "SELECT path, id, image_id, state FROM files WHERE path IN (SELECT unnest(?))",
-            [list(paths.values())],
-        ).fetchall()
-    }
+    instance whose content is nowhere here gets a missing image, so its annotations stay."""
+    paths: dict[int, str] = {}
+    for instance in source.instances:
+        moved = moved_path(instance.path, move)
+        if os.path.isabs(moved):
+            paths[instance.id] = _in_store(moved, real)
+        else:
+            summary.left_out("not_local")
+    remembered = {int(k): int(str(v)) for k, v in memory["files"].items()}
+    rows: dict[str | int, FileRow] = {}
+    for p, fid, image_id, state, size in con.execute(
+        "SELECT path, id, image_id, state, size FROM files "
+        "WHERE path IN (SELECT unnest(?::VARCHAR[])) OR id IN (SELECT unnest(?::BIGINT[]))",
+        [list(paths.values()), list(remembered.values())],
+    ).fetchall():
+        found = (int(fid), None if image_id is None else int(image_id), str(state), int(size))
+        rows[str(p)] = rows[int(fid)] = found
+    # Each instance's file row: at its path, else the one an earlier run matched it to (found
+    # by content, or kept as missing at the path it had then).
+    row_of: dict[int, FileRow] = {}
+    for instance_id, path in paths.items():
+        at = rows.get(path)
+        if at is None and instance_id in remembered:
+            at = rows.get(remembered[instance_id])
+        if at is not None:
+            row_of[instance_id] = at
     files_of: dict[int, int] = {}
     images_of: dict[str, list[int]] = {}
-    lost = []
+
+    def take(instance: Instance, file_id: int | None, image_id: int) -> None:
+        if file_id is not None:
+            files_of[instance.id] = file_id
+        ids = images_of.setdefault(instance.sha1, [])
+        if image_id not in ids:
+            ids.append(image_id)
+
+    lost: list[Instance] = []
     for instance in source.instances:
-        row = known.get(paths[instance.id])
+        if instance.id not in paths:
+            continue
+        row = row_of.get(instance.id)
         if row is not None and row[2] == store.FILE_OK and row[1] is not None:
-            files_of[instance.id] = row[0]
-            images_of.setdefault(instance.sha1, [])
-            if int(row[1]) not in images_of[instance.sha1]:
-                images_of[instance.sha1].append(int(row[1]))
+            take(instance, row[0], row[1])
             summary.found += 1
+        elif (
+            row is not None and row[2] == store.FILE_MISSING and row[1] is not None and row[3] >= 0
+        ):
+            take(instance, row[0], row[1])  # a file imported before, gone since: its image
+            summary.missing += 1
         else:
             lost.append(instance)
-    summary.files = len(source.instances)
-    summary.missing = len(lost)
+    summary.files = len(paths)
+    listed = set(paths.values())
+    others = _other_files(con, listed, list(real.values()))
+    if lost and others and source.layout == LAYOUT_1:
+        lost = _match_by_content(lost, others, take, summary)
+    summary.other_files = len(others) - summary.found_by_content
     _merge_placeholders(con, images_of)
     if lost:
-        _keep_missing(con, source, lost, paths, known, files_of, images_of, summary)
+        _keep_missing(con, source, lost, paths, row_of, files_of, images_of, take, summary)
+    _drop_superseded_files(con, memory, files_of)
     summary.images = len({i for ids in images_of.values() for i in ids})
-    if summary.files_import is not None:
-        listed = set(paths.values())
-        roots = list(real.values())
-        summary.other_files = int(
-            store.scalar(
-                con,
-                "SELECT count(*) FROM files WHERE state = 'ok' AND NOT list_contains(?, path) "
-                "AND folder_id IN (SELECT id FROM folders WHERE list_contains(?, path))",
-                [sorted(listed), roots],
-            )
-            or 0
-        )
     return files_of, images_of
+
+
+def _other_files(
+    con: duckdb.DuckDBPyConnection, listed: set[str], roots: list[str]
+) -> list[tuple[int, int, str, bytes | None]]:
+    """The present files of Panoptic's folders that Panoptic did not list: (id, image, path)."""
+    if not roots:
+        return []
+    stored_roots = [store.stored_path(r)[0] for r in roots]
+    rows = con.execute(
+        "SELECT f.id, f.image_id, f.path, f.raw_path FROM files f JOIN folders fo "
+        "ON fo.id = f.folder_id WHERE f.state = 'ok' AND list_contains(?, fo.path) ORDER BY f.id",
+        [stored_roots],
+    ).fetchall()
+    return [(int(i), int(img), str(p), raw) for i, img, p, raw in rows if p not in listed]
+
+
+def _match_by_content(
+    lost: list[Instance],
+    others: list[tuple[int, int, str, bytes | None]],
+    take: Take,
+    summary: PanopticImportSummary,
+) -> list[Instance]:
+    """Panoptic 1.x's sha1 is of the file's bytes: a file it knew that was renamed or moved
+    within the folders is found by it. Each file found so is one instance's."""
+    wanted = {i.sha1 for i in lost}
+    by_sha1: dict[str, list[tuple[int, int]]] = {}
+    for file_id, image_id, path, raw in others:
+        sha1 = _sha1_of(store.os_path(path, raw))
+        if sha1 in wanted:
+            by_sha1.setdefault(sha1, []).append((file_id, image_id))
+    remaining = []
+    for instance in lost:
+        candidates = by_sha1.get(instance.sha1)
+        if candidates:
+            file_id, image_id = candidates.pop(0)
+            take(instance, file_id, image_id)
+            summary.found_by_content += 1
+        else:
+            remaining.append(instance)
+    return remaining
 
 
 def _merge_placeholders(con: duckdb.DuckDBPyConnection, images_of: dict[str, list[int]]) -> None:
@@ -236,44 +405,93 @@ def _merge_placeholders(con: duckdb.DuckDBPyConnection, images_of: dict[str, lis
             [new, old, image_props],
         )
         con.execute(
-            "DELETE FROM property_values WHERE target_id = ? AND list_contains(?, property_id)",
-            [old, image_props],
+            "UPDATE panoptic_values SET target_id = ? WHERE target_id = ? "
+            "AND list_contains(?, property_id) AND NOT EXISTS (SELECT 1 FROM panoptic_values p "
+            "WHERE p.source = panoptic_values.source AND p.property_id = "
+            "panoptic_values.property_id AND p.target_id = ?)",
+            [new, old, image_props, new],
         )
     drop_images(con, list(placeholders.values()))
+
+
+def _drop_superseded_files(
+    con: duckdb.DuckDBPyConnection, memory: Memory, files_of: dict[int, int]
+) -> None:
+    """A missing file row an earlier run made for an instance that is found now at another
+    path (--move, a renamed folder): its values and tags go to the file found, and it goes."""
+    file_props = [p.id for p in properties.list_properties(con) if p.mode == "file"]
+    for instance, before in memory["files"].items():
+        now = files_of.get(int(instance))
+        old = int(str(before))
+        if now is None or now == old:
+            continue
+        made = store.scalar(
+            con, "SELECT 1 FROM files WHERE id = ? AND size = -1 AND state = 'missing'", [old]
+        )
+        if not made:
+            continue
+        con.execute(
+            "INSERT INTO property_values SELECT property_id, ?, text, number, date, flag "
+            "FROM property_values WHERE target_id = ? AND list_contains(?, property_id) "
+            "ON CONFLICT DO NOTHING",
+            [now, old, file_props],
+        )
+        con.execute(
+            "DELETE FROM property_values WHERE target_id = ? AND list_contains(?, property_id)",
+            [old, file_props],
+        )
+        con.execute(
+            "INSERT INTO file_tags SELECT tag_id, ? FROM file_tags WHERE file_id = ? "
+            "ON CONFLICT DO NOTHING",
+            [now, old],
+        )
+        con.execute("DELETE FROM file_tags WHERE file_id = ?", [old])
+        con.execute(
+            "DELETE FROM panoptic_values WHERE target_id = ? AND list_contains(?, property_id)",
+            [old, file_props],
+        )
+        con.execute("DELETE FROM files WHERE id = ?", [old])
+    # A folder registered only for missing files, left with none.
+    for folder_id in list(memory["folders_added"]):
+        if not store.scalar(con, "SELECT 1 FROM files WHERE folder_id = ?", [int(folder_id)]):
+            con.execute("DELETE FROM import_errors WHERE folder_id = ?", [int(folder_id)])
+            con.execute("DELETE FROM folders WHERE id = ?", [int(folder_id)])
+            del memory["folders_added"][folder_id]
 
 
 def _keep_missing(
     con: duckdb.DuckDBPyConnection,
     source: PanopticProject,
-    lost: list,
+    lost: list[Instance],
     paths: dict[int, str],
-    known: dict[str, tuple[int, object, str]],
+    row_of: dict[int, FileRow],
     files_of: dict[int, int],
     images_of: dict[str, list[int]],
+    take: Take,
     summary: PanopticImportSummary,
 ) -> None:
     """Missing images (one per sha1) and missing file rows for Panoptic's files not on disk,
-    with Panoptic's thumbnails where it kept one."""
+    with Panoptic's thumbnails where it kept one. A file on disk that cannot be read now keeps
+    its row (its error is in `panoptui errors`) and gets the missing image."""
     hashes = sorted({MISSING_HASH + i.sha1 for i in lost})
-    existing = {
+    image_of = {
         str(h): int(i)
         for h, i in con.execute(
             "SELECT content_hash, id FROM images WHERE content_hash IN (SELECT unnest(?))",
             [hashes],
         ).fetchall()
     }
-    # A missing copy of content found elsewhere is that image, not a missing one.
-    for instance in lost:
-        if images_of.get(instance.sha1):
-            existing[MISSING_HASH + instance.sha1] = images_of[instance.sha1][0]
+    made: set[int] = set()
     now = datetime.now()
     next_image = store.next_id(con, "images")
-    new_images: dict[str, int] = {}
     for instance in lost:
         key = MISSING_HASH + instance.sha1
-        if key in existing or key in new_images:
+        if images_of.get(instance.sha1):  # its content is here, at another path
+            image_of[key] = images_of[instance.sha1][0]
+        if key in image_of:
             continue
-        new_images[key] = next_image
+        image_of[key] = next_image
+        made.add(next_image)
         con.execute(
             "INSERT INTO images (id, content_hash, size, format, width, height, mode, "
             "orientation, frames, phash, state, imported_at, metadata_read) "
@@ -289,7 +507,6 @@ def _keep_missing(
             ],
         )
         next_image += 1
-    image_of = {**existing, **new_images}
     folders = [
         (int(i), store.os_path(p, raw))
         for i, p, raw in con.execute("SELECT id, path, raw_path FROM folders").fetchall()
@@ -297,19 +514,22 @@ def _keep_missing(
     next_file = store.next_id(con, "files")
     for instance in lost:
         image_id = image_of[MISSING_HASH + instance.sha1]
-        images_of.setdefault(instance.sha1, [])
-        if image_id not in images_of[instance.sha1]:
-            images_of[instance.sha1].append(image_id)
         path = paths[instance.id]
-        row = known.get(path)
-        if row is not None:  # a file panoptui cannot read now: its annotations keep it
-            files_of[instance.id] = row[0]
+        row = row_of.get(instance.id)
+        if row is not None:
+            take(instance, row[0], image_id)
+            if row[2] == store.FILE_ERROR:
+                summary.unreadable += 1
+            else:
+                summary.missing += 1
             continue
+        take(instance, None, image_id)
+        summary.missing += 1
         folder = next(
             ((i, p) for i, p in folders if path.startswith(storable(p).rstrip("/") + "/")), None
         )
         if folder is None:
-            summary.left_out("files outside Panoptic's folders")
+            summary.left_out("outside_folders")
             continue
         stored, raw = store.stored_path(store.os_path(path))
         con.execute(
@@ -326,41 +546,55 @@ def _keep_missing(
                 raw,
             ],
         )
-        known[path] = (next_file, image_id, store.FILE_MISSING)
+        row_of[instance.id] = (next_file, image_id, store.FILE_MISSING, -1)
         files_of[instance.id] = next_file
         next_file += 1
-    _missing_thumbnails(con, source, lost, image_of, summary)
+    placeholders = {i: image_of[MISSING_HASH + i.sha1] for i in lost}
+    _missing_thumbnails(con, source, placeholders, summary)
 
 
 def _missing_thumbnails(
     con: duckdb.DuckDBPyConnection,
     source: PanopticProject,
-    lost: list,
-    image_of: dict[str, int],
+    placeholders: dict[Instance, int],
     summary: PanopticImportSummary,
 ) -> None:
+    """Panoptic's thumbnails for the missing images that have none."""
+    image_ids = sorted(set(placeholders.values()))
     have = {
         int(i)
         for (i,) in con.execute(
             "SELECT image_id FROM thumbnails WHERE image_id IN (SELECT unnest(?::BIGINT[]))",
-            [sorted(set(image_of.values()))],
+            [image_ids],
         ).fetchall()
     }
-    wanted = sorted({i.sha1 for i in lost if image_of[MISSING_HASH + i.sha1] not in have})
-    shown_now = len({image_of[MISSING_HASH + i.sha1] for i in lost} & have)
-    for sha1, jpeg in source.thumbnails(wanted).items():
+    sha1_of = {image_id: i.sha1 for i, image_id in placeholders.items()}
+    wanted = sorted({sha1_of[i] for i in image_ids if i not in have})
+    try:
+        found = source.thumbnails(wanted)
+    except sqlite3.DatabaseError:
+        summary.left_out("damaged_media", len(wanted))
+        found = {}
+    image_of = {sha1: image_id for image_id, sha1 in sha1_of.items()}
+    for sha1, jpeg in found.items():
         try:
             with Image.open(io.BytesIO(jpeg)) as thumb:
                 width, height = thumb.size
         except (OSError, Image.DecompressionBombError, ValueError):
-            summary.left_out("Panoptic thumbnails that cannot be read")
+            summary.left_out("unreadable_thumbnails")
             continue
         con.execute(
-            "INSERT INTO thumbnails VALUES (?, ?, ?, ?)",
-            [image_of[MISSING_HASH + sha1], width, height, jpeg],
+            "INSERT INTO thumbnails VALUES (?, ?, ?, ?)", [image_of[sha1], width, height, jpeg]
         )
-        shown_now += 1
-    summary.missing_thumbnails = shown_now
+        have.add(image_of[sha1])
+    missing_images = {
+        int(i)
+        for (i,) in con.execute(
+            "SELECT id FROM images WHERE state <> 'ok' AND id IN (SELECT unnest(?::BIGINT[]))",
+            [image_ids],
+        ).fetchall()
+    }
+    summary.missing_thumbnails = len(missing_images & have)
 
 
 def _free_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -380,44 +614,85 @@ def _free_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
     raise store.ProjectError(f"no free name for Panoptic's property {name!r}")
 
 
+def _new_property(
+    con: duckdb.DuckDBPyConnection, name: str, type_: str, mode: str, summary: PanopticImportSummary
+) -> properties.Property:
+    given = _free_name(con, name)
+    if given != name:
+        summary.properties_renamed[name] = given
+    property_id = store.next_id(con, "properties")
+    con.execute(
+        "INSERT INTO properties VALUES (?, ?, ?, ?, ?)",
+        [property_id, given, type_, mode, datetime.now()],
+    )
+    summary.properties_new += 1
+    return properties.Property(property_id, given, type_, mode)
+
+
 def _import_properties(
     con: duckdb.DuckDBPyConnection,
     source: PanopticProject,
-    memory: dict[str, dict[str, int]],
+    memory: Memory,
     summary: PanopticImportSummary,
 ) -> dict[int, properties.Property]:
-    """Panoptic's properties as panoptui properties: the one made by an earlier run, else one
-    of the same name, type and mode, else a new one (renamed when the name is taken)."""
+    """Panoptic's properties as panoptui properties: the one made by an earlier run (renamed
+    or converted when Panoptic's was, unless changed here), else one of the same name, type and
+    mode, else a new one (renamed when the name is taken). One deleted here is not made again."""
     ours = {p.id: p for p in properties.list_properties(con)}
     made: dict[int, properties.Property] = {}
     for prop in source.properties:
         type_, mode = TYPE_MAP[prop.type], MODE_MAP.get(prop.mode, "image")
-        before = ours.get(memory["properties"].get(str(prop.id), -1))
-        if before is not None and (before.type, before.mode) == (type_, mode):
-            made[prop.id] = before
+        remembered = memory["properties"].get(str(prop.id))
+        if remembered is not None:
+            before = ours.get(int(str(remembered)))
+            if before is None:
+                summary.left_out("deleted_here")
+                continue
+            old_name = str(memory["property_names"].get(str(prop.id), prop.name))
+            given = str(memory["names_given"].get(str(before.id), before.name))
+            made[prop.id] = _follow(con, prop.name, old_name, given, type_, mode, before, summary)
             continue
         same = properties.find_property(con, prop.name)
         if same is not None and (same.type, same.mode) == (type_, mode):
             made[prop.id] = same
-            continue
-        name = _free_name(con, prop.name)
-        if name != prop.name:
-            summary.properties_renamed[prop.name] = name
-        property_id = store.next_id(con, "properties")
-        con.execute(
-            "INSERT INTO properties VALUES (?, ?, ?, ?, ?)",
-            [property_id, name, type_, mode, datetime.now()],
-        )
-        made[prop.id] = properties.Property(property_id, name, type_, mode)
-        ours[property_id] = made[prop.id]
+        else:
+            made[prop.id] = _new_property(con, prop.name, type_, mode, summary)
+        ours[made[prop.id].id] = made[prop.id]
     summary.properties = len(made)
     return made
+
+
+def _follow(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    old_name: str,
+    given: str,
+    type_: str,
+    mode: str,
+    before: properties.Property,
+    summary: PanopticImportSummary,
+) -> properties.Property:
+    """The property an earlier run made (``given`` its name then, Panoptic's ``old_name``),
+    after Panoptic's changes to its name and type."""
+    prop = before
+    if name != old_name and prop.name == given:  # renamed in Panoptic, not here
+        new = _free_name(con, name)
+        prop = properties.rename_property(con, prop.name, new)
+        summary.renames_followed[old_name] = new
+    if (prop.type, prop.mode) == (type_, mode):
+        return prop
+    if prop.mode == mode:
+        try:
+            return properties.change_type(con, prop.name, type_)[0]
+        except store.ProjectError:
+            pass  # values that do not fit the new type: a new property takes Panoptic's
+    return _new_property(con, name, type_, mode, summary)
 
 
 def _import_tags(
     con: duckdb.DuckDBPyConnection,
     source: PanopticProject,
-    memory: dict[str, dict[str, int]],
+    memory: Memory,
     property_ids: dict[int, properties.Property],
     summary: PanopticImportSummary,
 ) -> dict[int, int]:
@@ -432,16 +707,27 @@ def _import_tags(
     for tag in source.tags:
         prop = property_ids.get(tag.property_id)
         if prop is None or not prop.is_tags:
-            summary.left_out("tags of properties not imported")
-            continue
-        before = memory["tags"].get(str(tag.id))
-        if before is not None and existing.get(before, (None,))[0] == prop.id:
-            made[tag.id] = before
             continue
         try:
             name = tags.clean_name(tag.value)
         except store.ProjectError:
             name = f"tag {tag.id}"
+        remembered = memory["tags"].get(str(tag.id))
+        if remembered is not None:
+            before = int(str(remembered))
+            if existing.get(before, (None,))[0] != prop.id:
+                summary.left_out("deleted_here")
+                continue
+            made[tag.id] = before
+            old_value = memory["tag_names"].get(str(tag.id))
+            here = existing[before][1]
+            renamed = old_value is not None and name != old_value and here == old_value
+            if renamed and (prop.id, name) not in by_name:  # renamed in Panoptic, not here
+                con.execute("UPDATE tags SET name = ? WHERE id = ?", [name, before])
+                del by_name[(prop.id, here)]
+                by_name[(prop.id, name)] = before
+                existing[before] = (prop.id, name)
+            continue
         if (prop.id, name) in by_name and by_name[(prop.id, name)] not in made.values():
             made[tag.id] = by_name[(prop.id, name)]  # one of the same name made here before
             continue
@@ -457,6 +743,7 @@ def _import_tags(
         existing[tag_id] = (prop.id, name)
         by_name[(prop.id, name)] = tag_id
         made[tag.id] = tag_id
+        summary.tags_new += 1
     for tag in source.tags:
         if tag.id not in made:
             continue
@@ -470,7 +757,7 @@ def _import_tags(
                     tags.set_parents(con, made[tag.id], [*kept, parent])
                     kept.append(parent)
                 except store.ProjectError:
-                    summary.left_out("tag parents that would put a tag under itself")
+                    summary.left_out("tag_loops")
             tags.set_parents(con, made[tag.id], kept)
     summary.tags = len(made)
     return made
@@ -506,19 +793,19 @@ def _import_values(
     images_of: dict[str, list[int]],
     summary: PanopticImportSummary,
 ) -> None:
-    """Every value, on the images (per-image properties) or files (the others) it belongs to."""
+    """Every value, on the images (per-image properties) or files (the others) it belongs to;
+    written when new or changed in Panoptic since the last import."""
     modes = {p.id: p.mode for p in source.properties}
     file_of_file: dict[int, list[int]] = {}
     for instance in source.instances:
         if instance.id in files_of:
             file_of_file.setdefault(instance.file_id, []).append(files_of[instance.id])
-    plain: dict[int, dict[int, object]] = {}
-    tagged: dict[int, dict[int, list[int]]] = {}
+    plain: dict[int, dict[int, tuple[object, str]]] = {}
+    tagged: dict[int, dict[int, tuple[list[int], str]]] = {}
     for value in source.values:
         prop = property_ids.get(value.property_id)
         if prop is None:
-            summary.left_out("values of properties not imported")
-            continue
+            continue  # its property was left out, and said
         mode = modes[value.property_id]
         targets: Iterable[int]
         if mode == "sha1":
@@ -530,57 +817,84 @@ def _import_values(
             targets = [] if found is None else [found]
         targets = list(targets)
         if not targets:
-            summary.left_out("values of images not imported")
+            summary.left_out("values_of_missing_targets")
             continue
         if prop.is_tags:
             ids = value.value if isinstance(value.value, list) else [value.value]
-            mine = [tag_ids[t] for t in ids if isinstance(t, int) and t in tag_ids]
-            if not mine:
+            theirs = sorted(t for t in ids if isinstance(t, int) and t in tag_ids)
+            if not theirs:
                 continue
+            mine = [tag_ids[t] for t in theirs]
             for target in targets:
-                tagged.setdefault(prop.id, {})[target] = mine
+                tagged.setdefault(prop.id, {})[target] = (mine, json.dumps(theirs))
         else:
             try:
                 stored = _plain_value(prop.type, value.value)
             except (ValueError, TypeError, OverflowError):
-                summary.left_out("values that do not fit their property's type")
+                summary.left_out("values_not_fitting")
                 continue
             for target in targets:
-                plain.setdefault(prop.id, {})[target] = stored
+                plain.setdefault(prop.id, {})[target] = (stored, json.dumps(value.value))
+    last = {
+        (int(p), int(t)): str(v)
+        for p, t, v in con.execute(
+            "SELECT property_id, target_id, value FROM panoptic_values WHERE source = ?",
+            [source.key],
+        ).fetchall()
+    }
+    written: list[tuple[int, int, str]] = []
     by_id = {p.id: p for p in property_ids.values()}
     for property_id, values in plain.items():
+        summary.values += len(values)
+        changed = {t: v for t, (v, text) in values.items() if last.get((property_id, t)) != text}
+        written += [(property_id, t, values[t][1]) for t in changed]
+        if not changed:
+            continue
         column = properties.VALUE_COLUMN[by_id[property_id].type]
         con.execute(
             f"INSERT INTO property_values (property_id, target_id, {column}) "
             "SELECT ?, unnest(?::BIGINT[]), unnest(?) "
             f"ON CONFLICT (property_id, target_id) DO UPDATE SET {column} = excluded.{column}",
-            [property_id, list(values), list(values.values())],
+            [property_id, list(changed), list(changed.values())],
         )
-        summary.values += len(values)
     for property_id, targets_tags in tagged.items():
+        summary.values += len(targets_tags)
+        changed_tags = {
+            t: ids for t, (ids, text) in targets_tags.items() if last.get((property_id, t)) != text
+        }
+        written += [(property_id, t, targets_tags[t][1]) for t in changed_tags]
+        if not changed_tags:
+            continue
         prop = by_id[property_id]
         table, column = (
             ("image_tags", "image_id") if prop.mode == "image" else ("file_tags", "file_id")
         )
-        pairs = [(t, target) for target, ids in targets_tags.items() for t in ids]
-        if prop.type == "tag":  # one tag per image or file: Panoptic's replaces the one here
+        if prop.type == "tag":  # one tag per image or file: Panoptic's new one replaces it
             con.execute(
                 f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?::BIGINT[])) "
                 "AND tag_id IN (SELECT id FROM tags WHERE property_id = ?)",
-                [list(targets_tags), property_id],
+                [list(changed_tags), property_id],
             )
+        pairs = [(t, target) for target, ids in changed_tags.items() for t in ids]
         con.execute(
             f"INSERT INTO {table} (tag_id, {column}) SELECT unnest(?::INTEGER[]), "
             "unnest(?::BIGINT[]) ON CONFLICT DO NOTHING",
             [[p[0] for p in pairs], [p[1] for p in pairs]],
         )
-        summary.values += len(targets_tags)
+    if written:
+        con.execute(
+            "INSERT INTO panoptic_values SELECT ?, unnest(?::INTEGER[]), unnest(?::BIGINT[]), "
+            "unnest(?::VARCHAR[]) ON CONFLICT (source, property_id, target_id) "
+            "DO UPDATE SET value = excluded.value",
+            [source.key, [w[0] for w in written], [w[1] for w in written], [w[2] for w in written]],
+        )
+    summary.values_written = len(written)
 
 
 def _import_vectors(
     con: duckdb.DuckDBPyConnection,
     source: PanopticProject,
-    memory: dict[str, dict[str, int]],
+    memory: Memory,
     images_of: dict[str, list[int]],
     summary: PanopticImportSummary,
 ) -> None:
@@ -589,14 +903,16 @@ def _import_vectors(
     ``vectors resume`` load that model; another model's is kept under its name, for image-only
     use (``hf:NAME`` is how panoptui would load it to finish the set)."""
     sets = {int(i) for (i,) in con.execute("SELECT id FROM vector_sets").fetchall()}
+    images = {i for ids in images_of.values() for i in ids}
     for vtype in source.vector_types:
         if not vtype.model:
-            summary.left_out("vector sets without a model name")
+            summary.left_out("no_model")
             continue
         if vtype.dim == 0 and vtype.model not in PRESET_OF_MODEL:
-            summary.left_out("vector sets without vectors, of a model panoptui has no preset for")
+            summary.left_out("empty_sets")
             continue
-        set_id = memory["vector_sets"].get(str(vtype.id))
+        remembered = memory["vector_sets"].get(str(vtype.id))
+        set_id = None if remembered is None else int(str(remembered))
         if set_id is None or set_id not in sets:
             set_id = _create_set(con, vtype)
             sets.add(set_id)
@@ -604,34 +920,11 @@ def _import_vectors(
         dim = int(store.scalar(con, "SELECT dim FROM vector_sets WHERE id = ?", [set_id]))
         table = store.vector_table(set_id)
         have = {int(i) for (i,) in con.execute(f"SELECT image_id FROM {table}").fetchall()}
-        for batch in source.vectors(vtype.id):
-            ids: list[int] = []
-            rows: list[np.ndarray] = []
-            for sha1, vector in batch:
-                if vector.shape != (dim,) or not np.isfinite(vector).all():
-                    summary.left_out("vectors of another length, or not numbers")
-                    continue
-                for image_id in images_of.get(sha1, []):
-                    if image_id not in have:
-                        have.add(image_id)
-                        ids.append(image_id)
-                        rows.append(vector)
-            if ids:
-                matrix = np.stack(rows).astype(np.float32)
-                norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-                matrix /= np.where(norms > 0, norms, 1)
-                store.insert_arrow(
-                    con,
-                    f"INSERT INTO {table} SELECT * FROM batch",
-                    pa.table(
-                        {
-                            "image_id": pa.array(ids, pa.int64()),
-                            "vec": pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel()), dim),
-                        }
-                    ),
-                )
-        images = {i for ids in images_of.values() for i in ids}
-        with_vector = len(images & have)
+        try:
+            for batch in source.vectors(vtype.id):
+                _store_vectors(con, table, dim, batch, images_of, have, summary)
+        except sqlite3.DatabaseError:
+            summary.left_out("damaged_media")
         pending = int(
             store.scalar(
                 con,
@@ -644,6 +937,7 @@ def _import_vectors(
             "UPDATE vector_sets SET state = ?, updated_at = ? WHERE id = ?",
             ["complete" if pending == 0 else "incomplete", datetime.now(), set_id],
         )
+        with_vector = len(images & have)
         summary.vector_sets.append(
             VectorSetImported(
                 vtype.id,
@@ -652,9 +946,47 @@ def _import_vectors(
                 PRESET_OF_MODEL.get(vtype.model),
                 vtype.greyscale,
                 with_vector,
-                pending == 0,
+                len(images),
+                pending == 0 and with_vector == len(images),
             )
         )
+
+
+def _store_vectors(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    dim: int,
+    batch: list[tuple[str, np.ndarray]],
+    images_of: dict[str, list[int]],
+    have: set[int],
+    summary: PanopticImportSummary,
+) -> None:
+    ids: list[int] = []
+    rows: list[np.ndarray] = []
+    for sha1, vector in batch:
+        if vector.shape != (dim,) or not np.isfinite(vector).all():
+            summary.left_out("bad_vectors")
+            continue
+        for image_id in images_of.get(sha1, []):
+            if image_id not in have:
+                have.add(image_id)
+                ids.append(image_id)
+                rows.append(vector)
+    if not ids:
+        return
+    matrix = np.stack(rows).astype(np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    matrix /= np.where(norms > 0, norms, 1)
+    store.insert_arrow(
+        con,
+        f"INSERT INTO {table} SELECT * FROM batch",
+        pa.table(
+            {
+                "image_id": pa.array(ids, pa.int64()),
+                "vec": pa.FixedSizeListArray.from_arrays(pa.array(matrix.ravel()), dim),
+            }
+        ),
+    )
 
 
 def _create_set(con: duckdb.DuckDBPyConnection, vtype: VectorType) -> int:

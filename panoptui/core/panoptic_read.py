@@ -14,9 +14,12 @@ turns the project into plain records; ``panoptic_import`` stores them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +30,7 @@ import numpy as np
 from panoptui.core import store
 from panoptui.core.text import shown
 
-LAYOUT_1 = "1.0"
+LAYOUT_1 = "1.x"
 LAYOUT_07 = "0.7"
 # The database versions this reader knows, per file (Panoptic's own ``_version`` / ``panoptic``).
 KNOWN_1 = {"data.db": 2, "media.db": 1, "project.db": 1}
@@ -49,7 +52,7 @@ TYPE_MAP = {
 DELETED = -1  # Panoptic 1.0's ``operation`` of a deleted row
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Instance:
     """One Panoptic image instance: a file at a path, with the sha1 Panoptic keyed it by."""
 
@@ -62,7 +65,7 @@ class Instance:
     format: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Property:
     id: int
     name: str
@@ -70,7 +73,7 @@ class Property:
     mode: str  # sha1 (per image), id (per instance), file (per file, 1.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tag:
     id: int
     property_id: int
@@ -78,7 +81,7 @@ class Tag:
     parents: tuple[int, ...]  # alive parents only
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Value:
     """A value of a property: on an image (``sha1``), an instance or a file (``anchor``)."""
 
@@ -87,7 +90,7 @@ class Value:
     value: object  # decoded JSON; tag properties: a list of tag ids
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VectorType:
     id: int
     source: str
@@ -113,6 +116,8 @@ class PanopticProject:
     # What stays behind, by reason (deleted rows, values of unknown properties...).
     left_out: dict[str, int] = field(default_factory=dict)
     _media: sqlite3.Connection | None = None
+    _anchors: dict[str, str] = field(default_factory=dict)
+    _copies: list[tempfile.TemporaryDirectory] = field(default_factory=list)
 
     def leave_out(self, reason: str, n: int = 1) -> None:
         if n:
@@ -123,11 +128,14 @@ class PanopticProject:
         try:
             decoded = _json(value)
         except ValueError:
-            self.leave_out("values that are not JSON")
+            self.leave_out("values_not_json")
             return
         if isinstance(decoded, list):
             decoded = [t for t in decoded if t in tags]
-        self.values.append(Value(property_id, _anchor(key), decoded))
+        anchor = _anchor(key)
+        if isinstance(anchor, str):  # one text per sha1, however many values it has
+            anchor = self._anchors.setdefault(anchor, anchor)
+        self.values.append(Value(property_id, anchor, decoded))
 
     def vectors(self, type_id: int, batch: int = 4096) -> Iterator[list[tuple[str, np.ndarray]]]:
         """A vector type's vectors, (sha1, float32 vector), a batch at a time."""
@@ -168,22 +176,57 @@ class PanopticProject:
         if self._media is not None:
             self._media.close()
             self._media = None
+        for copy in self._copies:
+            copy.cleanup()
+        self._copies = []
 
 
 def _fail(folder: Path, why: str) -> store.ProjectError:
     return store.ProjectError(f"cannot read Panoptic project {shown(str(folder))}: {why}")
 
 
-def _connect(folder: Path, name: str) -> sqlite3.Connection:
-    """A read-only connection that leaves the folder as it was (see the module's docstring)."""
+def _identity(roots: list[str], instances: list[Instance]) -> str:
+    """What identifies a 0.7 project (which records no id of its own) wherever its folder
+    goes: the folders it imported and its first image."""
+    first = instances[0].sha1 if instances else ""
+    return hashlib.sha1(json.dumps([sorted(roots), first]).encode()).hexdigest()[:16]
+
+
+def _connect(
+    folder: Path, name: str, copies: list[tempfile.TemporaryDirectory]
+) -> sqlite3.Connection:
+    """A read-only connection that leaves the folder as it was (see the module's docstring).
+    A WAL left without its -shm (Panoptic was killed), or one SQLite cannot share read-only,
+    is read from a copy of the database and its WAL in a temporary folder."""
     path = folder / name
-    url = "file:" + pathname2url(str(path))
-    wal = Path(str(path) + "-wal")
-    mode = "mode=ro" if wal.exists() else "immutable=1"
+    if not os.access(path, os.R_OK):
+        raise _fail(folder, f"{name}: permission denied")
+    wal, shm = Path(f"{path}-wal"), Path(f"{path}-shm")
+    attempts = ["mode=ro"] if wal.exists() and shm.exists() else []
+    if not wal.exists():
+        attempts.append("immutable=1")
+    for mode in attempts:
+        try:
+            url = "file:" + pathname2url(str(path))
+            con = sqlite3.connect(f"{url}?{mode}", uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _fail(folder, f"{name} is not a readable SQLite database ({exc})") from None
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchall()
+            return con
+        except sqlite3.Error as exc:
+            con.close()
+            if mode == "immutable=1" or "not a database" in str(exc):
+                raise _fail(folder, f"{name} is not a readable SQLite database ({exc})") from None
+    copy = tempfile.TemporaryDirectory(prefix="panoptui-panoptic-")
+    copies.append(copy)
     try:
-        con = sqlite3.connect(f"{url}?{mode}", uri=True, check_same_thread=False)
+        for part in (path, wal):
+            if part.exists():
+                shutil.copyfile(part, Path(copy.name) / part.name)
+        con = sqlite3.connect(str(Path(copy.name) / name), check_same_thread=False)
         con.execute("SELECT count(*) FROM sqlite_master").fetchall()
-    except sqlite3.DatabaseError as exc:
+    except (OSError, sqlite3.Error) as exc:
         raise _fail(folder, f"{name} is not a readable SQLite database ({exc})") from None
     return con
 
@@ -201,14 +244,20 @@ def _stamp(folder: Path, names: list[str]) -> list[tuple[str, float, int, bool]]
 def detect(folder: str | os.PathLike[str]) -> tuple[Path, str]:
     """The project folder and its layout; a one-line ProjectError when it is not one."""
     root = Path(folder).expanduser().absolute()
-    if not root.is_dir():
-        what = "does not exist" if not root.exists() else "is not a folder"
-        raise store.ProjectError(f"Panoptic project {shown(str(root))} {what}")
-    if all((root / name).is_file() for name in KNOWN_1):
-        return root, LAYOUT_1
-    if (root / "panoptic.db").is_file():
-        return root, LAYOUT_07
-    if (root / store.DB_NAME).is_file():
+    try:
+        if not root.is_dir():
+            what = "does not exist" if not root.exists() else "is not a folder"
+            raise store.ProjectError(f"Panoptic project {shown(str(root))} {what}")
+        if all((root / name).is_file() for name in KNOWN_1):
+            return root, LAYOUT_1
+        if (root / "panoptic.db").is_file():
+            return root, LAYOUT_07
+        panoptui_project = (root / store.DB_NAME).is_file()
+    except PermissionError:
+        raise _fail(root, "permission denied") from None
+    except OSError as exc:
+        raise _fail(root, exc.strerror or str(exc)) from None
+    if panoptui_project:
         raise store.ProjectError(
             f"{shown(str(root))} is a panoptui project, not a Panoptic one: nothing to import"
         )
@@ -256,8 +305,11 @@ def _ids(text: object) -> list[int]:
 
 
 def _read_1(root: Path) -> PanopticProject:
-    cons = {name: _connect(root, name) for name in KNOWN_1}
+    copies: list[tempfile.TemporaryDirectory] = []
+    cons: dict[str, sqlite3.Connection] = {}
     try:
+        for name in KNOWN_1:
+            cons[name] = _connect(root, name, copies)
         for name, known in KNOWN_1.items():
             version = _version(cons[name], root, name, "_version")
             if version > known:
@@ -273,15 +325,19 @@ def _read_1(root: Path) -> PanopticProject:
     except BaseException:
         for con in cons.values():
             con.close()
+        for copy in copies:
+            copy.cleanup()
         raise
     cons["data.db"].close()
     cons["project.db"].close()
+    project._copies = copies
     return project
 
 
 def _rows_1(
     root: Path, data: sqlite3.Connection, config: sqlite3.Connection, media: sqlite3.Connection
 ) -> PanopticProject:
+    data.execute("BEGIN")  # one snapshot of data.db, also while Panoptic writes to it
     settings = {
         str(k): _json(v) for k, v in config.execute("SELECT key, value FROM project_config")
     }
@@ -314,9 +370,9 @@ def _rows_1(
         "ORDER BY id"
     ):
         if operation == DELETED:
-            project.leave_out("properties deleted in Panoptic")
+            project.leave_out("deleted_properties")
         elif dtype not in TYPE_MAP:
-            project.leave_out(f"properties of a type panoptui lacks ({dtype})")
+            project.leave_out(f"unknown_type:{dtype}")
         else:
             project.properties.append(Property(int(pid), str(name), str(dtype), str(mode)))
             alive.add(int(pid))
@@ -324,7 +380,7 @@ def _rows_1(
     live_tags = {int(t[0]) for t in tag_rows if t[4] != DELETED and int(t[1]) in alive}
     for tid, list_id, value, parents, operation in sorted(tag_rows):
         if operation == DELETED:
-            project.leave_out("tags deleted in Panoptic")
+            project.leave_out("deleted_tags")
         elif int(tid) in live_tags:
             # A deleted parent stays in its children's lists in 1.0: only live ones count.
             kept = tuple(p for p in _ids(parents) if p in live_tags)
@@ -338,7 +394,7 @@ def _rows_1(
             f"SELECT property_id, {anchor}, value, operation FROM {table}"
         ):
             if operation == DELETED or int(pid) not in alive:
-                project.leave_out("values deleted in Panoptic")
+                project.leave_out("deleted_values")
             elif value is not None:  # a cleared value: NULL, not a tombstone
                 project.add_value(int(pid), key, value, live_tags)
     tags_of: dict[tuple[int, str | int], list[int]] = {}
@@ -347,7 +403,7 @@ def _rows_1(
             f"SELECT property_id, {anchor}, tag_id, operation FROM {table} ORDER BY tag_id"
         ):
             if operation == DELETED or int(tid) not in live_tags or int(pid) not in alive:
-                project.leave_out("tag values deleted in Panoptic")
+                project.leave_out("deleted_tag_values")
             else:
                 tags_of.setdefault((int(pid), _anchor(key)), []).append(int(tid))
     project.values.extend(Value(pid, key, ids) for (pid, key), ids in tags_of.items())
@@ -386,7 +442,8 @@ def _vector_types(media: sqlite3.Connection, table: str) -> list[VectorType]:
 
 
 def _read_07(root: Path) -> PanopticProject:
-    con = _connect(root, "panoptic.db")
+    copies: list[tempfile.TemporaryDirectory] = []
+    con = _connect(root, "panoptic.db", copies)
     try:
         version = _version(con, root, "panoptic.db", "panoptic")
         if version > KNOWN_07:
@@ -402,12 +459,16 @@ def _read_07(root: Path) -> PanopticProject:
                 "once with Panoptic 0.7 or later, which updates it, then import it",
             )
         try:
-            return _rows_07(root, con, version)
+            project = _rows_07(root, con, version)
         except sqlite3.DatabaseError as exc:
             raise _fail(root, f"panoptic.db cannot be read ({exc})") from None
     except BaseException:
         con.close()
+        for copy in copies:
+            copy.cleanup()
         raise
+    project._copies = copies
+    return project
 
 
 def _rows_07(root: Path, con: sqlite3.Connection, version: int) -> PanopticProject:
@@ -423,7 +484,7 @@ def _rows_07(root: Path, con: sqlite3.Connection, version: int) -> PanopticProje
         LAYOUT_07,
         f"Panoptic 0.7 (panoptic.db version {version})",
         root.name,
-        f"panoptic:{root}",
+        f"panoptic07:{_identity(roots, instances)}",
         sorted(roots),
         instances,
         [],
@@ -437,7 +498,7 @@ def _rows_07(root: Path, con: sqlite3.Connection, version: int) -> PanopticProje
         "SELECT id, name, type, mode FROM properties ORDER BY id"
     ):
         if dtype not in TYPE_MAP:
-            project.leave_out(f"properties of a type panoptui lacks ({dtype})")
+            project.leave_out(f"unknown_type:{dtype}")
             continue
         project.properties.append(Property(int(pid), str(name), str(dtype), str(mode or "id")))
         alive.add(int(pid))

@@ -321,14 +321,25 @@ def _v9(con: duckdb.DuckDBPyConnection) -> None:
     """Issue 14: a tag may have several parents (Panoptic's tags do: ``cat`` under both
     ``animal`` and ``pet``). ``tags.parent_id`` stays a tag's first parent, so that nothing
     made before changes meaning; ``tag_parents`` holds its other parents. Every query of the
-    tags under a tag reads both, through TAG_LINKS_SQL."""
+    tags under a tag reads both, through TAG_LINKS_SQL.
+
+    ``panoptic_values``: each value ``import-panoptic`` brought, as Panoptic held it (its JSON;
+    a tag value: the sorted ids of Panoptic's tags), so that a second run writes only what
+    changed in Panoptic since, and what the user changed here stays."""
     con.execute(
         """
         CREATE TABLE tag_parents (
             tag_id INTEGER NOT NULL,
             parent_id INTEGER NOT NULL,            -- a parent beyond tags.parent_id
             PRIMARY KEY (tag_id, parent_id)
-        )
+        );
+        CREATE TABLE panoptic_values (
+            source VARCHAR NOT NULL,               -- the Panoptic project (panoptic_import)
+            property_id INTEGER NOT NULL,
+            target_id BIGINT NOT NULL,
+            value VARCHAR NOT NULL,
+            PRIMARY KEY (source, property_id, target_id)
+        );
         """
     )
 
@@ -360,6 +371,7 @@ TABLES = frozenset(
         "vector_errors",
         "tags",
         "tag_parents",
+        "panoptic_values",
         "image_tags",
         "clusterings",
         "clusters",

@@ -307,7 +307,7 @@ def test_missing_files_are_kept_and_move_finds_them(panoptic_v1, tmp_path):
     finally:
         hidden.rename(panoptic_v1.images)
     assert (summary["found"], summary["missing"], summary["images"]) == (0, 13, 12)
-    assert summary["missing_thumbnails"] == 12
+    assert summary["missing_thumbnails"] == summary["missing_images"] == 12
     assert "--move OLD_ROOT NEW_ROOT" in text.stdout + text.stderr
     states = query(project, "SELECT state, count(*) FROM images GROUP BY state")
     assert states == [("missing", 12)]
@@ -566,6 +566,7 @@ def test_a_rerun_keeps_what_was_changed_here_and_brings_panoptics_changes(panopt
     # added_later (new), number_id and tag_id of two files (changed in Panoptic).
     assert third["values_written"] == 3
     assert third["renames_followed"] == {"number_sha1": "weight"}
+    assert third["tag_renames_followed"] == [{"property": "tag_id", "old": "cat", "new": "chat"}]
     got = values_by_path(project)
     assert got[("text_id", first_path)] == "my edit"  # left as changed here
     assert got[("tag_sha1", first_path)] == ["kitten"]
@@ -710,3 +711,58 @@ def test_removing_a_folder_takes_its_per_file_values(tmp_path, panoptic_v1):
     done = run_cli("import", str(project), str(other))
     assert done.returncode == 0, done.stderr
     assert values_by_path(project) == {}  # the new files inherit nothing
+
+
+def test_removals_in_panoptic_follow_unless_changed_here(panoptic_v1, tmp_path):
+    source = tmp_path / "panoptic"
+    shutil.copytree(panoptic_v1.project, source)
+    project = tmp_path / "project"
+    import_json(source, project)
+    first_path = panoptic_instances(source)[0][0]
+    image = query(project, "SELECT image_id FROM files WHERE path = ?", [first_path])[0][0]
+    done = run_cli("set", str(project), "text_sha1", "kept here", "--ids", str(image))
+    assert done.returncode == 0, done.stderr
+    before = values_by_path(project)
+    assert ("url_sha1", first_path) in before and ("multi_tags_sha1", first_path) in before
+
+    run_panoptic("1.0.0", "clear_v1.py", str(source))
+    summary = import_json(source, project)
+    assert (summary["values_written"], summary["values_removed"]) == (0, 2)
+    after = values_by_path(project)
+    assert ("url_sha1", first_path) not in after  # cleared in Panoptic: cleared here
+    assert ("multi_tags_sha1", first_path) not in after  # its tags taken off there: here too
+    assert after[("text_sha1", first_path)] == "kept here"  # changed here: stays
+    first_sha1 = panoptic_instances(source)[0][1]
+    same = {p for p, s in panoptic_instances(source) if s == first_sha1}  # its copy too
+    assert all(("url_sha1", p) not in after for p in same)
+    others = {k: v for k, v in before.items() if k[1] not in same}
+    assert {k: v for k, v in after.items() if k[1] not in same} == others
+    again = import_json(source, project)
+    assert (again["values_written"], again["values_removed"]) == (0, 0)
+
+
+def test_a_folder_moved_after_the_import(panoptic_v1, tmp_path):
+    images = tmp_path / "images"
+    shutil.copytree(panoptic_v1.images, images)
+    project = tmp_path / "project"
+    move = (str(panoptic_v1.images), str(images))
+    import_json(panoptic_v1.project, project, "--move", *move)
+    moved = tmp_path / "moved here"
+    images.rename(moved)
+    summary = import_json(panoptic_v1.project, project, "--move", move[0], str(moved))
+    assert (summary["found"], summary["missing"], summary["values_written"]) == (13, 0, 0)
+    assert query(project, "SELECT state, count(*) FROM files GROUP BY state") == [("ok", 13)]
+    assert query(project, "SELECT path FROM folders") == [(str(moved),)]
+    check_values(project, panoptic_v1.project, "1.0", (move[0], str(moved)))
+
+    # A subfolder renamed since: its files are found by their content, their values follow.
+    (moved / "c").rename(moved / "c renamed")
+    summary = import_json(panoptic_v1.project, project, "--move", move[0], str(moved))
+    in_c = [p for p, _ in panoptic_instances(panoptic_v1.project) if "/c/" in p]
+    assert summary["found_by_content"] == len(in_c) > 0 and summary["missing"] == 0
+    assert summary["values_written"] == 0
+    assert query(project, "SELECT state, count(*) FROM files GROUP BY state") == [("ok", 13)]
+    renamed = values_by_path(project)
+    index = [p for p, _ in panoptic_instances(panoptic_v1.project)].index(in_c[0])
+    new_path = in_c[0].replace(move[0], str(moved)).replace("/c/", "/c renamed/")
+    assert renamed[("text_file", new_path)] == f"text {index}"

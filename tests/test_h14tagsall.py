@@ -185,7 +185,7 @@ def test_tags_property_lists_one(built):
     [
         (["--property", "nothing"], "no property 'nothing' in this project"),
         (["--property", "name"], "'name' is a built-in field"),
-        (["--property", "kind", "--delete", "dog"], "act on the tags of 'tags' only"),
+        (["--property", "kind", "--delete", "wolf"], "no tag 'wolf' in the property 'kind'"),
     ],
 )
 def test_tags_property_bad_input_is_one_line(project, args, said):
@@ -257,5 +257,19 @@ def test_classify_labels_by_a_family_of_another_property(project, tmp_path):
         assert sum(g["size"] for g in found["groups"]) == images
         assert found["tags"] == [f"guessed/{g['label']}" for g in found["groups"] if g["ids"]]
         assert all(tags.tag_exists(con, t) for t in found["tags"])
+    finally:
+        con.close()
+
+
+def test_rename_and_delete_a_tag_of_another_property(project):
+    done = run_cli("tags", str(project), "--property", "kind", "--rename", "dog", "doggo")
+    assert done.returncode == 0, done.stderr
+    done = run_cli("tags", str(project), "--property", "kind", "--delete", "doggo", "--json")
+    assert done.returncode == 0, done.stderr
+    names = [r["name"] for r in json.loads(done.stdout)]
+    assert "dog" not in names and "doggo" not in names and "cat" in names
+    con = store.open_project(project, read_only=True)
+    try:  # the tags of 'tags' are untouched
+        assert [t.name for t in tags.list_tags(con)] == ["red"]
     finally:
         con.close()

@@ -99,13 +99,14 @@ def _print_summary(summary: PanopticImportSummary, args: argparse.Namespace) -> 
         print(f"  {count(summary.other_files, 'other file')} in Panoptic's folders, imported too")
     new = f" ({summary.properties_new:,} new)" if summary.properties_new else ""
     print(f"  {count_text(summary.properties, 'property', 'properties')}{new}")
-    written = summary.values_written
-    if written == summary.values:
+    written, removed = summary.values_written, summary.values_removed
+    if written == summary.values and not removed:
         print(f"  {count(summary.values, 'value')}")
     else:
         print(
-            f"  {count(summary.values, 'value')}, {written:,} new or changed in Panoptic since "
-            "the last import (the others are left as they are here)"
+            f"  {count(summary.values, 'value')}: since the last import, {written:,} new or "
+            f"changed in Panoptic (written here), {removed:,} removed there (removed here "
+            "unless changed here); the others are left as they are here"
         )
     new = f" ({summary.tags_new:,} new)" if summary.tags_new else ""
     print(f"  {count(summary.tags, 'tag')}{new}")
@@ -113,6 +114,16 @@ def _print_summary(summary: PanopticImportSummary, args: argparse.Namespace) -> 
         print(f"  property {shown(old)!r} is {shown(new_name)!r} here (the name was taken)")
     for old, new_name in summary.renames_followed.items():
         print(f"  property {shown(old)!r} was renamed {shown(new_name)!r} in Panoptic: here too")
+    for tag in summary.tag_renames_followed:
+        print(
+            f"  tag {shown(tag['old'])!r} of {shown(tag['property'])!r} was renamed "
+            f"{shown(tag['new'])!r} in Panoptic: here too"
+        )
+    for change in summary.types_followed:
+        print(
+            f"  property {shown(change['property'])!r} became {change['new']} in Panoptic "
+            f"(was {change['old']}): here too, its values converted"
+        )
     for vset in summary.vector_sets:
         kind = f"the {vset.preset} preset" if vset.preset else "image-only"
         grey = ", greyscale" if vset.greyscale else ""
@@ -126,11 +137,12 @@ def _print_summary(summary: PanopticImportSummary, args: argparse.Namespace) -> 
             print(f"    finish it with: {again}")
     for reason, n in sorted(summary.not_imported.items()):
         print(f"  not imported: {reason_text(reason)}: {n:,}")
-    if summary.missing:
+    if summary.missing_images:
         see = command_line("images", args.project, "--where", "missing = true")
-        print(f"  see the missing images with: {see}")
-        if not args.move:
-            print(
-                "  some files are not where Panoptic saw them; if they moved, give "
-                "--move OLD_ROOT NEW_ROOT"
-            )
+        shown_images = count(summary.missing_images, "image")
+        print(f"  {shown_images} with no file on disk; see them with: {see}")
+    if summary.missing and not args.move:
+        print(
+            "  some files are not where Panoptic saw them; if they moved, give "
+            "--move OLD_ROOT NEW_ROOT"
+        )

@@ -121,11 +121,6 @@ def cmd_tags(args: argparse.Namespace) -> int:
         if args.property is not None:
             chosen = tags.tag_property(con, args.property)
             listed = [chosen]
-            if writing and chosen.id != store.TAGS_PROPERTY_ID:
-                raise store.ProjectError(
-                    f"--rename and --delete act on the tags of {store.TAGS_PROPERTY_NAME!r} "
-                    f"only, not on those of {chosen.name!r}"
-                )
         else:
             listed = [
                 tags.TagProperty(
@@ -133,10 +128,13 @@ def cmd_tags(args: argparse.Namespace) -> int:
                 )
             ]
             listed += [p for p in tags.tag_properties(con) if p.id != store.TAGS_PROPERTY_ID]
+        # --rename and --delete act on the tags of --property NAME (default: 'tags').
+        acted_on = listed[0].id if args.property is not None else store.TAGS_PROPERTY_ID
         if args.rename:
-            tags.rename_tag(con, *args.rename)
+            old, new = args.rename
+            tags.rename_tag(con, old, new, property_id=acted_on)
         if args.delete:
-            under = tags.delete_tag(con, args.delete)
+            under = tags.delete_tag(con, args.delete, property_id=acted_on)
             if under:  # said on stderr: --json keeps stdout for the list
                 print(
                     f"deleted {count(len(under), 'tag')} under {shown(repr(args.delete))} too",

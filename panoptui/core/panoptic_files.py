@@ -23,6 +23,7 @@ from PIL import Image
 
 from panoptui.core import properties, store
 from panoptui.core.folders import drop_images
+from panoptui.core.import_commit import refresh_image_states
 from panoptui.core.panoptic_read import LAYOUT_1, Instance, PanopticProject
 from panoptui.core.text import storable
 
@@ -46,6 +47,7 @@ class FileMatch:
     unreadable: int = 0
     missing_thumbnails: int = 0
     images: int = 0
+    missing_images: int = 0  # of the images, those with no file on disk
     other_files: int = 0
     not_imported: dict[str, int] = field(default_factory=dict)
 
@@ -142,11 +144,6 @@ def match_files(
         if row is not None and row[2] == store.FILE_OK and row[1] is not None:
             take(instance, row[0], row[1])
             match.found += 1
-        elif (
-            row is not None and row[2] == store.FILE_MISSING and row[1] is not None and row[3] >= 0
-        ):
-            take(instance, row[0], row[1])  # a file imported before, gone since: its image
-            match.missing += 1
         else:
             lost.append(instance)
     match.files = len(paths)
@@ -155,11 +152,31 @@ def match_files(
     if lost and others and source.layout == LAYOUT_1:
         lost = _match_by_content(lost, others, take, match)
     match.other_files = len(others) - match.found_by_content
+    unfound = []
+    for instance in lost:
+        row = row_of.get(instance.id)
+        gone = row is not None and row[2] == store.FILE_MISSING and row[3] >= 0
+        if gone and row is not None and row[1] is not None:
+            take(instance, row[0], row[1])  # a file imported before, gone since: its image
+            match.missing += 1
+        else:
+            unfound.append(instance)
+    lost = unfound
     _merge_placeholders(con, images_of)
     if lost:
         _keep_missing(con, source, lost, paths, row_of, files_of, images_of, take, match)
     _drop_superseded_files(con, memory, files_of)
-    match.images = len({i for ids in images_of.values() for i in ids})
+    images = sorted({i for ids in images_of.values() for i in ids})
+    match.images = len(images)
+    match.missing_images = int(
+        store.scalar(
+            con,
+            "SELECT count(*) FROM images WHERE state <> 'ok' "
+            "AND id IN (SELECT unnest(?::BIGINT[]))",
+            [images],
+        )
+        or 0
+    )
     return match
 
 
@@ -252,10 +269,9 @@ def _drop_superseded_files(
         old = int(str(before))
         if now is None or now == old:
             continue
-        made = store.scalar(
-            con, "SELECT 1 FROM files WHERE id = ? AND size = -1 AND state = 'missing'", [old]
-        )
-        if not made:
+        # The row of a file that is gone from there (the folder moved or was renamed; or a
+        # missing row an earlier run made): its values and tags go to the file found.
+        if not store.scalar(con, "SELECT 1 FROM files WHERE id = ? AND state = 'missing'", [old]):
             continue
         con.execute(
             "INSERT INTO property_values SELECT property_id, ?, text, number, date, flag "
@@ -273,11 +289,22 @@ def _drop_superseded_files(
             [now, old],
         )
         con.execute("DELETE FROM file_tags WHERE file_id = ?", [old])
+        # What the last import brought follows the file, so it is not taken for a change.
+        con.execute(
+            "UPDATE panoptic_values SET target_id = ? WHERE target_id = ? "
+            "AND list_contains(?, property_id) AND NOT EXISTS (SELECT 1 FROM panoptic_values p "
+            "WHERE p.source = panoptic_values.source AND p.property_id = "
+            "panoptic_values.property_id AND p.target_id = ?)",
+            [now, old, file_props, now],
+        )
         con.execute(
             "DELETE FROM panoptic_values WHERE target_id = ? AND list_contains(?, property_id)",
             [old, file_props],
         )
+        image = store.scalar(con, "SELECT image_id FROM files WHERE id = ?", [old])
         con.execute("DELETE FROM files WHERE id = ?", [old])
+        if image is not None:
+            refresh_image_states(con, [int(image)])
     # A folder registered only for missing files, left with none.
     for folder_id in list(memory["folders_added"]):
         if not store.scalar(con, "SELECT 1 FROM files WHERE folder_id = ?", [int(folder_id)]):

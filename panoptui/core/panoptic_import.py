@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 
 from panoptui.core import properties, store, tags
+from panoptui.core.import_commit import refresh_image_states
 from panoptui.core.panoptic_files import Memory, match_files, moved_path
 from panoptui.core.panoptic_read import (
     TYPE_MAP,
@@ -104,13 +105,18 @@ class PanopticImportSummary:
     unreadable: int = 0  # of them, on disk but not readable now (see `panoptui errors`)
     missing_thumbnails: int = 0  # missing images shown with Panoptic's thumbnail
     images: int = 0  # panoptui images they are
+    missing_images: int = 0  # of them, with no file on disk (shown by the filter missing = true)
     other_files: int = 0  # files in Panoptic's folders that Panoptic did not list
     properties: int = 0
     properties_new: int = 0
     properties_renamed: dict[str, str] = field(default_factory=dict)  # a name taken here
     renames_followed: dict[str, str] = field(default_factory=dict)  # renamed in Panoptic
+    # Tags renamed and properties whose type changed in Panoptic, followed here.
+    tag_renames_followed: list[dict[str, str]] = field(default_factory=list)
+    types_followed: list[dict[str, str]] = field(default_factory=list)
     values: int = 0  # Panoptic's values, on the images and files here
     values_written: int = 0  # of them, new or changed in Panoptic since the last import
+    values_removed: int = 0  # removed in Panoptic since the last import, so here too
     tags: int = 0
     tags_new: int = 0
     vector_sets: list[VectorSetImported] = field(default_factory=list)
@@ -184,7 +190,13 @@ def import_panoptic(
             summary.seconds = time.monotonic() - started
             return summary
     absent = [r for r in local if r not in real]
+    # Panoptic's folders (where it saw them, or under --move) that are gone from disk: their
+    # files here are missing now (as a rescan would say), so that they can be found elsewhere.
     memory = _memory(con, source.key)
+    earlier = [str(r) for r in memory["roots"]]  # where an earlier run found them
+    gone = [r for r in dict.fromkeys([*source.roots, *earlier, *local]) if r not in real]
+    gone_ids = _mark_gone(con, [r for r in gone if os.path.isabs(r) and not os.path.isdir(r)])
+    memory["roots"] = dict.fromkeys(real.values(), True)
     if absent:  # registered to hold the missing files: dropped once they are found elsewhere
         before = {i for i, _path in registered_folders(con)}
         for folder_id, _path in add_folders(con, [os.path.abspath(r) for r in absent]):
@@ -192,16 +204,23 @@ def import_panoptic(
                 memory["folders_added"][str(folder_id)] = True
     with store.transaction(con):
         match = match_files(con, source, move, real, memory)
+        for folder_id in gone_ids:  # all its files were found elsewhere
+            if not store.scalar(con, "SELECT 1 FROM files WHERE folder_id = ?", [folder_id]):
+                con.execute("DELETE FROM import_errors WHERE folder_id = ?", [folder_id])
+                con.execute("DELETE FROM folders WHERE id = ?", [folder_id])
         files_of, images_of = match.files_of, match.images_of
         for name in ("files", "found", "found_by_content", "missing", "unreadable"):
             setattr(summary, name, getattr(match, name))
         summary.missing_thumbnails, summary.images = match.missing_thumbnails, match.images
+        summary.missing_images = match.missing_images
         summary.other_files = match.other_files
         for reason, n in match.not_imported.items():
             summary.left_out(reason, n)
         property_ids = _import_properties(con, source, memory, summary)
         tag_ids = _import_tags(con, source, memory, property_ids, summary)
-        _import_values(con, source, property_ids, tag_ids, files_of, images_of, summary)
+        _import_values(
+            con, source, property_ids, tag_ids, files_of, images_of, memory["tags"], summary
+        )
         _import_vectors(con, source, memory, images_of, summary)
         # Added to what was remembered: one deleted here stays known, so it is not made again.
         memory["properties"].update({str(k): v.id for k, v in property_ids.items()})
@@ -217,12 +236,42 @@ def import_panoptic(
     return summary
 
 
+def _mark_gone(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[int]:
+    """Mark missing the present files of the registered folders at these paths (gone from
+    disk); their ids."""
+    stored = [store.stored_path(p)[0] for p in paths]
+    ids = [
+        int(i)
+        for (i,) in con.execute(
+            "SELECT id FROM folders WHERE list_contains(?, path)", [stored]
+        ).fetchall()
+    ]
+    if ids:
+        with store.transaction(con):
+            touched = [
+                int(i)
+                for (i,) in con.execute(
+                    "SELECT DISTINCT image_id FROM files WHERE list_contains(?, folder_id) "
+                    "AND state = 'ok' AND image_id IS NOT NULL",
+                    [ids],
+                ).fetchall()
+            ]
+            con.execute(
+                "UPDATE files SET state = 'missing' WHERE list_contains(?, folder_id) "
+                "AND state = 'ok'",
+                [ids],
+            )
+            refresh_image_states(con, touched)
+    return ids
+
+
 def _memory(con: duckdb.DuckDBPyConnection, key: str) -> Memory:
     """What an earlier import of this Panoptic project made here."""
     text = store.get_setting(con, SETTINGS_PREFIX + key)
     loaded = json.loads(text) if text else {}
     names = ("properties", "property_names", "names_given", "tags", "tag_names", "vector_sets")
-    return {name: dict(loaded.get(name, {})) for name in (*names, "files", "folders_added")}
+    more = ("files", "folders_added", "roots")
+    return {name: dict(loaded.get(name, {})) for name in (*names, *more)}
 
 
 def _free_name(con: duckdb.DuckDBPyConnection, name: str) -> str:
@@ -311,7 +360,9 @@ def _follow(
         return prop
     if prop.mode == mode:
         try:
-            return properties.change_type(con, prop.name, type_)[0]
+            changed = properties.change_type(con, prop.name, type_)[0]
+            summary.types_followed.append({"property": prop.name, "old": prop.type, "new": type_})
+            return changed
         except store.ProjectError:
             pass  # values that do not fit the new type: a new property takes Panoptic's
     return _new_property(con, name, type_, mode, summary)
@@ -352,6 +403,9 @@ def _import_tags(
             renamed = old_value is not None and name != old_value and here == old_value
             if renamed and (prop.id, name) not in by_name:  # renamed in Panoptic, not here
                 con.execute("UPDATE tags SET name = ? WHERE id = ?", [name, before])
+                summary.tag_renames_followed.append(
+                    {"property": prop.name, "old": str(old_value), "new": name}
+                )
                 del by_name[(prop.id, here)]
                 by_name[(prop.id, name)] = before
                 existing[before] = (prop.id, name)
@@ -419,10 +473,11 @@ def _import_values(
     tag_ids: dict[int, int],
     files_of: dict[int, int],
     images_of: dict[str, list[int]],
+    memory_tags: dict[str, object],
     summary: PanopticImportSummary,
 ) -> None:
     """Every value, on the images (per-image properties) or files (the others) it belongs to;
-    written when new or changed in Panoptic since the last import."""
+    what changed in Panoptic since the last import is applied (see _apply_changes)."""
     modes = {p.id: p.mode for p in source.properties}
     file_of_file: dict[int, list[int]] = {}
     for instance in source.instances:
@@ -470,53 +525,156 @@ def _import_values(
             [source.key],
         ).fetchall()
     }
+    tag_map = {int(k): int(str(v)) for k, v in memory_tags.items()} | tag_ids
+    _apply_changes(con, source.key, property_ids, plain, tagged, last, tag_map, summary)
+
+
+def _apply_changes(
+    con: duckdb.DuckDBPyConnection,
+    key: str,
+    property_ids: dict[int, properties.Property],
+    plain: dict[int, dict[int, tuple[object, str]]],
+    tagged: dict[int, dict[int, tuple[list[int], str]]],
+    last: dict[tuple[int, int], str],
+    tag_map: dict[int, int],
+    summary: PanopticImportSummary,
+) -> None:
+    """Panoptic's changes since the last import, applied here: a value new or changed there is
+    written (Panoptic's change wins); one removed there is removed here, unless it was changed
+    here since; every other value is left as it is here. ``last``: what the last import
+    brought, as Panoptic held it; ``tag_map``: Panoptic's tag ids -> ours."""
+    before: dict[int, dict[int, str]] = {}
+    for (property_id, target), text in last.items():
+        before.setdefault(property_id, {})[target] = text
     written: list[tuple[int, int, str]] = []
-    by_id = {p.id: p for p in property_ids.values()}
-    for property_id, values in plain.items():
-        summary.values += len(values)
-        changed = {t: v for t, (v, text) in values.items() if last.get((property_id, t)) != text}
-        written += [(property_id, t, values[t][1]) for t in changed]
-        if not changed:
-            continue
-        column = properties.VALUE_COLUMN[by_id[property_id].type]
-        con.execute(
-            f"INSERT INTO property_values (property_id, target_id, {column}) "
-            "SELECT ?, unnest(?::BIGINT[]), unnest(?) "
-            f"ON CONFLICT (property_id, target_id) DO UPDATE SET {column} = excluded.{column}",
-            [property_id, list(changed), list(changed.values())],
-        )
-    for property_id, targets_tags in tagged.items():
-        summary.values += len(targets_tags)
-        changed_tags = {
-            t: ids for t, (ids, text) in targets_tags.items() if last.get((property_id, t)) != text
-        }
-        written += [(property_id, t, targets_tags[t][1]) for t in changed_tags]
-        if not changed_tags:
-            continue
-        prop = by_id[property_id]
-        table, column = (
-            ("image_tags", "image_id") if prop.mode == "image" else ("file_tags", "file_id")
-        )
-        if prop.type == "tag":  # one tag per image or file: Panoptic's new one replaces it
-            con.execute(
-                f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?::BIGINT[])) "
-                "AND tag_id IN (SELECT id FROM tags WHERE property_id = ?)",
-                [list(changed_tags), property_id],
-            )
-        pairs = [(t, target) for target, ids in changed_tags.items() for t in ids]
-        con.execute(
-            f"INSERT INTO {table} (tag_id, {column}) SELECT unnest(?::INTEGER[]), "
-            "unnest(?::BIGINT[]) ON CONFLICT DO NOTHING",
-            [[p[0] for p in pairs], [p[1] for p in pairs]],
-        )
+    gone: list[tuple[int, int]] = []
+    for prop in {p.id: p for p in property_ids.values()}.values():
+        was = before.get(prop.id, {})
+        if prop.is_tags:
+            now_tags = tagged.get(prop.id, {})
+            summary.values += len(now_tags)
+            _apply_tags(con, prop, now_tags, was, tag_map, written, gone, summary)
+        else:
+            now = plain.get(prop.id, {})
+            summary.values += len(now)
+            _apply_plain(con, prop, now, was, written, gone, summary)
     if written:
         con.execute(
             "INSERT INTO panoptic_values SELECT ?, unnest(?::INTEGER[]), unnest(?::BIGINT[]), "
             "unnest(?::VARCHAR[]) ON CONFLICT (source, property_id, target_id) "
             "DO UPDATE SET value = excluded.value",
-            [source.key, [w[0] for w in written], [w[1] for w in written], [w[2] for w in written]],
+            [key, [w[0] for w in written], [w[1] for w in written], [w[2] for w in written]],
+        )
+    if gone:
+        con.execute(
+            "DELETE FROM panoptic_values USING (SELECT unnest(?::INTEGER[]) AS p, "
+            "unnest(?::BIGINT[]) AS t) g WHERE source = ? AND property_id = g.p "
+            "AND target_id = g.t",
+            [[g[0] for g in gone], [g[1] for g in gone], key],
         )
     summary.values_written = len(written)
+
+
+def _apply_plain(
+    con: duckdb.DuckDBPyConnection,
+    prop: properties.Property,
+    now: dict[int, tuple[object, str]],
+    was: dict[int, str],
+    written: list[tuple[int, int, str]],
+    gone: list[tuple[int, int]],
+    summary: PanopticImportSummary,
+) -> None:
+    column = properties.VALUE_COLUMN[prop.type]
+    changed = {t: v for t, (v, text) in now.items() if was.get(t) != text}
+    written += [(prop.id, t, now[t][1]) for t in changed]
+    if changed:
+        con.execute(
+            f"INSERT INTO property_values (property_id, target_id, {column}) "
+            "SELECT ?, unnest(?::BIGINT[]), unnest(?) "
+            f"ON CONFLICT (property_id, target_id) DO UPDATE SET {column} = excluded.{column}",
+            [prop.id, list(changed), list(changed.values())],
+        )
+    removed = [t for t in was if t not in now]
+    if not removed:
+        return
+    gone += [(prop.id, t) for t in removed]
+    here = dict(
+        con.execute(
+            f"SELECT target_id, {column} FROM property_values WHERE property_id = ? "
+            "AND target_id IN (SELECT unnest(?::BIGINT[]))",
+            [prop.id, removed],
+        ).fetchall()
+    )
+    drop = []
+    for target in removed:
+        try:
+            brought = _plain_value(prop.type, json.loads(was[target]))
+        except (ValueError, TypeError, OverflowError):
+            continue
+        if target in here and here[target] == brought:  # not changed here since
+            drop.append(target)
+    if drop:
+        con.execute(
+            "DELETE FROM property_values WHERE property_id = ? "
+            "AND target_id IN (SELECT unnest(?::BIGINT[]))",
+            [prop.id, drop],
+        )
+        summary.values_removed += len(drop)
+
+
+def _apply_tags(
+    con: duckdb.DuckDBPyConnection,
+    prop: properties.Property,
+    now: dict[int, tuple[list[int], str]],
+    was: dict[int, str],
+    tag_map: dict[int, int],
+    written: list[tuple[int, int, str]],
+    gone: list[tuple[int, int]],
+    summary: PanopticImportSummary,
+) -> None:
+    table, column = ("image_tags", "image_id") if prop.mode == "image" else ("file_tags", "file_id")
+
+    def ours(text: str | None) -> set[int]:
+        theirs = json.loads(text) if text else []
+        return {tag_map[t] for t in theirs if t in tag_map}
+
+    add: list[tuple[int, int]] = []
+    take_off: list[tuple[int, int]] = []
+    replaced: list[int] = []
+    for target, (mine, text) in now.items():
+        if was.get(target) == text:
+            continue
+        written.append((prop.id, target, text))
+        if prop.type == "tag":  # one tag per image or file: Panoptic's new one replaces it
+            replaced.append(target)
+            add += [(t, target) for t in mine]
+        else:
+            old = ours(was.get(target))
+            add += [(t, target) for t in set(mine) - old]
+            take_off += [(t, target) for t in old - set(mine)]
+    for target, text in was.items():
+        if target not in now:  # every tag Panoptic had there is gone
+            gone.append((prop.id, target))
+            take_off += [(t, target) for t in ours(text)]
+            summary.values_removed += 1
+    if replaced:
+        con.execute(
+            f"DELETE FROM {table} WHERE {column} IN (SELECT unnest(?::BIGINT[])) "
+            "AND tag_id IN (SELECT id FROM tags WHERE property_id = ?)",
+            [replaced, prop.id],
+        )
+    if take_off:
+        con.execute(
+            f"DELETE FROM {table} USING (SELECT unnest(?::INTEGER[]) AS a, "
+            f"unnest(?::BIGINT[]) AS b) d WHERE {table}.tag_id = d.a AND {table}.{column} = d.b",
+            [[p[0] for p in take_off], [p[1] for p in take_off]],
+        )
+    if add:
+        con.execute(
+            f"INSERT INTO {table} (tag_id, {column}) SELECT unnest(?::INTEGER[]), "
+            "unnest(?::BIGINT[]) ON CONFLICT DO NOTHING",
+            [[p[0] for p in add], [p[1] for p in add]],
+        )
 
 
 def _import_vectors(

@@ -284,8 +284,13 @@ def read_project(folder: str | os.PathLike[str]) -> PanopticProject:
 def _version(con: sqlite3.Connection, root: Path, name: str, table: str) -> int:
     try:
         row = con.execute(f"SELECT value FROM {table} WHERE key = 'db_version'").fetchone()
+    except sqlite3.OperationalError:  # no such table: not one of Panoptic's databases
+        raise _fail(root, f"{name} has no database version Panoptic writes") from None
+    except sqlite3.DatabaseError as exc:
+        raise _fail(root, f"{name} is damaged ({exc})") from None
+    try:
         return int(row[0])
-    except (sqlite3.DatabaseError, TypeError, ValueError):
+    except (TypeError, ValueError):
         raise _fail(root, f"{name} has no database version Panoptic writes") from None
 
 

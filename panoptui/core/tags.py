@@ -334,10 +334,15 @@ def untag_images(con: duckdb.DuckDBPyConnection, name: str, image_ids: list[int]
         )
 
 
-def rename_tag(con: duckdb.DuckDBPyConnection, old: str, new: str) -> None:
-    tag_id = get_tag(con, old)
+def rename_tag(
+    con: duckdb.DuckDBPyConnection,
+    old: str,
+    new: str,
+    property_id: int = store.TAGS_PROPERTY_ID,
+) -> None:
+    tag_id = get_tag(con, old, property_id)
     new = clean_name(new)
-    taken = _tag_id(con, new)
+    taken = _tag_id(con, new, property_id)
     if taken == tag_id:
         return  # its own name again
     if taken is not None:
@@ -376,10 +381,12 @@ def _deleted_with(con: duckdb.DuckDBPyConnection, tag_id: int) -> list[int]:
     return sorted(gone)
 
 
-def tags_under(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+def tags_under(
+    con: duckdb.DuckDBPyConnection, name: str, property_id: int = store.TAGS_PROPERTY_ID
+) -> list[str]:
     """The names of the tags that deleting a tag deletes with it, in natural order: those under
     it, at any depth, but for one that has a parent elsewhere too."""
-    tag_id = get_tag(con, name)
+    tag_id = get_tag(con, name, property_id)
     ids = [i for i in _deleted_with(con, tag_id) if i != tag_id]
     rows = con.execute(
         "SELECT name FROM tags WHERE id IN (SELECT unnest(?::INTEGER[]))", [ids]
@@ -387,13 +394,15 @@ def tags_under(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
     return sorted((str(r[0]) for r in rows), key=natural_key)
 
 
-def delete_tag(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
-    """Delete a tag and the tags under it that have no parent left (see ``tags_under``); a tag
-    under it that has another parent loses this one. Returns the names of those deleted under
-    it."""
+def delete_tag(
+    con: duckdb.DuckDBPyConnection, name: str, property_id: int = store.TAGS_PROPERTY_ID
+) -> list[str]:
+    """Delete a tag (of the ``tags`` property unless said) and the tags under it that have no
+    parent left (see ``tags_under``); a tag under it that has another parent loses this one.
+    Returns the names of those deleted under it."""
     name = clean_name(name)
-    tag_id = get_tag(con, name)  # a tag that does not exist is said
-    under = tags_under(con, name)
+    tag_id = get_tag(con, name, property_id)  # a tag that does not exist is said
+    under = tags_under(con, name, property_id)
     ids = _deleted_with(con, tag_id)
     # Tags that stay but lose a parent here: one whose first parent goes takes its next one.
     staying = [
@@ -406,7 +415,7 @@ def delete_tag(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
         ).fetchall()
     ]
     with journal.change(con, f"delete the tag {name!r}") as change:
-        for table in ("image_tags", "refused_recommendations"):
+        for table in ("image_tags", "file_tags", "refused_recommendations"):
             change.watch(table, tag_id=ids)
         change.watch("tags", id=ids + staying)
         watch_parents(change, ids + staying)
@@ -416,6 +425,7 @@ def delete_tag(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
             _write_parents(con, tag, kept)
         delete_parents(con, ids)
         con.execute("DELETE FROM image_tags WHERE tag_id IN (SELECT unnest(?::INTEGER[]))", [ids])
+        con.execute("DELETE FROM file_tags WHERE tag_id IN (SELECT unnest(?::INTEGER[]))", [ids])
         # Its refusals go too: ids are reused (max + 1), and a new tag must not inherit them.
         con.execute(
             "DELETE FROM refused_recommendations WHERE tag_id IN (SELECT unnest(?::INTEGER[]))",

@@ -11,7 +11,7 @@ properties share this one, as tags are the values of the property ``tags``.
 The tags of the other tag properties (an imported Panoptic project's ``kind``, ``species``...)
 follow those of ``tags``: each property a row of its own, its tag tree under it. Enter shows a
 tag's images (by a filter on its property) and ``L`` labels by a family of it; renaming and
-deleting act on the tags of ``tags`` only (this screen's own), and say so."""
+deleting act on the highlighted tag, in its own property."""
 
 from __future__ import annotations
 
@@ -185,18 +185,15 @@ class TagsScreen(FindingsScreen):
         row = self.query_one("#tags", DataTable).cursor_row - len(self.rows)
         return self.others[row] if 0 <= row < len(self.others) else None
 
-    def not_here(self, what: str) -> bool:
-        """On another tag property's row: say that this key acts on the tags of ``tags`` only
-        (True: it did)."""
+    def target(self) -> tuple[str, int] | None:
+        """The highlighted tag to rename or delete, with its property: one of ``tags``, or of
+        another tag property (None on a property's own line)."""
         other = self.highlighted_other
-        if other is None:
-            return False
-        self.notify(
-            f"{what} acts on the tags of {store.TAGS_PROPERTY_NAME!r}, not on those of "
-            f"{other[0].name!r}",
-            severity="warning",
-        )
-        return True
+        if other is not None:
+            prop, tag = other
+            return None if tag is None else (tag.name, prop.id)
+        name = self.highlighted
+        return None if name is None else (name, store.TAGS_PROPERTY_ID)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_show()
@@ -240,17 +237,17 @@ class TagsScreen(FindingsScreen):
         if self.showing_properties:
             self.properties.rename()
             return
-        if self.not_here("rename"):
+        target = self.target()
+        if target is None or self.panoptui.refuse_write("rename a tag"):
             return
-        name = self.highlighted
-        if name is None or self.panoptui.refuse_write("rename a tag"):
-            return
+        name, property_id = target
 
         def answered(values: dict[str, Any] | None) -> None:
             if values:
                 # A taken name raises ProjectError: the App shows it as a notification.
-                tags.rename_tag(self.panoptui.db, name, values["name"])
-                self.refresh_tags(cursor_on=tags.clean_name(values["name"]))
+                tags.rename_tag(self.panoptui.db, name, values["name"], property_id)
+                mine = property_id == store.TAGS_PROPERTY_ID
+                self.refresh_tags(cursor_on=tags.clean_name(values["name"]) if mine else None)
 
         self.panoptui.push_screen(
             FormDialog(f"Rename tag {name}", [Field("name", "New name", default=name)]), answered
@@ -260,19 +257,18 @@ class TagsScreen(FindingsScreen):
         if self.showing_properties:
             self.properties.delete()
             return
-        if self.not_here("delete"):
+        target = self.target()
+        if target is None or self.panoptui.refuse_write("delete a tag"):
             return
-        name = self.highlighted
-        if name is None or self.panoptui.refuse_write("delete a tag"):
-            return
+        name, property_id = target
 
         def answered(yes: bool | None) -> None:
             if yes:
-                tags.delete_tag(self.panoptui.db, name)
+                tags.delete_tag(self.panoptui.db, name, property_id)
                 self.refresh_tags()
 
         question = f"Delete tag {name}? (images stay)"
-        under = tags.tags_under(self.panoptui.db, name)
+        under = tags.tags_under(self.panoptui.db, name, property_id)
         if under:
             question = f"Delete tag {name} and {delete_with(under)}? (images stay)"
         self.panoptui.push_screen(ConfirmDialog(question), answered)

@@ -186,3 +186,25 @@ def test_the_results_screen_shows_missing_images_with_their_thumbnails(drive, pr
         assert len(target.read_text().splitlines()) == 1  # the header
 
     drive(scenario, size=(120, 40))
+
+
+def test_an_empty_view_says_how_to_see_missing_images(drive, project):
+    con = store.open_project(project)
+    rows = con.execute("SELECT path FROM files").fetchall()
+    folder = con.execute("SELECT path FROM folders").fetchall()[0][0]
+    for (path,) in rows:
+        Path(path).unlink()  # every file gone: a Panoptic project imported without its files
+    scan.import_folders(con, [folder], workers=1)
+    images = int(store.scalar(con, "SELECT count(*) FROM images"))
+    con.close()
+
+    async def scenario(app, pilot):
+        await settle(pilot)
+        assert app.screen.total == 0
+        hint = f"{images:,} missing images: f, missing = true"
+        await wait_for(pilot, lambda: hint in screen_text(app), what="the hint")
+        results = await show_filtered(pilot, "missing = true")
+        assert results.total == images
+        assert hint not in screen_text(app)
+
+    drive(scenario, size=(120, 40))

@@ -358,6 +358,13 @@ class ResultsScreen(AppScreen):
             parts.append(jobs[0].describe())
         if isinstance(source, RankedImages) and source.scored and source.min_score is None:
             parts.append("[ ]: min score")  # a hint, last: the first words cut at 80 columns
+        if self.total == 0 and "missing" not in source.title:
+            # Nothing here, but images whose files are gone (a Panoptic project imported
+            # without its files): say how to see them.
+            gone = store.scalar(self.panoptui.db, "SELECT count(*) FROM images WHERE state = ?",
+                                [store.IMAGE_MISSING])  # fmt: skip
+            if gone:
+                parts.append(f"{count_text(int(gone), 'missing image')}: f, missing = true")
         self.query_one("#results-status", Static).update(plain(" · ".join(parts)), layout=False)
 
     def _show_details(self) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from panoptui.core import store
+from panoptui.core import matrix_file, store
 
 if TYPE_CHECKING:
     from panoptui.core.models.base import Embedder
@@ -230,6 +230,7 @@ def delete_set(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
         store.drop_vector_table(con, set_id)
         con.execute("DELETE FROM vector_errors WHERE set_id = ?", [set_id])
         con.execute("DELETE FROM vector_sets WHERE id = ?", [set_id])
+    matrix_file.remove(con, set_id)  # its derived vector file (a new set may take the id)
 
 
 @dataclass(frozen=True)

@@ -122,7 +122,7 @@ def back_to_schema_7(con: duckdb.DuckDBPyConnection) -> None:
     project that panoptui's schema-7 version made: tests/data/schema7-project.tar.xz.)"""
     from panoptui.core import store
 
-    con.execute("DROP TABLE tag_parents")  # migration 9
+    con.execute("DROP TABLE tag_parents; DROP TABLE panoptic_values")  # migration 9
     con.execute("DROP TABLE properties; DROP TABLE property_values; DROP TABLE file_tags")
     con.execute("DROP TABLE journal")
     for column in [*store.METADATA_COLUMNS, "metadata_read"]:

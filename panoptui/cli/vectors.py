@@ -69,8 +69,13 @@ def _run_options(command: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=batch_size,
         default=None,
-        help=f"images per batch (default: the project's setting, else {DEFAULT_BATCH_SIZE}; "
-        "resume: the set's own)",
+        help="images per batch (default: the project's setting, else on CUDA the largest "
+        f"power of two up to 512 that fits, else {DEFAULT_BATCH_SIZE}; resume: the set's own)",
+    )
+    command.add_argument(
+        "--cpu-decode",
+        action="store_true",
+        help="decode JPEGs on the CPU even where CUDA could (default: on the GPU there)",
     )
     command.add_argument(
         "--workers",
@@ -158,6 +163,7 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
                 embedder,
                 batch_size=args.batch_size,
                 workers=args.workers,
+                gpu_decode=False if args.cpu_decode else None,
                 progress=printer,
             )
         except KeyboardInterrupt:

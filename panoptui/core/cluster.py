@@ -13,6 +13,13 @@ run starting from the centres the last one ended on: the same Lloyd iterations, 
 between them to report and to hear a cancel. The k-means++ seeds are drawn from a sample
 (``SEED_PER_CLUSTER``), the one call that cannot be interrupted.
 
+Where faiss is installed (core/neighbours.py chooses), the Lloyd iterations are faiss's
+spherical k-means (faiss.Kmeans, from the same k-means++ seeds, a few iterations per call as
+above) on a sample of at most ``TRAIN_PER_CLUSTER`` rows per cluster, and every row then takes
+the label of its nearest centre (faiss.knn): k=100 on 1M x 512 in 9-27 s (target: 2 minutes,
+issue 15; benchmarks/query_bench.py, bench_faiss). Without faiss, sklearn's KMeans runs on every
+row.
+
 A cluster may be given a name by the user (``rename_cluster``). The names of a clustering are
 kept as one JSON object in the project's settings table (key ``cluster_names/ID``), next to the
 clustering rather than in a new column: no schema migration for a few words per clustering.
@@ -51,6 +58,10 @@ STEP_WORK = 4_000_000_000
 # of 10k, 0.07 s on one of 2k).
 SEED_PER_CLUSTER = 100
 TOLERANCE = 1e-4  # sklearn's default, relative to the mean variance of the vectors
+# With faiss, the centres are fitted on a sample of this many rows per cluster (faiss's own
+# default is 256), then every row is labelled: a centre moves little after the first thousand
+# of its members.
+TRAIN_PER_CLUSTER = 1024
 
 
 @dataclass
@@ -88,6 +99,11 @@ def kmeans(
     (callers compare and say so: sklearn's ConvergenceWarning about it is silenced). Progress
     counts iterations (MAX_ITER per restart; a restart that converges early completes its
     share); Cancelled between steps."""
+    from panoptui.core import neighbours
+
+    faiss = neighbours.load_faiss()
+    if faiss is not None:
+        return faiss_kmeans(faiss, vectors, k, progress, cancel)
     from sklearn.cluster import KMeans, kmeans_plusplus
     from sklearn.exceptions import ConvergenceWarning
 
@@ -126,6 +142,73 @@ def kmeans(
         if best is None or model.inertia_ < best.inertia_:
             best = model
     return np.asarray(best.labels_)
+
+
+def faiss_kmeans(
+    faiss: Any,
+    vectors: np.ndarray,
+    k: int,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
+    """kmeans through faiss: the same restarts, k-means++ seeds, steps, tolerance and progress,
+    faiss's spherical Lloyd iterations on a sample (TRAIN_PER_CLUSTER rows per cluster), the
+    restart of the best total cosine kept, then every row labelled by its nearest centre.
+    Deterministic for a given SEED: the sample and seeds come from it, and faiss's splitting of
+    an empty cluster from the seed of the restart."""
+    from sklearn.cluster import kmeans_plusplus
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    n, dim = vectors.shape
+    k = max(1, min(k, n))
+    restarts = 3 if n <= 20_000 else 1
+    train = vectors
+    if n > TRAIN_PER_CLUSTER * k:
+        rows = np.random.default_rng(SEED).choice(n, TRAIN_PER_CLUSTER * k, replace=False)
+        train = vectors[np.sort(rows)]
+    step = max(1, min(MAX_ITER, STEP_WORK // (len(train) * k * max(1, dim))))
+    tolerance = float(np.mean(np.var(train, axis=0))) * TOLERANCE
+    stage = Stage(progress, f"k-means (k={k})", restarts * MAX_ITER)
+    best_centres, best_total = None, -np.inf
+    for restart in range(restarts):
+        check_cancel(cancel)
+        rng = np.random.default_rng(SEED + restart)
+        sample = train
+        if len(train) > SEED_PER_CLUSTER * k:
+            rows = rng.choice(len(train), SEED_PER_CLUSTER * k, replace=False)
+            sample = train[np.sort(rows)]
+        centres, _ = kmeans_plusplus(sample, k, random_state=SEED + restart)
+        centres = np.ascontiguousarray(centres, np.float32)
+        done = 0
+        while done < MAX_ITER:
+            check_cancel(cancel)
+            iterations = min(step, MAX_ITER - done)
+            model = faiss.Kmeans(
+                dim,
+                k,
+                niter=iterations,
+                seed=SEED + restart,
+                spherical=True,
+                max_points_per_centroid=len(train) // k + 1,  # sampled above: all of it
+                min_points_per_centroid=1,  # no warning about a small set
+            )
+            model.train(train, init_centroids=centres)
+            moved = float(((model.centroids - centres) ** 2).sum())
+            centres = np.ascontiguousarray(model.centroids, np.float32)
+            # faiss stops early once its objective no longer changes (obj: one per iteration).
+            ran = len(model.obj) if len(model.obj) else iterations
+            done += ran
+            stage.step(restart * MAX_ITER + done)
+            # Converged within the step (it stopped early) or over it (the centres stayed).
+            if ran < iterations or moved <= tolerance:
+                break
+        stage.step((restart + 1) * MAX_ITER)
+        total = float(faiss.knn(train, centres, 1, metric=faiss.METRIC_INNER_PRODUCT)[0].sum())
+        if total > best_total:
+            best_centres, best_total = centres, total
+    check_cancel(cancel)
+    _, labels = faiss.knn(vectors, best_centres, 1, metric=faiss.METRIC_INNER_PRODUCT)
+    return np.asarray(labels[:, 0], np.int64)
 
 
 def choose_k(

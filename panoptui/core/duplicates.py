@@ -9,6 +9,11 @@ each block is a progress step and a cancel check (Cancelled). Then groups are ta
 on that sparse graph: the image with the most neighbours not yet in a group is the next
 representative, and those neighbours its members. Pairs the user said are not duplicates
 (table not_duplicates) are left out of the graph.
+
+Where faiss is installed (core/neighbours.py chooses), the pairs come from its search instead of
+the scan of the whole triangle: each row's PAIR_NEIGHBOURS nearest, from an inverted file above
+neighbours.IVF_FROM rows (exact below), a range search for the rows whose neighbours all reach
+the threshold, and every candidate's float32 cosine deciding, as on the bfloat16 path.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
+from panoptui.core import neighbours
 from panoptui.core.progress import ProgressCallback, Stage, check_cancel, no_progress
 from panoptui.core.query import VectorMatrix, paths_of
 
@@ -33,8 +39,16 @@ HISTOGRAM_BINS = 20
 # (accumulated in float32, rounded once more on output) is off by at most about 0.006.
 BFLOAT16_MARGIN = 0.01
 BFLOAT16_FROM = 20_000  # below this many images, float32 is quick enough
-MATMUL_DTYPE = "auto"  # or "float32" / "bfloat16" (tests force one)
+# The torch scan's dtype: "auto", or "float32" / "bfloat16" (tests and benchmarks force one,
+# and forcing one runs that scan, with or without faiss).
+MATMUL_DTYPE = "auto"
 _BFLOAT16_FASTER: bool | None = None  # measured once, on first use
+# With faiss: the neighbours searched per row; a row whose PAIR_NEIGHBOURS all reach the
+# threshold (one of a large group) is searched again by range, for all of them.
+PAIR_NEIGHBOURS = 16
+# faiss's cosines and numpy's float32 ones differ in the last bits: candidates within this of
+# the threshold are kept, and their float32 cosine (as the torch scan's) decides.
+FAISS_MARGIN = 1e-4
 
 
 @dataclass
@@ -104,6 +118,12 @@ def _exact_scores(vectors: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np
     return out
 
 
+def faiss_module() -> Any:
+    """faiss for the comparisons of this module and of ranking.py, or None: then the torch
+    scan runs (also where a test or benchmark forces its dtype)."""
+    return neighbours.load_faiss() if MATMUL_DTYPE == "auto" else None
+
+
 def scored_pairs(
     vectors: np.ndarray,
     threshold: float,
@@ -111,9 +131,74 @@ def scored_pairs(
     cancel: threading.Event | None = None,
 ) -> Pairs:
     """Row pairs (i < j) whose cosine is at least ``threshold``, with their cosines, and the
-    nearest-neighbour cosine of every row. Progress counts the scores computed: the blocks
-    cost less and less along the triangle, so counting rows would give an ETA far too long at
-    the start.
+    nearest-neighbour cosine of every row: through faiss where it is installed and the set
+    is large enough for its inverted file (see faiss_pairs), else by the torch scan of the
+    whole triangle (scan_pairs). Below neighbours.IVF_FROM rows the scan is exact and the
+    quicker: faiss's exact search computes the whole square, the scan half of it."""
+    faiss = faiss_module()
+    if faiss is not None and len(vectors) >= neighbours.IVF_FROM:
+        return faiss_pairs(faiss, vectors, threshold, progress, cancel)
+    return scan_pairs(vectors, threshold, progress, cancel)
+
+
+def faiss_pairs(
+    faiss: Any,
+    vectors: np.ndarray,
+    threshold: float,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> Pairs:
+    """scored_pairs through faiss: each row's PAIR_NEIGHBOURS nearest (neighbours.search: an
+    inverted file on a large set, exact on a small one), a range search for the rows all of
+    whose neighbours reach the threshold, and the float32 cosine of every candidate deciding.
+    On an inverted file a pair is missed only when neither row searches the other's list (the
+    recall is measured in benchmarks/query_bench.py), and ``nearest`` is the nearest found."""
+    exact = np.ascontiguousarray(vectors, dtype=np.float32)
+    n = len(exact)
+    empty = np.zeros(0, np.int64)
+    if n < 2:
+        return Pairs(empty, empty, np.zeros(0, np.float32), np.full(n, -1.0, np.float32))
+    lists = neighbours.lists_for(faiss, exact, progress, cancel)
+    rows = np.arange(n)
+    k = min(n - 1, PAIR_NEIGHBOURS)
+    cosines, found = neighbours.search(
+        faiss, exact, rows, k + 1, lists, progress, cancel, block_scores=BLOCK_SCORES
+    )
+    cosines, found = neighbours.without_self(cosines, found, rows)
+    nearest = np.where(found[:, 0] >= 0, cosines[:, 0], -1.0).astype(np.float32)
+    floor = threshold - FAISS_MARGIN
+    hit = (cosines >= floor) & (found >= 0)
+    left, right = np.repeat(rows, k)[hit.ravel()], found[hit]
+    saturated = rows[hit[:, -1]] if k < n - 1 else empty
+    if len(saturated):
+        more_left, more_right, _ = neighbours.range_pairs(
+            faiss, exact, saturated, floor, lists, cancel
+        )
+        left, right = np.concatenate([left, more_left]), np.concatenate([right, more_right])
+    check_cancel(cancel)
+    # Each pair once, smaller row first (found from either end, or both), in row order.
+    low, high = np.minimum(left, right), np.maximum(left, right)
+    code = np.unique(low[low != high].astype(np.int64) * n + high[low != high])
+    low, high = code // n, code % n
+    scores = _exact_scores(exact, low, high)
+    keep = scores >= threshold
+    low, high, scores = low[keep], high[keep], scores[keep]
+    # A pair found from one end only (the other row did not search this row's list): it is
+    # the nearest of both ends all the same, where it is nearer than what their search found.
+    np.maximum.at(nearest, low, scores)
+    np.maximum.at(nearest, high, scores)
+    return Pairs(low, high, scores, nearest)
+
+
+def scan_pairs(
+    vectors: np.ndarray,
+    threshold: float,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> Pairs:
+    """scored_pairs by a scan of the whole triangle, without faiss. Progress counts the scores
+    computed: the blocks cost less and less along the triangle, so counting rows would give an
+    ETA far too long at the start.
 
     Through torch: its matrix product and threshold scan are the fastest at hand on the CPU
     (and the same code runs on a GPU's tensors). Blocks are as tall as the score budget allows,

@@ -5,8 +5,10 @@ of its cluster, by how unusual it is, and a small diverse sample that covers the
   set: the newest, or one the user names), most representative first. The centre is the mean
   of all the cluster's members, so an image keeps its score whatever subset is shown.
 - Unusual: mean cosine distance to the image's k nearest neighbours among all the set's
-  vectors, outliers first. Computed in blocks of rows against every row, so memory stays at
-  one block of scores (``BLOCK_SCORES``) and no N x N matrix ever exists.
+  vectors, outliers first. The neighbours come from faiss where it is installed
+  (core/neighbours.py: exact on a small set, an inverted file on a large one), else from
+  blocks of rows against every row; either way memory stays at one block of scores
+  (``BLOCK_SCORES``) and no N x N matrix ever exists.
 - Diverse: greedy farthest-point sampling on the normalised vectors, from the most central
   image; each pick is the image farthest (in cosine) from all those picked so far, so the
   sample reaches every cluster before it takes a second image of any. Its score is that
@@ -32,6 +34,15 @@ from panoptui.core.query import VectorMatrix
 DEFAULT_NEIGHBOURS = 10  # k of "unusual": few enough that a small cluster's members are usual
 DEFAULT_DIVERSE = 24
 BLOCK_SCORES = 1 << 25  # scores per block: 128 MB of float32, whatever the number of images
+# With faiss: the search is exact up to this many scores (rows ranked x rows in the set: 20k
+# of 100k); above, an inverted file where each row searches this share of the lists (about a
+# third of the scores: the exact search of 100k x 100k took about 260 s on the busy 2 cores,
+# faiss.knn of 5,000 rows 13 s). Unlike a near-duplicate, a row's k nearest sit at cosines of
+# about 0.6-0.7 in a large cluster, spread over many lists: measured at 100k x 512
+# (bench_unusual's corpus, 100 lists), the mean distance to 10 neighbours was off by up to
+# 0.55 searching 4 lists, 0.21 with 16, 0.0067 with 32 (Spearman 0.999 with the exact ranking).
+GRAPH_EXACT_SCORES = 2_000_000_000
+GRAPH_LIST_SHARE = 0.33
 # In bfloat16 a cosine is off by up to duplicates.BFLOAT16_MARGIN: this many more candidates
 # than k are taken, so that the k truly nearest are among them (their float32 cosines decide).
 EXTRA_CANDIDATES = 8
@@ -85,11 +96,14 @@ def neighbour_distances(
     a cancel check."""
     import torch  # as core/duplicates.py: imported by the first use only
 
-    from panoptui.core.duplicates import use_bfloat16
+    from panoptui.core.duplicates import faiss_module, use_bfloat16
 
     n = len(vectors)
     k = max(1, min(k, n - 1))
     exact = np.ascontiguousarray(vectors, dtype=np.float32)
+    faiss = faiss_module()
+    if faiss is not None:
+        return faiss_distances(faiss, exact, rows, k, progress, cancel)
     fast = use_bfloat16(n, exact.shape[1])
     dtype = torch.bfloat16 if fast else torch.float32
     take = min(n - 1, k + EXTRA_CANDIDATES) if fast else k
@@ -116,6 +130,48 @@ def neighbour_distances(
             stage.step(start + len(chunk))
     stage.finish()
     return out
+
+
+def faiss_distances(
+    faiss: Any,
+    vectors: np.ndarray,
+    rows: np.ndarray,
+    k: int,
+    progress: ProgressCallback = no_progress,
+    cancel: threading.Event | None = None,
+) -> np.ndarray:
+    """neighbour_distances through faiss (neighbours.search, k + 1 to leave each row out of
+    its own neighbours): exact up to GRAPH_EXACT_SCORES, approximate above (each row searches
+    GRAPH_LIST_SHARE of the lists: a neighbour outside them is missed, and the score is
+    larger). A row whose searched lists hold fewer than k others is searched again over every
+    row: its score is then exact."""
+    from panoptui.core import neighbours
+
+    rows = np.asarray(rows, np.int64)
+    if len(rows) * len(vectors) <= GRAPH_EXACT_SCORES:
+        lists = neighbours.one_list(len(vectors))
+    else:
+        lists = neighbours.lists_for(faiss, vectors, progress, cancel, GRAPH_LIST_SHARE)
+    cosines, found = neighbours.search(
+        faiss,
+        vectors,
+        rows,
+        k + 1,
+        lists,
+        progress,
+        cancel,
+        stage_name=f"nearest neighbours (k={k})",
+        block_scores=BLOCK_SCORES,
+    )
+    cosines, found = neighbours.without_self(cosines, found, rows)
+    short = np.flatnonzero((found < 0).any(axis=1))
+    if len(short):
+        exact = neighbours.one_list(len(vectors))
+        again, again_found = neighbours.search(
+            faiss, vectors, rows[short], k + 1, exact, cancel=cancel
+        )
+        cosines[short], found[short] = neighbours.without_self(again, again_found, rows[short])
+    return (1.0 - cosines.mean(axis=1)).astype(np.float32)
 
 
 def rank_unusual(

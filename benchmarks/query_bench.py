@@ -434,16 +434,249 @@ def bench_filters(folder: Path, n: int = 1_000_000) -> None:
     shutil.rmtree(project, ignore_errors=True)
 
 
+def bench_cold_query(dim: int, folder: Path, n: int = 1_000_000, k: int = 20) -> None:
+    """Cold queries from the set's vector file (issue 15): at ``n`` x ``dim`` stored vectors,
+    the file's build time (against today's read of the set from DuckDB, same run); then
+    `panoptui similar --id` and `panoptui status` each in a new process (three of each,
+    interleaved; the median time, the largest peak RSS), the page cache warm for both (the
+    project and the file were just written). Targets: similar within 2x status; its peak RSS at
+    most the file's size + 400 MB; its results those of a brute-force float32 scan (same ids in
+    the same order, scores within 1e-5)."""
+    import json
+    import subprocess
+
+    from panoptui.core import matrix_file
+
+    project = folder / f"cold-{n}"
+    started = time.perf_counter()
+    build_project(project, n, dim)
+    built_s = time.perf_counter() - started
+    print(f"\ncold queries at {n:,} x {dim}: project built in {built_s:.1f} s")
+    con = store.open_project(project)
+    started = time.perf_counter()
+    truth = VectorMatrix.from_duckdb(con, 1, dim)
+    read_s = time.perf_counter() - started
+    started = time.perf_counter()
+    VectorMatrix.load(con, 1)  # builds the file
+    build_s = time.perf_counter() - started
+    path = matrix_file.matrix_path(con, 1)
+    con.close()
+    assert path is not None
+    size_mb = path.stat().st_size / 2**20
+    print(f"  vector file built             {build_s:8.2f} s   ({size_mb:,.0f} MB)")
+    print(f"  read of the set from DuckDB   {read_s:8.2f} s   (today's load of every query)")
+
+    # The child's own peak (VmHWM, read as it exits): its ru_maxrss would count the memory of
+    # this process, which it held for a moment between fork and exec.
+    wrapper = (
+        "import atexit, re, runpy, sys\n"
+        "atexit.register(lambda: sys.stderr.write(re.search(r'VmHWM:.*', "
+        "open('/proc/self/status').read()).group(0)))\n"
+        "sys.argv = ['panoptui', *sys.argv[1:]]\n"
+        "runpy.run_module('panoptui', run_name='__main__')\n"
+    )
+
+    def run(*command: str) -> tuple[float, float, str]:
+        """Seconds, peak RSS (MB) and stdout of one new panoptui process."""
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", wrapper, *command, str(project)],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        seconds = time.perf_counter() - started
+        assert done.returncode == 0, f"panoptui {command[0]} failed: {done.stderr}"
+        peak_kb = int(done.stderr.rsplit("VmHWM:", 1)[1].split()[0])
+        return seconds, peak_kb / 1024, done.stdout
+
+    image = n // 2
+    times: dict[str, list[float]] = {"similar": [], "status": []}
+    rss = {"similar": 0.0, "status": 0.0}
+    answer = ""
+    for _ in range(3):
+        seconds, peak, answer = run("similar", "--id", str(image), "-k", str(k), "--json")
+        times["similar"].append(seconds)
+        rss["similar"] = max(rss["similar"], peak)
+        seconds, peak, _ = run("status")
+        times["status"].append(seconds)
+        rss["status"] = max(rss["status"], peak)
+    similar_s, status_s = statistics.median(times["similar"]), statistics.median(times["status"])
+    print(f"  cold panoptui similar --id    {similar_s:8.2f} s   peak RSS {rss['similar']:,.0f} MB")
+    print(f"  cold panoptui status          {status_s:8.2f} s   peak RSS {rss['status']:,.0f} MB")
+    print(f"  ratio similar / status        {similar_s / status_s:8.2f}     (target <= 2)")
+    print(f"  peak RSS - file size          {rss['similar'] - size_mb:8.0f} MB  (target <= 400)")
+    row = int(np.searchsorted(truth.ids, image))
+    scores = truth.vectors @ truth.vectors[row]  # the brute-force float32 scan
+    order = np.lexsort((truth.ids, -scores))
+    order = order[truth.ids[order] != image][:k]
+    got = json.loads(answer)
+    same_ids = [h["id"] for h in got] == truth.ids[order].tolist()
+    error = float(np.abs(np.array([h["score"] for h in got]) - scores[order]).max())
+    print(
+        f"  results as brute force fp32   {'yes' if same_ids and error <= 1e-5 else 'NO'}"
+        f"       (same {k} ids in order: {same_ids}; largest score difference {error:.1e})"
+    )
+    shutil.rmtree(project, ignore_errors=True)
+
+
+def faiss_corpus(n: int, dim: int, seed: int = 1) -> np.ndarray:
+    """bench_duplicates' corpus at any size: ``n`` unit vectors in 200 clusters, a dense
+    region of 2,000 around one image and 5,000 planted near-copies (cosine ~0.995), made in
+    float32 chunks (1M x 512 is 2 GB)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(200, dim)).astype(np.float32)
+    x = np.empty((n, dim), np.float32)
+    for start in range(0, n, CHUNK):
+        m = min(CHUNK, n - start)
+        x[start : start + m] = centres[rng.integers(0, 200, m)]
+        x[start : start + m] += rng.standard_normal((m, dim), dtype=np.float32)
+    spread = rng.uniform(0.1, 0.6, size=(2000, 1)).astype(np.float32)
+    noise = rng.standard_normal((2000, dim), dtype=np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[:2000] = x[2000] + spread * noise
+    x[-5000:] = x[2001 : 2001 + 5000] + 0.1 * noise[:1]
+    x[:2000] /= np.linalg.norm(x[:2000], axis=1, keepdims=True)
+    x[-5000:] /= np.linalg.norm(x[-5000:], axis=1, keepdims=True)
+    return x
+
+
+def bench_faiss(dim: int, sizes: list[int], threshold: float = 0.95) -> None:
+    """Exploration at scale through faiss (issue 15): k-means (k=50 at 100k, k=100 above) and
+    near-duplicate groups at ``threshold`` on faiss_corpus, against today's code without faiss
+    (sklearn's KMeans, the torch scan of the triangle) in the same run at N <= 200k, with the
+    agreement of the two clusterings (adjusted Rand index) and the recall of faiss's pairs.
+    Recall: at N <= 200k against every pair of the exact scan; above, against the exact pairs
+    of a sample of 2,000 rows (1,000 at random, 1,000 from the planted dense region and
+    copies, where the pairs are) with every row, by float32 products; a pair counts as found
+    if faiss found it from either end. Targets on 2 cores at 1M x 512: k-means under 2 min,
+    duplicates under 5 min with recall >= 0.99; at 100k both faster than today."""
+    from panoptui.core import neighbours
+
+    if neighbours.load_faiss() is None:
+        print("\nfaiss is not installed (pip install 'panoptui[scale]'): bench_faiss skipped")
+        return
+    for n in sizes:
+        started = time.perf_counter()
+        x = faiss_corpus(n, dim)
+        print(f"\nfaiss at {n:,} x {dim} (corpus made in {time.perf_counter() - started:.0f} s)")
+        bench_faiss_kmeans(x, 50 if n <= 100_000 else 100, compare=n <= 200_000)
+        bench_faiss_duplicates(x, threshold, compare=n <= 200_000)
+        del x
+
+
+def bench_faiss_kmeans(x: np.ndarray, k: int, compare: bool) -> None:
+    from sklearn.metrics import adjusted_rand_score
+
+    from panoptui.core import neighbours
+
+    def cohesion(labels: np.ndarray) -> float:
+        """The mean cosine of the rows to their cluster's centre (what k-means maximises)."""
+        from scipy.sparse import coo_matrix
+
+        members = coo_matrix(
+            (np.ones(len(x), np.float32), (labels, np.arange(len(x)))), (k, len(x))
+        )
+        sums = np.asarray(members.tocsr() @ x)
+        centres = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        return float(np.mean(np.einsum("ij,ij->i", x, centres[labels].astype(np.float32))))
+
+    started = time.perf_counter()
+    labels = kmeans(x, k)
+    faiss_s = time.perf_counter() - started
+    line = f"  k-means k={k}: faiss {faiss_s:.1f} s (mean cosine to centre {cohesion(labels):.4f})"
+    if compare:
+        neighbours.USE_FAISS = False
+        try:
+            started = time.perf_counter()
+            old_labels = kmeans(x, k)
+            old_s = time.perf_counter() - started
+        finally:
+            neighbours.USE_FAISS = True
+        line += (
+            f"; today's (sklearn) {old_s:.1f} s ({cohesion(old_labels):.4f}); ratio "
+            f"{faiss_s / old_s:.2f}; adjusted Rand index between the two "
+            f"{adjusted_rand_score(old_labels, labels):.3f}"
+        )
+    print(line, flush=True)
+
+
+def bench_faiss_duplicates(x: np.ndarray, threshold: float, compare: bool) -> None:
+    from panoptui.core import duplicates, neighbours
+
+    n = len(x)
+
+    def pairs_and_groups() -> tuple[duplicates.Pairs, list, float]:
+        started = time.perf_counter()
+        pairs = duplicates.scored_pairs(x, threshold)
+        groups = duplicates.greedy_groups(n, pairs.left, pairs.right, pairs.scores)
+        return pairs, groups, time.perf_counter() - started
+
+    pairs, groups, faiss_s = pairs_and_groups()
+    line = (
+        f"  duplicates at {threshold}: faiss {faiss_s:.1f} s ({len(pairs.left):,} pairs, "
+        f"{len(groups):,} groups)"
+    )
+    found = pairs.left.astype(np.int64) * n + pairs.right
+    if compare:
+        neighbours.USE_FAISS = False
+        try:
+            exact, old_groups, old_s = pairs_and_groups()
+        finally:
+            neighbours.USE_FAISS = True
+        truth = exact.left.astype(np.int64) * n + exact.right
+        recall = float(np.isin(truth, found).mean()) if len(truth) else 1.0
+        same = [rows for rows, _ in groups] == [rows for rows, _ in old_groups]
+        line += (
+            f"; today's (torch scan) {old_s:.1f} s; ratio {faiss_s / old_s:.2f}; recall "
+            f"{recall:.4f} of {len(truth):,} exact pairs; same groups: {same}"
+        )
+    else:
+        rng = np.random.default_rng(2)
+        planted = np.concatenate([np.arange(2000), np.arange(2001, 7001), np.arange(n - 5000, n)])
+        sample = np.unique(
+            np.concatenate(
+                [rng.choice(n, 1000, replace=False), rng.choice(planted, 1000, replace=False)]
+            )
+        )
+        started = time.perf_counter()
+        truth_parts = []
+        for at in range(0, len(sample), 250):
+            rows = sample[at : at + 250]
+            scores = x[rows] @ x.T
+            scores[np.arange(len(rows)), rows] = -1.0
+            i, j = np.nonzero(scores >= threshold)
+            truth_parts.append(np.minimum(rows[i], j) * n + np.maximum(rows[i], j))
+        truth = np.unique(np.concatenate(truth_parts))
+        exact_s = time.perf_counter() - started
+        recall = float(np.isin(truth, found).mean()) if len(truth) else 1.0
+        line += (
+            f"; recall {recall:.4f} of the {len(truth):,} exact pairs of {len(sample):,} "
+            f"sampled rows (their exact scan {exact_s:.0f} s)"
+        )
+    print(line, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--k", type=int, default=20)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/panoptui-bench/query"))
-    parser.add_argument("--only", choices=["filters"], help="run this benchmark alone")
+    parser.add_argument(
+        "--only", choices=["filters", "cold", "faiss"], help="run this benchmark alone"
+    )
+    parser.add_argument("--cold-size", type=int, default=1_000_000, help="N of the cold queries")
     args = parser.parse_args()
     if args.only == "filters":
         bench_filters(args.dir)
+        return
+    if args.only == "cold":
+        bench_cold_query(args.dim, args.dir, args.cold_size, args.k)
+        return
+    if args.only == "faiss":
+        bench_faiss(args.dim, args.sizes)
         return
     try:
         import faiss  # type: ignore[import-not-found]
@@ -458,6 +691,8 @@ def main() -> None:
     bench_map(args.dim, args.dir)
     bench_refused(args.dim, args.dir)
     bench_filters(args.dir)
+    bench_cold_query(args.dim, args.dir, args.cold_size, args.k)
+    bench_faiss(args.dim, args.sizes)
     for n in args.sizes:
         bench_size(n, args, faiss)
 

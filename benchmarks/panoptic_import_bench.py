@@ -10,6 +10,7 @@ between runs, as is the project). Then prints images/s of:
 - import: `import_folders` of the folder into a new project (the baseline);
 - import-panoptic: `read_project` + `import_panoptic` of the Panoptic project into a new project
   (the same files imported, plus every value, tag and vector);
+  (each twice, alternating; the best of each);
 - again: import-panoptic a second time over the same project (nothing new).
 """
 
@@ -81,8 +82,14 @@ def main() -> None:
     args = parser.parse_args()
     folder, panoptic = prepare(args.dir, args.images)
     n = args.images
-    baseline = timed_import(folder, args.dir / "imported")
-    first, values = timed_panoptic(panoptic, args.dir / "from-panoptic", fresh=True)
+    # Each twice, alternating, the best of each kept: the first read of the files warms the
+    # page cache for whichever runs second.
+    baselines, firsts = [], []
+    for _ in range(2):
+        baselines.append(timed_import(folder, args.dir / "imported"))
+        seconds, values = timed_panoptic(panoptic, args.dir / "from-panoptic", fresh=True)
+        firsts.append(seconds)
+    baseline, first = min(baselines), min(firsts)
     again, _ = timed_panoptic(panoptic, args.dir / "from-panoptic", fresh=False)
     print(f"{n} images, {values} values, 1 vector set of 512 numbers")
     print(f"import           {baseline:6.1f}s  {n / baseline:8.0f} images/s  (baseline)")

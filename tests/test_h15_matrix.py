@@ -125,7 +125,8 @@ def test_built_once_then_used_as_it_is(project):
     assert load(con)[1] == [] and file_of(path).stat().st_mtime_ns == built.st_mtime_ns
     again = load(con)[0]
     assert_as_brute_force(con, again)
-    assert [p.name for p in file_of(path).parent.iterdir()] == ["set_1.matrix"]  # no temp left
+    names = sorted(p.name for p in file_of(path).parent.iterdir())
+    assert names == ["set_1.matrix", "set_1.matrix.verified"]  # no temp left
 
 
 @pytest.mark.parametrize(
@@ -359,7 +360,8 @@ def test_a_killed_build_leaves_no_lasting_temporary_file(project):
     hours_ago = os.stat(old).st_mtime - 2 * 3600
     os.utime(old, (hours_ago, hours_ago))
     load(con)
-    assert sorted(p.name for p in folder.iterdir()) == [young.name, "set_1.matrix"]
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [young.name, "set_1.matrix", "set_1.matrix.verified"]
 
 
 def test_an_empty_set_and_a_set_with_no_image_present(project):
@@ -372,3 +374,32 @@ def test_an_empty_set_and_a_set_with_no_image_present(project):
     assert stages == [matrix_file.BUILDING] and len(matrix) == 0
     assert file_of(path).stat().st_size == matrix_file.HEADER_SIZE
     assert len(load(con)[0]) == 0
+
+
+def test_damage_inside_the_vectors_is_found_and_the_file_rebuilt(project):
+    """A vector zeroed, or made a non-number, inside the file (the review's dd): the next opening
+    checks the bytes again (the file changed since they were checked) and rebuilds it."""
+    path, con = project
+    load(con)
+    target = file_of(path)
+    for damage in (b"\0" * 100, b"\xff\xff\xff\xff"):
+        with open(target, "r+b") as handle:
+            handle.seek(target.stat().st_size - 3000)
+            handle.write(damage)
+        matrix, stages = load(con)
+        assert stages == [matrix_file.BUILDING]
+        assert_as_brute_force(con, matrix)
+        assert load(con)[1] == []  # checked once since: not read again
+
+
+def test_a_deleted_sets_file_is_not_taken_by_a_new_set_with_its_id(project):
+    path, con = project
+    load(con)
+    stale = file_of(path).read_bytes()
+    # Set 1 deleted and made again (its file's removal failed): the same id and rows, another
+    # model (greyscale here), made at another time.
+    con.execute("UPDATE vector_sets SET greyscale = true, created_at = now() WHERE id = 1")
+    file_of(path).write_bytes(stale)
+    assert matrix_file._open_valid(con, 1, DIM, file_of(path)) == (None, None)
+    matrix, stages = load(con)
+    assert stages == [matrix_file.BUILDING]

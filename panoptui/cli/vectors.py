@@ -52,7 +52,7 @@ def register(commands: Commands) -> None:
     _add_default(actions)
 
 
-def _run_options(command: argparse.ArgumentParser) -> None:
+def _run_options(command: argparse.ArgumentParser, resume: bool = False) -> None:
     """The options of a vector run, shared by create and resume."""
     from panoptui.core.vector_sets import DEFAULT_BATCH_SIZE
 
@@ -69,8 +69,12 @@ def _run_options(command: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=batch_size,
         default=None,
-        help="images per batch (default: the project's setting, else on CUDA the largest "
-        f"power of two up to 512 that fits, else {DEFAULT_BATCH_SIZE}; resume: the set's own)",
+        help=(
+            "images per batch, 1 to 4096 (default: the set's own, so that the batches are the same)"
+            if resume
+            else "images per batch, 1 to 4096 (default: the project's setting, else on CUDA the "
+            f"largest power of two up to 512 that fits, else {DEFAULT_BATCH_SIZE})"
+        ),
     )
     command.add_argument(
         "--cpu-decode",
@@ -114,7 +118,7 @@ def _add_resume(actions: Commands) -> None:
     )
     project_argument(resume)
     set_id_argument(resume)
-    _run_options(resume)
+    _run_options(resume, resume=True)
     resume.set_defaults(handler=cmd_resume)
 
 

@@ -55,6 +55,7 @@ from panoptui.core.progress import ProgressCallback, Stage, check_cancel, no_pro
 FORMAT = 1
 MAGIC = b"PANOPTUI-MATRIX\x00"
 HEADER_SIZE = 4096  # a page: the ids and vectors that follow are page-aligned
+CRC_CHUNK = 16 << 20
 DIRECTORY = "matrices"
 # The stage of a build: it reads the set from DuckDB (its rate counts vectors, as the CLI's
 # progress line finds from the part before " (").
@@ -92,8 +93,9 @@ def remove(con: duckdb.DuckDBPyConnection, set_id: int) -> None:
     cannot be removed (a read-only project: a stale file is never used anyway)."""
     path = matrix_path(con, set_id)
     if path is not None:
-        with contextlib.suppress(OSError):
-            path.unlink(missing_ok=True)
+        for gone in (path, _verified_mark(path)):
+            with contextlib.suppress(OSError):
+                gone.unlink(missing_ok=True)
 
 
 def _fingerprint(
@@ -127,7 +129,52 @@ def _sizes(count: int, dim: int) -> tuple[int, int]:
     return vectors_at, vectors_at + 4 * count * dim
 
 
-def _header(set_id: int, dim: int, fingerprint: list[str]) -> bytes:
+def _identity(con: duckdb.DuckDBPyConnection, set_id: int) -> list[str]:
+    """Which set this is, beyond its id (ids are reused after a delete): its model, greyscale,
+    weights and when it was made."""
+    rows = con.execute(
+        "SELECT model, greyscale, weights, created_at FROM vector_sets WHERE id = ?", [set_id]
+    ).fetchall()
+    return [str(x) for x in rows[0]] if rows else []
+
+
+def _body_crc(path: Path) -> int:
+    """CRC-32 of everything after the header: the ids and the vectors (about 4 GB/s)."""
+    crc = 0
+    with open(path, "rb") as handle:
+        handle.seek(HEADER_SIZE)
+        while chunk := handle.read(CRC_CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _verified_mark(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _body_intact(path: Path, header: dict) -> bool:
+    """Whether the ids and vectors are the bytes the header's CRC was made of. Reading 2 GB
+    (at 1M x 512) at every query would cost more than the query: the check is made once after
+    the file last changed, and remembered beside it (its size, time and inode); a file written
+    to since (damaged, or put back) is checked again. Where the mark cannot be written (a
+    read-only project), every opening checks."""
+    try:
+        info = path.stat()
+    except OSError:
+        return False
+    seen = [info.st_size, info.st_mtime_ns, info.st_ino, header.get("body_crc")]
+    mark = _verified_mark(path)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(mark.read_text()) == seen:
+            return True
+    if _body_crc(path) != header.get("body_crc"):
+        return False
+    with contextlib.suppress(OSError):
+        mark.write_text(json.dumps(seen))
+    return True
+
+
+def _header(set_id: int, dim: int, fingerprint: list[str], identity: list[str], crc: int) -> bytes:
     text = json.dumps(
         {
             "format": FORMAT,
@@ -135,6 +182,8 @@ def _header(set_id: int, dim: int, fingerprint: list[str]) -> bytes:
             "dim": int(dim),
             "count": int(fingerprint[0]),
             "fingerprint": fingerprint,
+            "identity": identity,
+            "body_crc": crc,
         },
         sort_keys=True,
     ).encode()
@@ -181,7 +230,9 @@ def _map(path: Path, count: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, vectors
 
 
-def _mapped(path: Path, set_id: int, dim: int) -> tuple[list[str], np.ndarray, np.ndarray] | None:
+def _mapped(
+    path: Path, set_id: int, dim: int
+) -> tuple[dict, list[str], np.ndarray, np.ndarray] | None:
     """The file's fingerprint, ids and vectors, when it is whole and agrees with itself (its
     header intact, its size and its ids as the header says); else None."""
     header = _read_header(path)
@@ -205,7 +256,7 @@ def _mapped(path: Path, set_id: int, dim: int) -> tuple[list[str], np.ndarray, n
         or not bool(np.all(ids[1:] > ids[:-1]))
     ):
         return None
-    return fingerprint, ids, vectors
+    return header, fingerprint, ids, vectors
 
 
 Reusable = tuple[np.ndarray, np.ndarray]  # the ids and vectors of a file a new one extends
@@ -220,7 +271,10 @@ def _open_valid(
     mapped = _mapped(path, set_id, dim)
     if mapped is None:
         return None, None
-    fingerprint, ids, vectors = mapped
+    header, fingerprint, ids, vectors = mapped
+    # Another set that had this id (deleted since), or bytes changed inside: not this set's.
+    if header.get("identity") != _identity(con, set_id) or not _body_intact(path, header):
+        return None, None
     now = _fingerprint(con, set_id)
     same_last = not len(ids) or np.array_equal(_last_vector(con, set_id, int(ids[-1])), vectors[-1])
     if now == fingerprint:
@@ -327,11 +381,18 @@ def _build(
         if count and [filled, total, low, high] != [int(x) for x in fingerprint[:4]]:
             raise _Changed
         # The header last: a file with one is whole.
-        _write(fd, np.frombuffer(_header(set_id, dim, fingerprint), np.uint8), 0)
+        os.fsync(fd)
+        crc = _body_crc(Path(temporary))
+        header = _header(set_id, dim, fingerprint, _identity(con, set_id), crc)
+        _write(fd, np.frombuffer(header, np.uint8), 0)
         os.fsync(fd)
         os.close(fd)
         fd = -1
         os.replace(temporary, path)
+        with contextlib.suppress(OSError):  # its CRC was just made from these bytes
+            info = path.stat()
+            seen = [info.st_size, info.st_mtime_ns, info.st_ino, crc]
+            _verified_mark(path).write_text(json.dumps(seen))
     finally:
         if fd >= 0:
             os.close(fd)

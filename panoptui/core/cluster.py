@@ -89,19 +89,6 @@ class Cluster:
         return self.name if self.name is not None else f"cluster {self.label}"
 
 
-def _seeds(vectors: np.ndarray, k: int, restart: int) -> np.ndarray:
-    """A restart's k-means++ seeds, drawn from a sample of the rows (both k-means paths)."""
-    from sklearn.cluster import kmeans_plusplus  # sklearn loads slowly: only when clustering
-
-    rng = np.random.default_rng(SEED + restart)
-    sample = vectors
-    if len(vectors) > SEED_PER_CLUSTER * k:
-        rows = rng.choice(len(vectors), SEED_PER_CLUSTER * k, replace=False)
-        sample = vectors[np.sort(rows)]
-    centres, _ = kmeans_plusplus(sample, k, random_state=SEED + restart)
-    return centres
-
-
 def kmeans(
     vectors: np.ndarray,
     k: int,
@@ -117,7 +104,7 @@ def kmeans(
     faiss = neighbours.load_faiss()
     if faiss is not None:
         return faiss_kmeans(faiss, vectors, k, progress, cancel)
-    from sklearn.cluster import KMeans
+    from sklearn.cluster import KMeans, kmeans_plusplus
     from sklearn.exceptions import ConvergenceWarning
 
     k = max(1, min(k, len(vectors)))
@@ -131,7 +118,12 @@ def kmeans(
     best: Any = None
     for restart in range(restarts):
         check_cancel(cancel)
-        centres = _seeds(vectors, k, restart)
+        rng = np.random.default_rng(SEED + restart)
+        sample = vectors
+        if len(vectors) > SEED_PER_CLUSTER * k:
+            rows = rng.choice(len(vectors), SEED_PER_CLUSTER * k, replace=False)
+            sample = vectors[np.sort(rows)]
+        centres, _ = kmeans_plusplus(sample, k, random_state=SEED + restart)
         for start in range(0, MAX_ITER, step):
             check_cancel(cancel)
             model = KMeans(
@@ -164,6 +156,8 @@ def faiss_kmeans(
     restart of the best total cosine kept, then every row labelled by its nearest centre.
     Deterministic for a given SEED: the sample and seeds come from it, and faiss's splitting of
     an empty cluster from the seed of the restart."""
+    from sklearn.cluster import kmeans_plusplus
+
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dim = vectors.shape
     k = max(1, min(k, n))
@@ -178,7 +172,12 @@ def faiss_kmeans(
     best_centres, best_total = None, -np.inf
     for restart in range(restarts):
         check_cancel(cancel)
-        centres = _seeds(train, k, restart)
+        rng = np.random.default_rng(SEED + restart)
+        sample = train
+        if len(train) > SEED_PER_CLUSTER * k:
+            rows = rng.choice(len(train), SEED_PER_CLUSTER * k, replace=False)
+            sample = train[np.sort(rows)]
+        centres, _ = kmeans_plusplus(sample, k, random_state=SEED + restart)
         centres = np.ascontiguousarray(centres, np.float32)
         done = 0
         while done < MAX_ITER:

@@ -496,6 +496,44 @@ def test_ctrl_c_in_the_first_moments_of_a_command(base_project, tmp_path, after)
     assert_interrupted(proc.returncode, stderr)
 
 
+CTRL_C_AS_A_WORKER_STARTS = """
+import os, signal, sys
+from multiprocessing import util
+from panoptui.core import scan
+
+real = util.spawnv_passfds
+
+def spawn_then_ctrl_c(path, args, passfds):
+    pid = real(path, args, passfds)
+    if any(b"spawn_main" in os.fsencode(arg) for arg in args):  # a worker, not the tracker
+        os.kill(os.getpid(), signal.SIGINT)  # it runs, its start-up data not yet sent
+    return pid
+
+util.spawnv_passfds = spawn_then_ctrl_c
+try:
+    for chunk in scan.read_files([sys.argv[1]], 1, 10_000_000, 64):
+        print("read", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_ctrl_c_as_a_worker_process_starts_is_raised_after_it_started(tmp_path):
+    """A Ctrl-C half-way through starting a worker (it seen by another thread of the parent)
+    waits until the worker has what it needs: before, the parent stopped and the worker printed
+    an EOFError traceback over the terminal (seen in CI, at one moment in a hundred)."""
+    image = tmp_path / "one.png"
+    Image.new("RGB", (8, 8), "red").save(image)
+    done = subprocess.run(
+        [sys.executable, "-c", CTRL_C_AS_A_WORKER_STARTS, str(image)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout == "interrupted\n", (done.stdout, done.stderr)
+    assert done.stderr == "", done.stderr
+
+
 FAILING_ROLLBACK = """
 import sys
 import duckdb

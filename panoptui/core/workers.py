@@ -65,16 +65,19 @@ def children_ignore_interrupts() -> Iterator[None]:
     ignores it, when a Ctrl-C would print a traceback per worker.
 
     Blocking, not ignoring: this thread's Ctrl-C is not lost (ignoring it here dropped a Ctrl-C
-    that came while a chunk was submitted). Another thread of the process takes it, or it waits
-    until the block ends."""
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+    that came while a chunk was submitted). Another thread of the process takes it, so it is
+    also deferred to the end of the block: raised half-way through starting a process (after
+    the exec, before the child was sent its start-up data), it left a child that printed an
+    EOFError traceback."""
+    with deferred_interrupts():
+        if not hasattr(signal, "pthread_sigmask"):
+            yield
+            return
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            yield
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 @contextlib.contextmanager

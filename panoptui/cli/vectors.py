@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from panoptui.cli import EXIT_INTERRUPTED, say_interrupted
 from panoptui.cli.options import (
@@ -88,6 +88,29 @@ def _run_options(command: argparse.ArgumentParser, resume: bool = False) -> None
         help="decoding processes (default: cores - 1 on a GPU; on the CPU, a decoding "
         "thread per core between batches; 0 decodes in the main thread)",
     )
+    command.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="compute on Ray (pip install 'panoptui[ray]'): no ADDRESS starts a local "
+        "instance; auto or ray://HOST:PORT joins an existing cluster",
+    )
+    command.add_argument(
+        "--ray-workdir",
+        metavar="DIR",
+        default=None,
+        help="with --ray: where the image list and the results go, on storage every node "
+        "sees (default: PROJECT/ray-work)",
+    )
+    command.add_argument(
+        "--ray-cpus",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="with --ray and no ADDRESS: the cores the local Ray instance may use (default: all)",
+    )
     json_option(command, "print the summary as JSON")
 
 
@@ -128,6 +151,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
     from panoptui.core import vector_sets, vectorize
+
+    if args.ray is not None:
+        return _run_on_ray(args, resume_id)
 
     def loading(model: str) -> None:
         print(
@@ -179,13 +205,89 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
             return EXIT_INTERRUPTED
         printer.close()
         result = vector_sets.get_set(con, set_id)
+    return _print_summary(args, summary, result, embedder.device, set_id)
+
+
+def _run_on_ray(args: argparse.Namespace, resume_id: int | None) -> int:
+    """The same run with the images embedded on a Ray cluster (core/ray_vectors.py). Ray is
+    reached, and every node checked, before the set is created: a cluster that cannot run the
+    job leaves the project untouched."""
+    from pathlib import Path
+
+    from panoptui.core import ray_vectors, vector_sets, vectorize
+
+    if args.workers is not None or args.cpu_decode:
+        warn("note: --workers and --cpu-decode are ignored with --ray (Ray decodes)")
+    if resume_id is None:
+        ray_vectors.check_model(args.model)
+    started = ray_vectors.connect(args.ray, args.ray_cpus or None)
+    try:
+        with project_connection(args.project, write=True) as con:
+            weights = args.weights
+            if weights:
+                weights = str(Path(weights).expanduser().resolve())
+            if resume_id is not None:
+                resumed = vector_sets.get_set(con, resume_id)
+                ray_vectors.check_model(resumed.model)
+                weights = weights or resumed.weights
+            workdir = (
+                Path(args.ray_workdir).expanduser().resolve()
+                if args.ray_workdir
+                else ray_vectors.default_workdir(con)
+            )
+            ray_vectors.check_cluster(workdir, weights)
+            # The model is loaded here only for its size and preprocessing (the nodes load
+            # their own): on the CPU, leaving this machine's GPU to Ray.
+            set_id, embedder = vectorize.prepare_run(
+                con,
+                model=getattr(args, "model", ""),
+                greyscale=getattr(args, "greyscale", False),
+                weights=args.weights,
+                device=args.device or "cpu",
+                batch_size=args.batch_size,
+                resume_id=resume_id,
+                loading=None if args.json else _say_loading,
+            )
+            printer = ProgressPrinter(quiet=args.json)
+            try:
+                summary = ray_vectors.compute_vectors_on_ray(
+                    con,
+                    set_id,
+                    embedder,
+                    workdir,
+                    batch_size=args.batch_size,
+                    weights=weights,
+                    progress=printer,
+                )
+            except KeyboardInterrupt:
+                printer.close()
+                say_interrupted(
+                    "panoptui: interrupted; the vectors computed so far are saved. Finish "
+                    f"with: {command_line('vectors', 'resume', args.project, set_id)} --ray"
+                )
+                return EXIT_INTERRUPTED
+            printer.close()
+            result = vector_sets.get_set(con, set_id)
+    finally:
+        if started:
+            ray_vectors.shutdown()
+    return _print_summary(args, summary, result, f"Ray {args.ray}", set_id)
+
+
+def _say_loading(model: str) -> None:
+    print(f"loading model {shown(model)} ...", file=sys.stderr if not sys.stdout.isatty() else None)
+
+
+def _print_summary(
+    args: argparse.Namespace, summary: Any, result: Any, where: str, set_id: int
+) -> int:
     if args.json:
         print_json({**summary.as_dict(), "set": result.as_dict()})
         return 0
     rate = summary.done / summary.seconds if summary.seconds else 0.0
     print(
         f"vector set {set_id} ({shown(result.model)}{', greyscale' if result.greyscale else ''}, "
-        f"{result.dim}-d on {embedder.device}): {count(summary.done, 'image')} embedded in "
+        f"{result.dim}-d on {where}): {count(summary.done, 'image')} embedded in "
         f"{summary.seconds:.1f}s ({rate:.1f} images/s), {count(summary.errors, 'error')}; "
         f"{result.count}/{result.total} done, {result.status}"
     )

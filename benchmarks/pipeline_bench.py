@@ -85,7 +85,7 @@ def commits_inline(con, items, batch_size: int, embedder, workers: int | None) -
         con, items, batch_size, embedder, False, workers=workers
     ):
         vectors = embedder.embed_images(batch)
-        vectorize._commit_batch(con, set_id, ids, vectors, errors)
+        vectorize.commit_batch(con, set_id, ids, vectors, errors)
     return len(items) / (time.perf_counter() - started)
 
 

@@ -10,7 +10,10 @@ architecture, loaded from a local file as real weights are), prints:
 (c) the Ray path's images/s (``ray_vectors.compute_vectors_on_ray``), its ratio to (a), and the
     rate at which panoptui ingested its shards;
 (d) the ingest alone at scale: --ingest-rows 512-d rows written as shards of 256, committed
-    into a fresh set, in rows/s.
+    into a fresh set, in rows/s: a transaction per shard (the baseline), then as the Ray path
+    does (INGEST_ROWS rows a transaction), and their ratio;
+(e) decoding and preprocessing on one core (the Ray path's CPU stage), in images/s: what each
+    core of a GPU node feeds its embedding actor, for estimates of a cluster.
 The vectors of (a) and (c) are checked equal (1e-5). On one machine Ray pays for moving each
 image through its object store and for a separate decode stage, so (c) < (a) is expected here;
 the point of the path is that on a cluster (c) grows with the nodes while (a) cannot.
@@ -40,10 +43,10 @@ from panoptui.core.models import load_embedder  # noqa: E402
 from panoptui.core.scan import import_folders  # noqa: E402
 
 
-def ingest_alone(con, embedder, rows: int, workdir: Path) -> float:
-    """Rows/s of committing shards of 256 random vectors into a fresh set, as the Ray path
-    does, for ``rows`` images of the project (ids repeated past its images are fine: each
-    shard is its own set of ids, committed into a set of its own per pass)."""
+def ingest_alone(con, embedder, rows: int, workdir: Path, per_commit: int) -> float:
+    """Rows/s of committing shards of 256 random vectors into a fresh set, ``per_commit``
+    shards a transaction (the Ray path commits INGEST_ROWS rows at a time), for ``rows`` image
+    ids (past the project's images is fine: the vector table has no key)."""
     dim = embedder.dim
     shard_rows = 256
     folder = workdir / "ingest-shards"
@@ -69,12 +72,27 @@ def ingest_alone(con, embedder, rows: int, workdir: Path) -> float:
     set_id = vector_sets.create_set(con, embedder, batch_size=shard_rows)
     wanted = set(range(1, rows + 1))
     started = time.perf_counter()
-    for path in sorted(folder.glob("*.parquet")):
-        ray_vectors.ingest_shard(con, set_id, path, wanted, dim)
+    paths = sorted(folder.glob("*.parquet"))
+    for start in range(0, len(paths), per_commit):
+        ray_vectors.ingest_shards(con, set_id, paths[start : start + per_commit], wanted, dim)
     seconds = time.perf_counter() - started
     assert not wanted
     shutil.rmtree(folder, ignore_errors=True)
     return rows / seconds
+
+
+def decode_rate(embedder, corpus: Path) -> float:
+    """Images/s of the Ray path's CPU stage (decode and preprocess) on one core."""
+    from panoptui.core.decode import DEFAULT_MAX_PIXELS
+    from panoptui.core.vector_inputs import ImageDataset
+
+    files = sorted(corpus.glob("*.jpg"))
+    items = [(i, str(f), f.stat().st_size, f.stat().st_mtime_ns) for i, f in enumerate(files)]
+    dataset = ImageDataset(items, embedder.preprocessor, False, DEFAULT_MAX_PIXELS)
+    started = time.perf_counter()
+    for index in range(len(dataset)):
+        assert dataset[index][2] is None
+    return len(dataset) / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -138,10 +156,15 @@ def main() -> None:
     ).fetchone()
     print(f"    largest cosine distance between (a) and (c): {worst[0]:.2e}")
 
-    rate = ingest_alone(con, embedder, args.ingest_rows, args.dir)
+    one = ingest_alone(con, embedder, args.ingest_rows, args.dir, 1)
+    per_commit = ray_vectors.INGEST_ROWS // 256
+    grouped = ingest_alone(con, embedder, args.ingest_rows, args.dir, per_commit)
     print(
-        f"(d) ingest alone      {rate:8,.0f} rows/s  ({args.ingest_rows:,} {embedder.dim}-d rows)"
+        f"(d) ingest alone      {grouped:8,.0f} rows/s  ({args.ingest_rows:,} {embedder.dim}-d "
+        f"rows, {ray_vectors.INGEST_ROWS:,} a transaction); a transaction per shard of 256: "
+        f"{one:,.0f} rows/s; ratio {grouped / one:.1f}"
     )
+    print(f"(e) decode+preprocess {decode_rate(embedder, corpus):8.1f} images/s on one core")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 def add_vectors(con, ids, vectors, set_id: int = 1) -> None:
     """Rows added as a vector run adds them (core/vectorize.py's commit of one batch)."""
-    vectorize._commit_batch(con, set_id, [int(i) for i in ids], unit(vectors), [])
+    vectorize.commit_batch(con, set_id, [int(i) for i in ids], unit(vectors), [])
 
 
 def make_project(path: Path, n: int = 300, seed: int = 0):

@@ -285,7 +285,7 @@ def test_the_write_queue_is_bounded_when_the_disk_is_slow(tmp_path, thirty_image
     con = pixels_project(tmp_path, thirty_images)
     embedder = CountingEmbedder(load_embedder("pixels"))
     set_id = vector_sets.create_set(con, embedder, batch_size=2)
-    commit = vectorize._commit_batch
+    commit = vectorize.commit_batch
     ahead = []
 
     def slow_commit(cur, *args):
@@ -294,7 +294,7 @@ def test_the_write_queue_is_bounded_when_the_disk_is_slow(tmp_path, thirty_image
         time.sleep(0.05)
         commit(cur, *args)
 
-    monkeypatch.setattr(vectorize, "_commit_batch", slow_commit)
+    monkeypatch.setattr(vectorize, "commit_batch", slow_commit)
     summary = vectorize.compute_vectors(con, set_id, embedder)
     assert summary.done == 30 and len(ahead) == 15
     assert max(ahead) <= vectorize.WRITE_QUEUE + 2  # + the one in hand + the one being made
@@ -310,7 +310,7 @@ def test_a_failing_writer_stops_the_run_and_resume_is_identical(
     reference = vector_sets.create_set(con, embedder, batch_size=4)
     vectorize.compute_vectors(con, reference, embedder)
     set_id = vector_sets.create_set(con, embedder, batch_size=4)
-    commit = vectorize._commit_batch
+    commit = vectorize.commit_batch
     calls = []
 
     def failing_commit(cur, *args):
@@ -319,13 +319,13 @@ def test_a_failing_writer_stops_the_run_and_resume_is_identical(
             raise store.ProjectError("disk full while saving vectors of set 2; free space")
         commit(cur, *args)
 
-    monkeypatch.setattr(vectorize, "_commit_batch", failing_commit)
+    monkeypatch.setattr(vectorize, "commit_batch", failing_commit)
     with pytest.raises(store.ProjectError, match="^disk full while saving vectors of set 2"):
         vectorize.compute_vectors(con, set_id, embedder)
     assert len(calls) == 3  # nothing written after the failure
     stored = vector_sets.get_set(con, set_id)
     assert (stored.count, stored.status) == (8, "incomplete")  # two whole batches
-    monkeypatch.setattr(vectorize, "_commit_batch", commit)
+    monkeypatch.setattr(vectorize, "commit_batch", commit)
     vectorize.compute_vectors(con, set_id, embedder)
     got, expected = all_vectors(con, set_id), all_vectors(con, reference)
     assert got.keys() == expected.keys() and len(got) == 30

@@ -35,13 +35,13 @@ OFFLINE = (
 @pytest.fixture
 def slow_batches(monkeypatch):
     """Vector batches that take a while to commit: time to watch the row move."""
-    original = vectorize._commit_batch
+    original = vectorize.commit_batch
 
     def slow(*args, **kwargs):
         time.sleep(0.15)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(vectorize, "_commit_batch", slow)
+    monkeypatch.setattr(vectorize, "commit_batch", slow)
 
 
 def cells(app, key: str) -> list[str]:

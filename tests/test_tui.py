@@ -236,13 +236,13 @@ def test_project_screen_errors_add_folder_and_rescan(drive, tmp_path):
 @pytest.fixture
 def slow_batches(monkeypatch):
     """Vector batches that take a while to commit: time to browse, cancel and quit mid-job."""
-    original = vectorize._commit_batch
+    original = vectorize.commit_batch
 
     def slow(*args, **kwargs):
         time.sleep(0.15)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(vectorize, "_commit_batch", slow)
+    monkeypatch.setattr(vectorize, "commit_batch", slow)
 
 
 async def create_set(pilot, model: str, batch_size: int) -> None:

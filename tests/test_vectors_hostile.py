@@ -320,7 +320,7 @@ def test_a_full_disk_while_saving_is_one_line_and_resume_finishes_the_set(
     vectorize.compute_vectors(con, clean, embedder, workers=0)
 
     set_id = vector_sets.create_set(con, embedder, batch_size=3)
-    commit = vectorize._commit_batch
+    commit = vectorize.commit_batch
     commits = []
 
     def disk_fills(*args, **kwargs):
@@ -329,7 +329,7 @@ def test_a_full_disk_while_saving_is_one_line_and_resume_finishes_the_set(
             raise failure
         return commit(*args, **kwargs)
 
-    monkeypatch.setattr(vectorize, "_commit_batch", disk_fills)
+    monkeypatch.setattr(vectorize, "commit_batch", disk_fills)
     with pytest.raises(store.ProjectError) as raised:
         vectorize.compute_vectors(con, set_id, embedder, workers=0)
     message = str(raised.value)
@@ -341,7 +341,7 @@ def test_a_full_disk_while_saving_is_one_line_and_resume_finishes_the_set(
     )
     listed = vector_sets.get_set(con, set_id)
     assert (listed.count, listed.status) == (3, "incomplete")
-    monkeypatch.setattr(vectorize, "_commit_batch", commit)
+    monkeypatch.setattr(vectorize, "commit_batch", commit)
     vectorize.compute_vectors(con, set_id, embedder, workers=0)
     expected, got = vectors_of(con, clean), vectors_of(con, set_id)
     assert got.keys() == expected.keys() and len(got) == 8

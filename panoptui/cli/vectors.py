@@ -12,6 +12,7 @@ from panoptui.cli.options import (
     batch_size,
     json_option,
     non_negative_int,
+    positive_int,
     project_argument,
     project_connection,
     set_id_argument,
@@ -106,7 +107,7 @@ def _run_options(command: argparse.ArgumentParser, resume: bool = False) -> None
     )
     command.add_argument(
         "--ray-cpus",
-        type=non_negative_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="with --ray and no ADDRESS: the cores the local Ray instance may use (default: all)",
@@ -150,10 +151,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
-    from panoptui.core import vector_sets, vectorize
+    from panoptui.core import store, vector_sets, vectorize
 
     if args.ray is not None:
         return _run_on_ray(args, resume_id)
+    if args.ray_workdir is not None or args.ray_cpus is not None:
+        raise store.ProjectError("--ray-workdir and --ray-cpus go with --ray")
 
     def loading(model: str) -> None:
         print(
@@ -214,13 +217,15 @@ def _run_on_ray(args: argparse.Namespace, resume_id: int | None) -> int:
     job leaves the project untouched."""
     from pathlib import Path
 
-    from panoptui.core import ray_vectors, vector_sets, vectorize
+    from panoptui.core import ray_vectors, store, vector_sets, vectorize
 
     if args.workers is not None or args.cpu_decode:
         warn("note: --workers and --cpu-decode are ignored with --ray (Ray decodes)")
+    if args.ray_cpus is not None and args.ray != ray_vectors.LOCAL:
+        raise store.ProjectError("--ray-cpus sizes a local Ray instance: give it without ADDRESS")
     if resume_id is None:
         ray_vectors.check_model(args.model)
-    started = ray_vectors.connect(args.ray, args.ray_cpus or None)
+    started = ray_vectors.connect(args.ray, args.ray_cpus)
     try:
         with project_connection(args.project, write=True) as con:
             weights = args.weights

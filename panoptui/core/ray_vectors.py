@@ -7,7 +7,7 @@ list, CPU tasks decode and preprocess the images exactly as the local pipeline d
 pool of embedders (one per GPU, or CPU actors) embeds them and writes each batch as a Parquet
 shard (image id, vector or the reason it failed), atomically (written aside, then renamed). The
 driver ingests each shard as Ray reports it, through the very commit of the local pipeline
-(``vectorize._commit_batch``: one transaction a shard), so the set ends as the local pipeline
+(``vectorize.commit_batch``: one transaction a shard), so the set ends as the local pipeline
 would have made it.
 
 Killed at any point, the set is simply incomplete: resuming writes a new list of what is still
@@ -22,11 +22,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
 import socket
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,25 +46,28 @@ from panoptui.core.text import shown
 from panoptui.core.vector_sets import COMPLETE, INCOMPLETE, RUNNING
 from panoptui.core.vectorize import (
     VectorRunSummary,
-    _commit_batch,
-    _project_dir,
-    _saving,
-    _set_state,
-    _stored_batch_size,
+    commit_batch,
     pending_images,
+    project_dir,
+    run_settings,
+    saving,
+    set_state,
 )
 
 if TYPE_CHECKING:
     from panoptui.core.models.base import Embedder, Preprocessor
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Ray colours the names in its messages
 NOT_INSTALLED = "Ray is not installed: pip install 'panoptui[ray]'"
 LOCAL = "local"  # the address of a Ray instance started on this machine for the run
 WORKDIR_NAME = "ray-work"  # the default work directory, inside the project folder
 PENDING_DIR = "pending"
 SHARDS_DIR = "shards"
 STOP_FILE = "stop"  # once there, the tasks of a stopped run skip their batches
+CONNECT_SECONDS = 10.0  # for a cluster's address to take a connection
 POLL_SECONDS = 0.25  # how often the driver looks for new shards
 STOP_WAIT_SECONDS = 30.0  # how long a stopped run waits for its tasks to wind down
+INGEST_ROWS = 32_768  # rows a transaction at most (a commit of 256 costs about as much)
 # How long the nodes may take to answer the check of what they see (a busy cluster queues it).
 NODE_CHECK_SECONDS = 120.0
 
@@ -77,6 +83,7 @@ def _ray() -> Any:
 @dataclass
 class RayRunSummary(VectorRunSummary):
     shards: int = 0  # ingested by this run
+    from_earlier_runs: int = 0  # vectors a stopped or killed run's shards held (not recomputed)
     ingest_seconds: float = 0.0  # spent committing shards into the project
     actors: int = 0  # the embedding pool's size
 
@@ -97,24 +104,65 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     import logging
     import warnings
 
+    if address not in (None, LOCAL, "auto"):
+        _check_reachable(address)
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     try:
         # Ray's client warns of security groups on a timeout: the one line below says it all.
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _stderr_silenced():
             warnings.simplefilter("ignore")
             _init(ray, address, num_cpus, quiet)
     except Exception as exc:
         where = "start a local Ray instance" if address in (None, LOCAL) else f"reach {address}"
-        raise store.ProjectError(f"cannot {where}: {shown(_first_line(exc))}") from None
-    # Ray Data's own progress bars and notices would draw over panoptui's bar.
-    from ray.data import DataContext
-
-    DataContext.get_current().enable_progress_bars = False
+        reason = _first_line(exc)
+        if address not in (None, LOCAL) and os.environ.get("RAY_AUTH_MODE") != "token":
+            # Ray sends no token unless told to, and a cluster that wants one only times out.
+            reason += " (if the cluster uses token authentication, set RAY_AUTH_MODE=token)"
+        raise store.ProjectError(f"cannot {where}: {shown(reason)}") from None
+    # Ray Data's notices would draw over panoptui's bar.
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     return True
 
 
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 on /dev/null: while it tries to connect, Ray's core writes a warning a
+    second there (the one line after it says what failed)."""
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT (or ray://HOST:PORT) that takes no connection is one line at once: Ray would
+    retry for minutes, printing its own warnings over the terminal."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit() or not host:
+        raise store.ProjectError(
+            f"cannot reach {shown(address)}: give auto, HOST:PORT or ray://HOST:PORT"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), CONNECT_SECONDS).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise store.ProjectError(f"cannot reach {shown(address)}: {reason}") from None
+
+
 def _init(ray: Any, address: str | None, num_cpus: int | None, quiet: dict[str, Any]) -> None:
+    # The nodes run this very panoptui (its decoding and preprocessing make the vectors): Ray
+    # ships the package to them, which need only its dependencies (torch, timm, ...).
+    import panoptui
+
+    package = os.path.dirname(os.path.abspath(panoptui.__file__))
+    quiet["runtime_env"] = {"py_modules": [package], "excludes": ["__pycache__", "*.pyc"]}
     if address in (None, LOCAL):
         # "local": always a new instance of our own, never a cluster found on this machine.
         cores = num_cpus or os.cpu_count() or 1
@@ -142,7 +190,7 @@ def shutdown() -> None:
 
 
 def default_workdir(con: Any) -> Path:
-    return Path(_project_dir(con)) / WORKDIR_NAME
+    return Path(project_dir(con)) / WORKDIR_NAME
 
 
 def _look(paths: list[str]) -> tuple[str, list[bool]]:
@@ -252,8 +300,12 @@ class _EmbedShards:
         self, model: str, weights: str | None, device: str, batch_size: int, shards: str
     ) -> None:
         from panoptui.core.models import load_embedder
-        from panoptui.core.vectorize import _ForwardBatcher
+        from panoptui.core.vectorize import ForwardBatcher
 
+        if weights:  # the nodes load the weights given, never from the hub
+            from panoptui.core.models.base import prefer_offline_hub
+
+            prefer_offline_hub()
         try:
             embedder = load_embedder(model, weights, device)
         except Exception as exc:  # the node's name and the path: what to fix, and where
@@ -263,7 +315,7 @@ class _EmbedShards:
                 f"{_first_line(exc)}"
             ) from None
         self.dim = embedder.dim
-        self.forward = _ForwardBatcher(embedder, batch_size)
+        self.forward = ForwardBatcher(embedder, batch_size)
         self.shards = shards
         self.stop = os.path.join(os.path.dirname(shards), STOP_FILE)
 
@@ -329,37 +381,53 @@ def _rows_per_file(count: int, batch_size: int, cpus: int) -> int:
     return batch_size * max(1, min(64, batches // (4 * cpus)))
 
 
-def ingest_shard(
-    con: Any, set_id: int, path: Path, wanted: set[int], dim: int, errors_too: bool = True
+def _read_shard(path: Path, errors_too: bool) -> pa.Table | None:
+    """A shard's rows (only its vectors without ``errors_too``), or None when it cannot be read
+    (a killed run's file half-written by a filesystem that does not rename atomically)."""
+    try:
+        table = pq.read_table(path, columns=["image_id", "vec", "reason"])
+    except (pa.ArrowInvalid, OSError):
+        return None
+    return table if errors_too else table.filter(table["reason"].is_null())
+
+
+def ingest_shards(
+    con: Any,
+    set_id: int,
+    paths: list[Path],
+    wanted: set[int],
+    dim: int,
+    errors_too: bool = True,
 ) -> tuple[int, int]:
-    """Commit one shard's rows whose images are still wanted (then no longer: an image is
-    ingested once), in one transaction. Without ``errors_too`` (a killed run's shards) only
-    vectors are taken: as in the local pipeline, a resume tries failed images again. Returns
-    (vectors, errors) committed."""
-    table = pq.read_table(path)
-    if not errors_too:
-        table = table.filter(table["reason"].is_null())
+    """Commit the rows of shards whose images are still wanted (then no longer: an image is
+    ingested once), all in one transaction: a commit costs about as much for 256 rows as for
+    30,000. Without ``errors_too`` (a killed run's shards) only vectors are taken: as in the
+    local pipeline, a resume tries failed images again. Returns (vectors, errors) committed."""
+    tables = [t for t in (_read_shard(p, errors_too) for p in paths) if t is not None and len(t)]
+    if not tables:
+        return 0, 0
+    table = pa.concat_tables(tables)
     ids = table["image_id"].to_numpy()
-    keep = np.fromiter((int(i) in wanted for i in ids), bool, len(ids))
+    keep = np.zeros(len(ids), bool)
+    for row, image_id in enumerate(ids.tolist()):
+        if image_id in wanted:
+            keep[row] = True
+            wanted.discard(image_id)  # a later row of the same image (a retried task) is not
     table = table.filter(pa.array(keep))
     if not len(table):
         return 0, 0
     failed = table["reason"].is_valid()
-    errors = [
-        (int(i), str(r))
-        for i, r in zip(
-            table.filter(failed)["image_id"].to_pylist(),
-            table.filter(failed)["reason"].to_pylist(),
-            strict=True,
-        )
-    ]
+    bad = table.filter(failed)
+    errors = list(zip(bad["image_id"].to_pylist(), bad["reason"].to_pylist(), strict=True))
     good = table.filter(pc.invert(failed))
-    good_ids = [int(i) for i in good["image_id"].to_pylist()]
     flat = good["vec"].combine_chunks().flatten().to_numpy(zero_copy_only=False)
-    vectors = np.asarray(flat, np.float32).reshape(len(good_ids), dim)
-    _commit_batch(con, set_id, good_ids, vectors, errors)
-    wanted.difference_update(int(i) for i in ids[keep])
-    return len(good_ids), len(errors)
+    vectors = np.asarray(flat, np.float32).reshape(len(good), dim)
+    try:
+        commit_batch(con, set_id, good["image_id"].to_pylist(), vectors, errors)
+    except BaseException:
+        wanted.update(int(i) for i in table["image_id"].to_pylist())  # not in the project
+        raise
+    return len(good), len(errors)
 
 
 def _cluster_gpus(ray: Any) -> int:
@@ -389,18 +457,9 @@ def compute_vectors_on_ray(
     (default: the set's own; every node must read them, see ``check_cluster``). Returns after
     ingesting every shard, or after the current one once ``cancel`` is set."""
     ray = _ray()
-    vector_set = vector_sets.get_set(con, set_id)
+    vector_set, batch_size = run_settings(con, set_id, embedder, batch_size)
     check_model(vector_set.model)
-    if vector_set.dim != embedder.dim:
-        raise store.ProjectError(
-            f"vector set {set_id} holds {vector_set.dim}-d vectors but model "
-            f"{embedder.spec.name} gives {embedder.dim}-d ones; are these the right weights?"
-        )
-    if batch_size:
-        vector_sets.check_batch_size(batch_size)
-    else:
-        batch_size = _stored_batch_size(con, vector_set)
-    project = _project_dir(con)
+    project = project_dir(con)
     report = progress or (lambda event: None)
     cancel = cancel or threading.Event()
     summary = RayRunSummary(set_id, batch_size=batch_size)
@@ -414,24 +473,29 @@ def compute_vectors_on_ray(
     vector_sets.start_running(set_id)
     failed = False
 
-    def ingest(path: Path, errors_too: bool = True) -> None:
-        ingesting = time.monotonic()
-        with _saving(set_id, project):
-            done, errors = ingest_shard(con, set_id, path, wanted, embedder.dim, errors_too)
-        summary.ingest_seconds += time.monotonic() - ingesting
-        summary.shards += 1
-        summary.done += done
-        summary.errors += errors
-        report(meter.event("embedding", summary.done + summary.errors, len(items), summary.errors))
+    def ingest(paths: list[Path], errors_too: bool = True) -> None:
+        """Commit shards a transaction per INGEST_ROWS rows, reporting after each."""
+        per_commit = max(1, INGEST_ROWS // batch_size)
+        for start in range(0, len(paths), per_commit):
+            group = paths[start : start + per_commit]
+            ingesting = time.monotonic()
+            with saving(set_id, project):
+                done, errors = ingest_shards(con, set_id, group, wanted, embedder.dim, errors_too)
+            summary.ingest_seconds += time.monotonic() - ingesting
+            summary.shards += len(group)
+            summary.done += done
+            summary.errors += errors
+            report(
+                meter.event("embedding", summary.done + summary.errors, len(items), summary.errors)
+            )
 
     try:
-        with _saving(set_id, project):
-            _set_state(con, set_id, RUNNING)
+        with saving(set_id, project):
+            set_state(con, set_id, RUNNING)
         report(meter.event("embedding", 0, len(items)))
         # What a killed run finished is not computed again.
-        for old in sorted(set_dir.glob(f"run-*/{SHARDS_DIR}/*.parquet")):
-            with contextlib.suppress(pa.ArrowInvalid, OSError):
-                ingest(old, errors_too=False)
+        ingest(sorted(set_dir.glob(f"run-*/{SHARDS_DIR}/*.parquet")), errors_too=False)
+        summary.from_earlier_runs = summary.done
         todo = [item for item in items if item[0] in wanted]
         if todo and not cancel.is_set():
             shards.mkdir(parents=True, exist_ok=True)
@@ -449,7 +513,7 @@ def compute_vectors_on_ray(
         vector_sets.stop_running(set_id)
         finished = not wanted
         try:
-            _set_state(con, set_id, COMPLETE if finished else INCOMPLETE)
+            set_state(con, set_id, COMPLETE if finished else INCOMPLETE)
         except Exception:
             if not failed:
                 raise
@@ -457,6 +521,63 @@ def compute_vectors_on_ray(
             shutil.rmtree(set_dir, ignore_errors=True)
         summary.seconds = time.monotonic() - started
     return summary
+
+
+@dataclass(frozen=True)
+class _PipelineJob:
+    """What the task that drives Ray Data needs (sent to the cluster)."""
+
+    run_dir: str
+    preprocessor: Any
+    greyscale: bool
+    max_pixels: int
+    model: str
+    weights: str | None
+    batch_size: int
+    actors: int
+    gpus: int
+
+
+def _drive_pipeline(job: _PipelineJob) -> None:
+    """On the cluster, as a task: run the Ray Data pipeline to its end. Ray Data runs in a task
+    rather than in panoptui's process because through Ray Client (``ray://``) it cannot run in
+    the client; panoptui sees its results as shards in the work directory."""
+    ray = _ray()
+    from ray.data import DataContext
+
+    DataContext.get_current().enable_progress_bars = False  # nobody would see them
+    pending = os.path.join(job.run_dir, PENDING_DIR)
+    files = len([name for name in os.listdir(pending) if name.endswith(".parquet")])
+    dataset = ray.data.read_parquet(pending, override_num_blocks=files)
+    dataset = dataset.map_batches(
+        _decode_batch,
+        batch_size=job.batch_size,
+        batch_format="pyarrow",
+        fn_kwargs={
+            "preprocessor": job.preprocessor,
+            "greyscale": job.greyscale,
+            "max_pixels": job.max_pixels,
+            "stop": os.path.join(job.run_dir, STOP_FILE),
+        },
+        num_cpus=1,
+    )
+    dataset = dataset.map_batches(
+        _EmbedShards,
+        batch_size=job.batch_size,
+        batch_format="pyarrow",
+        fn_constructor_kwargs={
+            "model": job.model,
+            "weights": job.weights,
+            "device": "cuda" if job.gpus else "cpu",
+            "batch_size": job.batch_size,
+            "shards": os.path.join(job.run_dir, SHARDS_DIR),
+        },
+        compute=ray.data.ActorPoolStrategy(size=job.actors),
+        num_gpus=1 if job.gpus else 0,
+        num_cpus=0 if job.gpus else 1,
+    )
+    for _ in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
+        pass
 
 
 def _run_pipeline(
@@ -477,45 +598,21 @@ def _run_pipeline(
     # actor decodes and embeds on one core, as the local pipeline does on the CPU, and half
     # the cores stay free for reading the list and for Ray's own tasks.
     actors = embed_actors or (gpus or max(1, _cluster_cpus(ray) // 2))
-    files = len(list((run_dir / PENDING_DIR).glob("*.parquet")))
-    dataset = ray.data.read_parquet(str(run_dir / PENDING_DIR), override_num_blocks=files)
-    dataset = dataset.map_batches(
-        _decode_batch,
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        fn_kwargs={
-            "preprocessor": embedder.preprocessor,
-            "greyscale": vector_set.greyscale,
-            "max_pixels": max_pixels,
-            "stop": str(run_dir / STOP_FILE),
-        },
-        num_cpus=1,
-    )
-    dataset = dataset.map_batches(
-        _EmbedShards,
-        batch_size=batch_size,
-        batch_format="pyarrow",
-        fn_constructor_kwargs={
-            "model": vector_set.model,
-            "weights": weights,
-            "device": "cuda" if gpus else "cpu",
-            "batch_size": batch_size,
-            "shards": str(run_dir / SHARDS_DIR),
-        },
-        compute=ray.data.ActorPoolStrategy(size=actors),
-        num_gpus=1 if gpus else 0,
-        num_cpus=0 if gpus else 1,
-    )
-    # Ray's output blocks gather many shards (a block per task, tasks of many batches), so
-    # the driver does not wait for them: a thread drives the pipeline while this one ingests
-    # each shard as it appears in the folder (renamed into place only once whole).
+    job = _PipelineJob(
+        str(run_dir), embedder.preprocessor, vector_set.greyscale, max_pixels,
+        vector_set.model, weights, batch_size, actors, gpus,
+    )  # fmt: skip
+    # The pipeline's output blocks gather many shards (a block per task, tasks of many
+    # batches), so panoptui does not wait for them: a task drives the pipeline while this
+    # thread ingests each shard as it appears in the folder (renamed into place once whole).
+    # Not retried: a resume takes over from the shards written.
+    pipeline = ray.remote(num_cpus=0, max_retries=0)(_drive_pipeline).remote(job)
     failure: list[BaseException] = []
     finished = threading.Event()
 
     def drive() -> None:
         try:
-            for _ in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
-                pass
+            ray.get(pipeline)
         except BaseException as exc:
             failure.append(exc)
         finally:
@@ -525,10 +622,10 @@ def _run_pipeline(
     taken: set[str] = set()
 
     def take_new() -> None:
-        for path in sorted(folder.glob("*.parquet")):
-            if path.name not in taken and not cancel.is_set():
-                taken.add(path.name)
-                ingest(path)
+        new = [path for path in sorted(folder.glob("*.parquet")) if path.name not in taken]
+        if new and not cancel.is_set():
+            taken.update(path.name for path in new)
+            ingest(new)
 
     driver = threading.Thread(target=drive, name="ray-pipeline", daemon=True)
     driver.start()
@@ -543,22 +640,27 @@ def _run_pipeline(
             # the pipeline ends soon; the shards written meanwhile wait for the resume.
             with contextlib.suppress(OSError):
                 (run_dir / STOP_FILE).touch()
-            finished.wait(STOP_WAIT_SECONDS)
+            if not finished.wait(STOP_WAIT_SECONDS):
+                with contextlib.suppress(Exception):
+                    ray.cancel(pipeline, force=True)
     if failure and not cancel.is_set():
         exc = failure[0]
         if isinstance(exc, store.ProjectError):
             raise exc
-        raise store.ProjectError(f"the Ray run failed: {shown(_ray_reason(exc))}") from None
+        raise store.ProjectError(f"the Ray run failed: {shown(_ray_reason(exc))}") from exc
     return actors
 
 
 def _ray_reason(exc: BaseException) -> str:
-    """The line of a Ray error that says what failed (Ray wraps a task's exception in its
-    traceback): the first line of the innermost cause that is ours, else the first line."""
+    """The line of a Ray error that says what failed. Ray wraps a task's exception in one whose
+    first line names the task: the innermost cause says it (ours names the node and path)."""
     cause: BaseException | None = exc
+    innermost = exc
     while cause is not None:
         for line in str(cause).splitlines():
             if line.startswith(("RuntimeError: Ray node", "Ray node")):
                 return line.removeprefix("RuntimeError: ")
-        cause = cause.__cause__ or getattr(cause, "cause", None)
-    return _first_line(exc)
+        innermost = cause
+        inner = getattr(cause, "cause", None) or cause.__cause__
+        cause = inner if isinstance(inner, BaseException) and inner is not cause else None
+    return ANSI.sub("", _first_line(innermost))

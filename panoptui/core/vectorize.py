@@ -78,7 +78,7 @@ class VectorRunSummary:
         return dict(self.__dict__)
 
 
-def _set_state(con: duckdb.DuckDBPyConnection, set_id: int, state: str) -> None:
+def set_state(con: duckdb.DuckDBPyConnection, set_id: int, state: str) -> None:
     con.execute(
         "UPDATE vector_sets SET state = ?, updated_at = ? WHERE id = ?",
         [state, datetime.now(), set_id],
@@ -106,7 +106,7 @@ def pending_images(con: duckdb.DuckDBPyConnection, set_id: int) -> list[tuple[in
     ]
 
 
-def _commit_batch(
+def commit_batch(
     con: duckdb.DuckDBPyConnection,
     set_id: int,
     ids: list[int],
@@ -233,8 +233,8 @@ class BatchWriter:
                 continue  # drain without writing, so that put never blocks for ever
             ids, vectors, errors = item
             try:
-                with _saving(self.set_id, self.project):
-                    _commit_batch(self.cursor, self.set_id, ids, vectors, errors)
+                with saving(self.set_id, self.project):
+                    commit_batch(self.cursor, self.set_id, ids, vectors, errors)
             except BaseException as exc:  # handed to the model's thread, which raises it
                 self.error = exc
                 continue
@@ -270,7 +270,7 @@ class BatchWriter:
         self._raise()
 
 
-class _ForwardBatcher:
+class ForwardBatcher:
     """Runs the model on a batch in slices; on CUDA out-of-memory, halves the slice and retries
     (and keeps the smaller size for the batches that follow)."""
 
@@ -296,7 +296,7 @@ class _ForwardBatcher:
         return np.concatenate(out) if out else np.zeros((0, self.embedder.dim), np.float32)
 
 
-def _stored_batch_size(con: duckdb.DuckDBPyConnection, vector_set: vector_sets.VectorSet) -> int:
+def stored_batch_size(con: duckdb.DuckDBPyConnection, vector_set: vector_sets.VectorSet) -> int:
     """The set's batch size, brought within 1..MAX_BATCH_SIZE (older versions stored any
     number); a corrected value is stored, so that later resumes make the same batches."""
     batch_size = vector_set.batch_size
@@ -307,7 +307,25 @@ def _stored_batch_size(con: duckdb.DuckDBPyConnection, vector_set: vector_sets.V
     return batch_size
 
 
-def _project_dir(con: duckdb.DuckDBPyConnection) -> str:
+def run_settings(
+    con: duckdb.DuckDBPyConnection, set_id: int, embedder: Embedder, batch_size: int | None
+) -> tuple[vector_sets.VectorSet, int]:
+    """The set a run fills (its vectors must be the model's size) and the batch size: the set's
+    own unless told otherwise, since the same batches as an uninterrupted run give bit-identical
+    vectors (a different batch size changes float rounding, ~1e-7)."""
+    vector_set = vector_sets.get_set(con, set_id)
+    if vector_set.dim != embedder.dim:
+        raise store.ProjectError(
+            f"vector set {set_id} holds {vector_set.dim}-d vectors but model "
+            f"{embedder.spec.name} gives {embedder.dim}-d ones; are these the right weights?"
+        )
+    if batch_size:
+        vector_sets.check_batch_size(batch_size)
+        return vector_set, batch_size
+    return vector_set, stored_batch_size(con, vector_set)
+
+
+def project_dir(con: duckdb.DuckDBPyConnection) -> str:
     """The project folder of a connection (for messages), asked before anything can fail."""
     path = store.scalar(
         con, "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
@@ -316,7 +334,7 @@ def _project_dir(con: duckdb.DuckDBPyConnection) -> str:
 
 
 @contextlib.contextmanager
-def _saving(set_id: int, project: str) -> Iterator[None]:
+def saving(set_id: int, project: str) -> Iterator[None]:
     """A write of the set that fails for a full disk becomes one line saying how to go on
     (what was committed before stays, and resuming computes the rest)."""
     try:
@@ -479,27 +497,16 @@ def compute_vectors(
     the CPU path (``vector_inputs.GpuJpegBatches``). None: on CUDA, for models whose transform
     replays on tensors. True forces it on any device (on the CPU it is the same code, for
     tests); False keeps every image on the CPU path."""
-    vector_set = vector_sets.get_set(con, set_id)
-    if vector_set.dim != embedder.dim:
-        raise store.ProjectError(
-            f"vector set {set_id} holds {vector_set.dim}-d vectors but model "
-            f"{embedder.spec.name} gives {embedder.dim}-d ones; are these the right weights?"
-        )
+    vector_set, batch_size = run_settings(con, set_id, embedder, batch_size)
     grey = vector_set.greyscale if greyscale is None else greyscale
-    # The set's own batch size unless told otherwise: the same batches as an uninterrupted run
-    # give bit-identical vectors (a different batch size changes float rounding, ~1e-7).
-    if batch_size:
-        vector_sets.check_batch_size(batch_size)
-    else:
-        batch_size = _stored_batch_size(con, vector_set)
-    project = _project_dir(con)
+    project = project_dir(con)
     report = progress or (lambda event: None)
     cancel = cancel or threading.Event()
     summary = VectorRunSummary(set_id, batch_size=batch_size)
     started = time.monotonic()
     items = pending_images(con, set_id)
     vector_sets.start_running(set_id)
-    forward = _ForwardBatcher(embedder, batch_size)
+    forward = ForwardBatcher(embedder, batch_size)
     loader: Any = None
     batches: Any = None
     meter = RateMeter()
@@ -512,8 +519,8 @@ def compute_vectors(
 
     writer = BatchWriter(con, set_id, project, cancel, committed)
     try:
-        with _saving(set_id, project):
-            _set_state(con, set_id, RUNNING)
+        with saving(set_id, project):
+            set_state(con, set_id, RUNNING)
         report(meter.event("embedding", 0, len(items)))
         if items:
             loader = batch_loader(
@@ -558,7 +565,7 @@ def compute_vectors(
         vector_sets.stop_running(set_id)
         finished = not summary.cancelled and summary.done + summary.errors == len(items)
         try:
-            _set_state(con, set_id, COMPLETE if finished else INCOMPLETE)
+            set_state(con, set_id, COMPLETE if finished else INCOMPLETE)
         except (duckdb.Error, OSError):
             # After a failed commit (a full disk) the database may refuse every write: the
             # first error is the one to report, and a set stored as running that no process

@@ -248,9 +248,14 @@ def prepare_hub_access() -> bool:
         return False
     if hub_reachable():
         return True
+    prefer_offline_hub()
+    return False
+
+
+def prefer_offline_hub() -> None:
+    """From now on, this process never reaches the model hub (HF_HUB_OFFLINE=1)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     _refresh_hub_constants()
-    return False
 
 
 def _refresh_hub_constants() -> None:

@@ -179,8 +179,8 @@ def test_the_cli_computes_a_set_on_a_local_ray_instance(tmp_path, tiny_vit):
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert (summary["done"], summary["errors"], summary["set"]["count"]) == (9, 2, 9)
-    # Nothing is left of the run but the set: the default work directory is cleared.
-    assert not list((tmp_path / "project" / "ray-work").glob("set-*"))
+    # Nothing is left of the run but the set: the default work directory is gone.
+    assert not (tmp_path / "project" / "ray-work").exists()
 
 
 def test_panoptui_killed_midway_resumes_on_ray_to_the_same_set(tmp_path, tiny_vit):
@@ -445,3 +445,42 @@ def test_ray_options_out_of_place_are_one_line(tmp_path, options, said):
     done = run_cli("vectors", "create", str(project), "--model", MODEL, *options)
     assert done.returncode == 1 and done.stderr.strip() == said, done.stderr
     assert run_cli("vectors", "list", str(project), "--json").stdout.strip() == "[]"
+
+
+def test_auto_with_a_dead_cluster_is_one_line_at_once(tmp_path, tiny_vit, monkeypatch):
+    """`--ray auto` joins the cluster RAY_ADDRESS (or the last `ray start`) names: a dead one is
+    one line naming it, not minutes of Ray's retries."""
+    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'panoptui[ray]'")
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")
+    project = tmp_path / "project"
+    store.open_project(project, create=True).close()
+    done = run_cli(
+        "vectors", "create", str(project), "--model", MODEL, "--weights", str(tiny_vit),
+        "--ray", "auto", timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr == "panoptui: cannot reach auto (127.0.0.1:9): Connection refused\n"
+
+
+def test_what_this_machine_can_check_is_checked_before_ray_starts(tmp_path, tiny_vit):
+    """Missing weights, an unknown set, a work directory that is a file: the local pipeline's
+    own lines (no Ray started, no node named), the project untouched."""
+    project = tmp_path / "project"
+    store.open_project(project, create=True).close()
+    missing = tmp_path / "missing.safetensors"
+    done = run_cli(
+        "vectors", "create", str(project), "--model", MODEL, "--weights", str(missing), "--ray"
+    )
+    assert done.returncode == 1 and done.stderr == f"panoptui: weights {missing} not found\n"
+    done = run_cli("vectors", "resume", str(project), "7", "--ray")
+    assert done.returncode == 1 and done.stderr.startswith("panoptui: no vector set 7 ")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    done = run_cli(
+        "vectors", "create", str(project), "--model", MODEL, "--weights", str(tiny_vit),
+        "--ray", "127.0.0.1:9", "--ray-workdir", str(a_file),
+    )  # fmt: skip
+    said = f"panoptui: the Ray work directory {a_file} is not a folder\n"
+    assert done.returncode == 1 and done.stderr == said
+    assert run_cli("vectors", "list", str(project), "--json").stdout.strip() == "[]"
+    assert not (project / "ray-work").exists()

@@ -4,6 +4,7 @@ default vector set."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -95,8 +96,9 @@ def _run_options(command: argparse.ArgumentParser, resume: bool = False) -> None
         const="local",
         default=None,
         metavar="ADDRESS",
-        help="compute on Ray (pip install 'panoptui[ray]'): no ADDRESS starts a local "
-        "instance; auto or ray://HOST:PORT joins an existing cluster",
+        help="compute on Ray (pip install 'panoptui[ray]'), given after PROJECT: no ADDRESS "
+        "(or local) starts a local instance; auto, HOST:PORT or ray://HOST:PORT joins an "
+        "existing cluster",
     )
     command.add_argument(
         "--ray-workdir",
@@ -166,18 +168,8 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
 
     with project_connection(args.project, write=True) as con:
         quiet = args.json
-        if resume_id is None:  # the app asks first; a script is told, and goes on
-            same = vector_sets.identical_sets(
-                vector_sets.list_sets(con), args.model, args.greyscale, args.weights
-            )
-            if same:
-                ids = ", ".join(str(s.id) for s in same)
-                which = (
-                    f"vector set {ids} already holds"
-                    if len(same) == 1
-                    else f"vector sets {ids} already hold"
-                )
-                warn(f"note: {which} these vectors; computing them again")
+        if resume_id is None:
+            _note_identical_sets(con, args)
         set_id, embedder = vectorize.prepare_run(
             con,
             model=getattr(args, "model", ""),  # resume has no --model: the set's own
@@ -211,36 +203,60 @@ def _run_vectors(args: argparse.Namespace, resume_id: int | None) -> int:
     return _print_summary(args, summary, result, embedder.device, set_id)
 
 
+def _note_identical_sets(con: Any, args: argparse.Namespace) -> None:
+    """The app asks first; a script is told, and goes on."""
+    from panoptui.core import vector_sets
+
+    same = vector_sets.identical_sets(
+        vector_sets.list_sets(con), args.model, args.greyscale, args.weights
+    )
+    if same:
+        ids = ", ".join(str(s.id) for s in same)
+        which = (
+            f"vector set {ids} already holds"
+            if len(same) == 1
+            else (f"vector sets {ids} already hold")
+        )
+        warn(f"note: {which} these vectors; computing them again")
+
+
 def _run_on_ray(args: argparse.Namespace, resume_id: int | None) -> int:
-    """The same run with the images embedded on a Ray cluster (core/ray_vectors.py). Ray is
-    reached, and every node checked, before the set is created: a cluster that cannot run the
-    job leaves the project untouched."""
+    """The same run with the images embedded on a Ray cluster (core/ray_vectors.py). What this
+    machine can check is checked before Ray starts (seconds); Ray is reached, and every node
+    checked, before the set is created: a cluster that cannot run the job leaves the project
+    untouched."""
     from pathlib import Path
 
     from panoptui.core import ray_vectors, store, vector_sets, vectorize
+    from panoptui.core.models import check_choice
 
     if args.workers is not None or args.cpu_decode:
         warn("note: --workers and --cpu-decode are ignored with --ray (Ray decodes)")
     if args.ray_cpus is not None and args.ray != ray_vectors.LOCAL:
         raise store.ProjectError("--ray-cpus sizes a local Ray instance: give it without ADDRESS")
-    if resume_id is None:
-        ray_vectors.check_model(args.model)
-    started = ray_vectors.connect(args.ray, args.ray_cpus)
-    try:
-        with project_connection(args.project, write=True) as con:
-            weights = args.weights
-            if weights:
-                weights = str(Path(weights).expanduser().resolve())
-            if resume_id is not None:
-                resumed = vector_sets.get_set(con, resume_id)
-                ray_vectors.check_model(resumed.model)
-                weights = weights or resumed.weights
-            workdir = (
-                Path(args.ray_workdir).expanduser().resolve()
-                if args.ray_workdir
-                else ray_vectors.default_workdir(con)
-            )
-            ray_vectors.check_cluster(workdir, weights)
+    with project_connection(args.project, write=True) as con:
+        weights = str(Path(args.weights).expanduser().resolve()) if args.weights else None
+        if resume_id is None:
+            model = args.model
+        else:
+            resumed = vector_sets.get_set(con, resume_id)
+            model, weights = resumed.model, weights or resumed.weights
+        ray_vectors.check_model(model)
+        check_choice(model, weights, args.device or "cpu")
+        if resume_id is None:
+            _note_identical_sets(con, args)
+        workdir = (
+            Path(args.ray_workdir).expanduser().resolve()
+            if args.ray_workdir
+            else ray_vectors.default_workdir(con)
+        )
+        ray_vectors.check_workdir(workdir)
+        # A complete set's resume has nothing for Ray to do: it is not started.
+        needs_ray = resume_id is None or bool(vectorize.pending_images(con, resume_id))
+        started = ray_vectors.connect(args.ray, args.ray_cpus) if needs_ray else False
+        try:
+            if needs_ray:
+                ray_vectors.check_cluster(workdir, weights)
             # The model is loaded here only for its size and preprocessing (the nodes load
             # their own): on the CPU, leaving this machine's GPU to Ray.
             set_id, embedder = vectorize.prepare_run(
@@ -266,16 +282,22 @@ def _run_on_ray(args: argparse.Namespace, resume_id: int | None) -> int:
                 )
             except KeyboardInterrupt:
                 printer.close()
-                say_interrupted(
-                    "panoptui: interrupted; the vectors computed so far are saved. Finish "
-                    f"with: {command_line('vectors', 'resume', args.project, set_id)} --ray"
-                )
+                if vector_sets.get_set(con, set_id).status == vector_sets.COMPLETE:
+                    say_interrupted(f"panoptui: interrupted; vector set {set_id} is complete")
+                else:
+                    say_interrupted(
+                        "panoptui: interrupted; the vectors computed so far are saved. Finish "
+                        f"with: {command_line('vectors', 'resume', args.project, set_id)} --ray"
+                    )
                 return EXIT_INTERRUPTED
             printer.close()
             result = vector_sets.get_set(con, set_id)
-    finally:
-        if started:
-            ray_vectors.shutdown()
+        finally:
+            if started:
+                ray_vectors.shutdown()
+            if not args.ray_workdir:  # the default folder, inside the project: not left empty
+                with contextlib.suppress(OSError):
+                    workdir.rmdir()
     return _print_summary(args, summary, result, f"Ray {args.ray}", set_id)
 
 
@@ -289,12 +311,15 @@ def _print_summary(
     if args.json:
         print_json({**summary.as_dict(), "set": result.as_dict()})
         return 0
-    rate = summary.done / summary.seconds if summary.seconds else 0.0
+    earlier = getattr(summary, "from_earlier_runs", 0)  # a Ray run's, found in its shards
+    embedded = summary.done - earlier
+    rate = embedded / summary.seconds if summary.seconds else 0.0
+    taken = f" and {earlier} taken from an earlier run" if earlier else ""
     print(
         f"vector set {set_id} ({shown(result.model)}{', greyscale' if result.greyscale else ''}, "
-        f"{result.dim}-d on {where}): {count(summary.done, 'image')} embedded in "
-        f"{summary.seconds:.1f}s ({rate:.1f} images/s), {count(summary.errors, 'error')}; "
-        f"{result.count}/{result.total} done, {result.status}"
+        f"{result.dim}-d on {where}): {count(embedded, 'image')} embedded in "
+        f"{summary.seconds:.1f}s ({rate:.1f} images/s){taken}, "
+        f"{count(summary.errors, 'error')}; {result.count}/{result.total} done, {result.status}"
     )
     if result.errors:
         print(f"see why with: {command_line('vectors', 'errors', args.project, set_id)}")

@@ -53,6 +53,7 @@ from panoptui.core.vectorize import (
     saving,
     set_state,
 )
+from panoptui.core.workers import deferred_interrupts
 
 if TYPE_CHECKING:
     from panoptui.core.models.base import Embedder, Preprocessor
@@ -64,6 +65,7 @@ WORKDIR_NAME = "ray-work"  # the default work directory, inside the project fold
 PENDING_DIR = "pending"
 SHARDS_DIR = "shards"
 STOP_FILE = "stop"  # once there, the tasks of a stopped run skip their batches
+RAY_CURRENT_CLUSTER = "/tmp/ray/ray_current_cluster"  # written by `ray start`
 CONNECT_SECONDS = 10.0  # for a cluster's address to take a connection
 POLL_SECONDS = 0.25  # how often the driver looks for new shards
 STOP_WAIT_SECONDS = 30.0  # how long a stopped run waits for its tasks to wind down
@@ -104,7 +106,11 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     import logging
     import warnings
 
-    if address not in (None, LOCAL, "auto"):
+    if address == "auto":
+        found = _auto_address()
+        if found:
+            _check_reachable(found, f"auto ({found})")
+    elif address not in (None, LOCAL):
         _check_reachable(address)
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     try:
@@ -141,19 +147,29 @@ def _stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def _check_reachable(address: str) -> None:
+def _auto_address() -> str | None:
+    """The cluster ``auto`` joins, as Ray finds it: RAY_ADDRESS, else the one last started on
+    this machine (the file ``ray start`` writes). None when there is none (Ray then says so)."""
+    if os.environ.get("RAY_ADDRESS"):
+        return os.environ["RAY_ADDRESS"]
+    try:
+        return Path(RAY_CURRENT_CLUSTER).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _check_reachable(address: str, named: str | None = None) -> None:
     """A HOST:PORT (or ray://HOST:PORT) that takes no connection is one line at once: Ray would
-    retry for minutes, printing its own warnings over the terminal."""
+    retry for minutes, its warnings hidden (see ``_stderr_silenced``)."""
+    named = shown(named or address)
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not colon or not port.isdigit() or not host:
-        raise store.ProjectError(
-            f"cannot reach {shown(address)}: give auto, HOST:PORT or ray://HOST:PORT"
-        )
+        raise store.ProjectError(f"cannot reach {named}: give auto, HOST:PORT or ray://HOST:PORT")
     try:
         socket.create_connection((host.strip("[]"), int(port)), CONNECT_SECONDS).close()
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
-        raise store.ProjectError(f"cannot reach {shown(address)}: {reason}") from None
+        raise store.ProjectError(f"cannot reach {named}: {reason}") from None
 
 
 def _init(ray: Any, address: str | None, num_cpus: int | None, quiet: dict[str, Any]) -> None:
@@ -198,6 +214,12 @@ def _look(paths: list[str]) -> tuple[str, list[bool]]:
     return socket.gethostname(), [os.path.exists(p) for p in paths]
 
 
+def check_workdir(workdir: Path) -> None:
+    """What this machine can tell of the work directory before Ray starts."""
+    if workdir.exists() and not workdir.is_dir():
+        raise store.ProjectError(f"the Ray work directory {shown(str(workdir))} is not a folder")
+
+
 def check_cluster(workdir: Path, weights: str | None) -> None:
     """Every live node must see ``workdir`` (a marker written here) and read ``weights``; the
     first node that does not is one line with its name and the path. Called before the set is
@@ -205,6 +227,7 @@ def check_cluster(workdir: Path, weights: str | None) -> None:
     ray = _ray()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    check_workdir(workdir)
     try:
         workdir.mkdir(parents=True, exist_ok=True)
         marker = workdir / f".panoptui-check-{uuid.uuid4().hex}"
@@ -510,16 +533,18 @@ def compute_vectors_on_ray(
         failed = True
         raise
     finally:
-        vector_sets.stop_running(set_id)
-        finished = not wanted
-        try:
-            set_state(con, set_id, COMPLETE if finished else INCOMPLETE)
-        except Exception:
-            if not failed:
-                raise
-        if finished:  # every shard is in the project: the work directory has served
-            shutil.rmtree(set_dir, ignore_errors=True)
-        summary.seconds = time.monotonic() - started
+        # A Ctrl-C now waits until the set's state and the work directory agree.
+        with deferred_interrupts():
+            vector_sets.stop_running(set_id)
+            finished = not wanted
+            try:
+                set_state(con, set_id, COMPLETE if finished else INCOMPLETE)
+            except Exception:
+                if not failed:
+                    raise
+            if finished:  # every shard is in the project: the work directory has served
+                shutil.rmtree(set_dir, ignore_errors=True)
+            summary.seconds = time.monotonic() - started
     return summary
 
 

@@ -1,7 +1,8 @@
 """Vector sets computed on Ray (issue 16): a local Ray instance of 2 CPUs stands for a cluster.
 The vectors must equal the local pipeline's, bad images become vector errors, a run stopped
 midway resumes to the same set, and an unreachable cluster is one line that leaves the project
-untouched."""
+untouched. Ray comes with the test extra (`pip install -e '.[test]'`): these tests never skip;
+without it they fail, as CI must."""
 
 from __future__ import annotations
 
@@ -32,7 +33,6 @@ MODEL = "timm:test_vit"
 
 @pytest.fixture(scope="module")
 def ray_local():
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'panoptui[ray]'")
     started = ray_vectors.connect(None, num_cpus=2)
     yield
     if started:
@@ -152,7 +152,6 @@ def test_without_ray_one_line_says_how_to_install_it(monkeypatch):
 def test_an_unreachable_cluster_is_one_line_and_the_project_is_untouched(
     tmp_path, tiny_vit, address
 ):
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'panoptui[ray]'")
     con, _ = _project(tmp_path)
     con.close()
     project = str(tmp_path / "project")
@@ -168,7 +167,6 @@ def test_an_unreachable_cluster_is_one_line_and_the_project_is_untouched(
 
 
 def test_the_cli_computes_a_set_on_a_local_ray_instance(tmp_path, tiny_vit):
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'panoptui[ray]'")
     con, _ = _project(tmp_path)
     con.close()
     project = str(tmp_path / "project")
@@ -191,7 +189,6 @@ def test_panoptui_killed_midway_resumes_on_ray_to_the_same_set(tmp_path, tiny_vi
 
     from helpers import TerminalRun
 
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'panoptui[ray]'")
     images = tmp_path / "images"
     images.mkdir()
     for i in range(60):  # big enough that decoding takes a few seconds on the 1-core actor
@@ -306,7 +303,6 @@ def ray_head(tmp_path_factory: pytest.TempPathFactory):
     """An existing cluster, as a lab runs one: `ray start --head`, with token authentication
     (Ray's advice, and its default from Ray 2.61), in a session of its own (stopped by killing
     that session: `ray stop` would stop every Ray on the machine)."""
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'panoptui[ray]'")
     gcs, client = _free_port(), _free_port()
     token = uuid.uuid4().hex + uuid.uuid4().hex
     secured = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
@@ -450,7 +446,6 @@ def test_ray_options_out_of_place_are_one_line(tmp_path, options, said):
 def test_auto_with_a_dead_cluster_is_one_line_at_once(tmp_path, tiny_vit, monkeypatch):
     """`--ray auto` joins the cluster RAY_ADDRESS (or the last `ray start`) names: a dead one is
     one line naming it, not minutes of Ray's retries."""
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'panoptui[ray]'")
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")
     project = tmp_path / "project"
     store.open_project(project, create=True).close()
